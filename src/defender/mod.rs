@@ -1,0 +1,1 @@
+//! The Defender REST client (skeleton; replaced by the client branch).

@@ -1,0 +1,21 @@
+//! defender-bridge: Microsoft Defender for Endpoint behind a typed, fast, safe gRPC API.
+//!
+//! # Layout
+//! - [`config`]: typed configuration (TOML file + environment), validation, no globals.
+//! - [`proto`]: the generated `defenderbridge.v1` code and the reflection descriptor set.
+//! - [`error`]: `ServiceError`, the one vocabulary of failures, mapped to `tonic::Status` once.
+//! - [`defender`]: the Defender REST client (tokens, rate budget, retries, paging, models).
+//! - [`services`]: the tonic service implementations (thin adapters onto plain Rust code).
+//! - [`server`]: bootstrap: health, reflection, gRPC-Web, graceful shutdown.
+//! - [`sim`]: the Defender simulator used by `sim`, `demo` and the tests.
+//! - [`check`]: the "Test Connection" logic shared by the RPC and the `check` subcommand.
+
+pub mod check;
+pub mod config;
+pub mod defender;
+pub mod error;
+pub mod proto;
+pub mod server;
+pub mod services;
+pub mod sim;
+pub mod telemetry;

@@ -1,0 +1,3 @@
+//! The `defender-bridge` binary: parses the command line and calls into the library.
+
+fn main() {}

@@ -1,0 +1,1 @@
+//! The Tonic service implementations.

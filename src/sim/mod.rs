@@ -1,0 +1,1 @@
+//! The Defender simulator (skeleton; replaced by the sim branch).
