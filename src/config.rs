@@ -1,1 +1,519 @@
-//! TODO skeleton
+//! Typed configuration: defaults, then an optional TOML file (`--config FILE`), then environment
+//! variables and flags (clap reads both, flags win). Everything is resolved and validated once at
+//! start-up into [`Config`]; nothing reads the environment after that.
+//!
+//! The environment variable names are part of the contract (DESIGN.md §7).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use figment::Figment;
+use figment::providers::{Format, Toml};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use url::Url;
+
+use crate::defender::{Cloud, Credential, DefenderSettings, RateLimitSettings};
+
+/// The default gRPC listen address: loopback only, so nothing is exposed by accident.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:50051";
+
+/// Why the configuration could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The TOML file could not be read or has a wrong key or type.
+    #[error("config file {path}: {message}")]
+    File {
+        /// The file given with `--config`.
+        path: PathBuf,
+        /// What was wrong.
+        message: String,
+    },
+    /// A value is present but unusable.
+    #[error("invalid setting `{setting}`: {message}")]
+    Invalid {
+        /// The setting's name (TOML key or environment variable).
+        setting: &'static str,
+        /// What was wrong and how to fix it.
+        message: String,
+    },
+    /// A setting needed while the integration is enabled is missing.
+    #[error(
+        "missing setting `{setting}`: {message} (or set `enabled = false` / DEFENDER_BRIDGE_ENABLED=false to run with the integration disabled)"
+    )]
+    Missing {
+        /// The setting's name.
+        setting: &'static str,
+        /// Where it can be given.
+        message: String,
+    },
+}
+
+/// Which advanced hunting API `RunHuntingQuery` uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum HuntingBackend {
+    /// Microsoft Graph `POST /v1.0/security/runHuntingQuery` (current; `ThreatHunting.Read.All`).
+    #[default]
+    Graph,
+    /// Defender's `POST /api/advancedqueries/run` (being retired; `AdvancedQuery.Read.All`).
+    Defender,
+}
+
+impl FromStr for HuntingBackend {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "graph" => Ok(Self::Graph),
+            "defender" => Ok(Self::Defender),
+            other => Err(format!(
+                "unknown hunting backend `{other}`: use `graph` or `defender`"
+            )),
+        }
+    }
+}
+
+impl std::fmt::Display for HuntingBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Graph => "graph",
+            Self::Defender => "defender",
+        })
+    }
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Human,
+    /// One JSON object per line, for log shippers.
+    Json,
+}
+
+/// The settings a `serve` command line (or `demo`) can give; every one also reads an environment
+/// variable. `None` means "not given here": the file or the default applies.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ServeArgs {
+    /// TOML configuration file; flags and environment variables override its values.
+    #[arg(long, env = "DEFENDER_BRIDGE_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// gRPC listen address. Only loopback addresses are accepted until caller authentication
+    /// (mTLS / API keys) is configured. [default: 127.0.0.1:50051]
+    #[arg(long, env = "DEFENDER_BRIDGE_LISTEN", value_name = "ADDR")]
+    pub listen: Option<SocketAddr>,
+    /// Whether the Defender integration is enabled. When false every RPC answers
+    /// FAILED_PRECONDITION / INTEGRATION_DISABLED and health reports NOT_SERVING. [default: true]
+    #[arg(long, env = "DEFENDER_BRIDGE_ENABLED", value_name = "BOOL")]
+    pub enabled: Option<bool>,
+    /// Entra tenant (directory) id of the Defender tenant.
+    #[arg(long, env = "DEFENDER_TENANT_ID", value_name = "GUID")]
+    pub tenant_id: Option<String>,
+    /// Application (client) id of the Entra app registration.
+    #[arg(long, env = "DEFENDER_CLIENT_ID", value_name = "GUID")]
+    pub client_id: Option<String>,
+    /// Client secret of the app, from the DEFENDER_CLIENT_SECRET environment variable only (a
+    /// flag would show in `ps`); filled in by [`ServeArgs::with_secret_from_env`].
+    #[arg(skip)]
+    pub client_secret: Option<SecretString>,
+    /// File holding the client secret (first line used); alternative to DEFENDER_CLIENT_SECRET.
+    #[arg(long, env = "DEFENDER_CLIENT_SECRET_FILE", value_name = "FILE")]
+    pub client_secret_file: Option<PathBuf>,
+    /// File holding a signed client assertion (JWT) for certificate credentials, used instead of a
+    /// secret.
+    #[arg(long, env = "DEFENDER_CLIENT_ASSERTION_FILE", value_name = "FILE")]
+    pub client_assertion_file: Option<PathBuf>,
+    /// Cloud: commercial, gcc, gcc-high or dod. Picks login, API, Graph and portal hosts and
+    /// token scopes. [default: commercial]
+    #[arg(long, env = "DEFENDER_CLOUD", value_name = "CLOUD")]
+    pub cloud: Option<String>,
+    /// Defender API base URL override (regional host, simulator); requests go to
+    /// {API_URL}/api/... Token scopes do not change.
+    #[arg(long, env = "DEFENDER_API_URL", value_name = "URL")]
+    pub api_url: Option<Url>,
+    /// Entra login base URL override; tokens come from {LOGIN_URL}/{tenant}/oauth2/v2.0/token.
+    #[arg(long, env = "DEFENDER_LOGIN_URL", value_name = "URL")]
+    pub login_url: Option<Url>,
+    /// Defender portal base URL override used for the links in EndpointRisk.
+    #[arg(long, env = "DEFENDER_PORTAL_URL", value_name = "URL")]
+    pub portal_url: Option<Url>,
+    /// Microsoft Graph base URL override; hunting goes to
+    /// {GRAPH_URL}/v1.0/security/runHuntingQuery.
+    #[arg(long, env = "DEFENDER_GRAPH_URL", value_name = "URL")]
+    pub graph_url: Option<Url>,
+    /// Advanced hunting backend: graph (Microsoft Graph runHuntingQuery) or defender
+    /// (advancedqueries/run, being retired). [default: graph]
+    #[arg(long, env = "DEFENDER_HUNTING_BACKEND", value_name = "BACKEND")]
+    pub hunting_backend: Option<String>,
+    /// This replica's share of the tenant's Defender rate budget (0 < share <= 1), e.g. 0.25
+    /// for one of four replicas. [default: 1.0]
+    #[arg(long, env = "DEFENDER_BRIDGE_RATE_SHARE", value_name = "FRACTION")]
+    pub rate_share: Option<f64>,
+    /// Append-only JSON-lines audit log of actions.
+    #[arg(long, env = "DEFENDER_BRIDGE_AUDIT_LOG", value_name = "FILE")]
+    pub audit_log: Option<PathBuf>,
+    /// Log format: human or json. [default: human]
+    #[arg(long, env = "DEFENDER_BRIDGE_LOG_FORMAT", value_name = "FORMAT")]
+    pub log_format: Option<LogFormat>,
+}
+
+impl ServeArgs {
+    /// Reads `DEFENDER_CLIENT_SECRET` from the environment into `client_secret`.
+    pub fn with_secret_from_env(mut self) -> Self {
+        if self.client_secret.is_none() {
+            self.client_secret = std::env::var("DEFENDER_CLIENT_SECRET")
+                .ok()
+                .map(SecretString::from);
+        }
+        self
+    }
+}
+
+/// The optional TOML file. Keys mirror the flags; see README.md "Configuration".
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    enabled: Option<bool>,
+    listen: Option<SocketAddr>,
+    log_format: Option<LogFormat>,
+    audit_log: Option<PathBuf>,
+    #[serde(default)]
+    defender: FileDefender,
+    #[serde(default)]
+    cache: FileCache,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileDefender {
+    cloud: Option<String>,
+    tenant_id: Option<String>,
+    client_id: Option<String>,
+    client_secret: Option<SecretString>,
+    client_secret_file: Option<PathBuf>,
+    client_assertion_file: Option<PathBuf>,
+    api_url: Option<Url>,
+    login_url: Option<Url>,
+    portal_url: Option<Url>,
+    graph_url: Option<Url>,
+    hunting_backend: Option<String>,
+    rate_limits: Option<bool>,
+    rate_share: Option<f64>,
+    request_timeout_secs: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileCache {
+    risk_ttl_secs: Option<u64>,
+    stale_max_age_secs: Option<u64>,
+    negative_ttl_secs: Option<u64>,
+    max_entries: Option<u64>,
+}
+
+/// Cache bounds and lifetimes (used by the risk read side).
+#[derive(Debug, Clone)]
+pub struct CacheConfig {
+    /// How long a computed endpoint risk is served from the cache.
+    pub risk_ttl: Duration,
+    /// How old a cached risk may be and still be served (`stale = true`) while Defender fails.
+    pub stale_max_age: Duration,
+    /// How long a "not found" is remembered.
+    pub negative_ttl: Duration,
+    /// Maximum number of entries per cache.
+    pub max_entries: u64,
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        Self {
+            risk_ttl: Duration::from_secs(300),
+            stale_max_age: Duration::from_secs(3600),
+            negative_ttl: Duration::from_secs(30),
+            max_entries: 100_000,
+        }
+    }
+}
+
+/// The fully resolved configuration of a `serve` (or `demo`) process.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Whether the integration is enabled.
+    pub enabled: bool,
+    /// gRPC listen address.
+    pub listen: SocketAddr,
+    /// Log format.
+    pub log_format: LogFormat,
+    /// Audit log path, if any.
+    pub audit_log: Option<PathBuf>,
+    /// Defender connection settings; `None` when the integration is disabled.
+    pub defender: Option<DefenderSettings>,
+    /// Portal base URL for links (cloud default unless overridden).
+    pub portal_url: Url,
+    /// Advanced hunting backend.
+    pub hunting_backend: HuntingBackend,
+    /// Cache settings.
+    pub cache: CacheConfig,
+}
+
+impl Config {
+    /// Resolves defaults < file < environment/flags and validates the result.
+    pub fn resolve(args: &ServeArgs) -> Result<Self, ConfigError> {
+        let file = match &args.config {
+            Some(path) => read_file(path)?,
+            None => FileConfig::default(),
+        };
+        let fd = file.defender;
+        let enabled = args.enabled.or(file.enabled).unwrap_or(true);
+        let listen = match args.listen.or(file.listen) {
+            Some(addr) => addr,
+            None => DEFAULT_LISTEN.parse().map_err(|_| ConfigError::Invalid {
+                setting: "listen",
+                message: "bad built-in default".into(),
+            })?,
+        };
+        if !listen.ip().is_loopback() {
+            return Err(ConfigError::Invalid {
+                setting: "DEFENDER_BRIDGE_LISTEN",
+                message: format!(
+                    "{listen} is not a loopback address; listening beyond this host requires caller \
+                     authentication (mTLS or API keys), which this build does not configure yet"
+                ),
+            });
+        }
+        let cloud_name = args
+            .cloud
+            .clone()
+            .or(fd.cloud)
+            .unwrap_or_else(|| "commercial".into());
+        let cloud = Cloud::from_str(&cloud_name).map_err(|_| ConfigError::Invalid {
+            setting: "DEFENDER_CLOUD",
+            message: format!("unknown cloud `{cloud_name}`: use commercial, gcc, gcc-high or dod"),
+        })?;
+        let hunting_backend = match args.hunting_backend.clone().or(fd.hunting_backend) {
+            Some(s) => HuntingBackend::from_str(&s).map_err(|message| ConfigError::Invalid {
+                setting: "DEFENDER_HUNTING_BACKEND",
+                message,
+            })?,
+            None => HuntingBackend::default(),
+        };
+        let portal_url = args
+            .portal_url
+            .clone()
+            .or(fd.portal_url)
+            .unwrap_or_else(|| cloud.portal_url());
+        let rate_share = args.rate_share.or(fd.rate_share).unwrap_or(1.0);
+        if !(rate_share > 0.0 && rate_share <= 1.0) {
+            return Err(ConfigError::Invalid {
+                setting: "DEFENDER_BRIDGE_RATE_SHARE",
+                message: format!("{rate_share} is not in (0, 1]"),
+            });
+        }
+        let cache = resolve_cache(file.cache);
+
+        let defender = if enabled {
+            let tenant_id = required(args.tenant_id.clone().or(fd.tenant_id), "DEFENDER_TENANT_ID")?;
+            let client_id = required(args.client_id.clone().or(fd.client_id), "DEFENDER_CLIENT_ID")?;
+            let credential = resolve_credential(args, fd.client_secret, fd.client_secret_file, fd.client_assertion_file)?;
+            let mut settings = DefenderSettings::new(cloud, tenant_id, client_id, credential);
+            settings.api_url = args.api_url.clone().or(fd.api_url);
+            settings.login_url = args.login_url.clone().or(fd.login_url);
+            settings.graph_url = args.graph_url.clone().or(fd.graph_url);
+            settings.rate_limits = RateLimitSettings {
+                enabled: fd.rate_limits.unwrap_or(true),
+                share: rate_share,
+            };
+            if let Some(secs) = fd.request_timeout_secs {
+                settings.request_timeout = Duration::from_secs(secs.max(1));
+            }
+            Some(settings)
+        } else {
+            None
+        };
+
+        Ok(Self {
+            enabled,
+            listen,
+            log_format: args.log_format.or(file.log_format).unwrap_or_default(),
+            audit_log: args.audit_log.clone().or(file.audit_log),
+            defender,
+            portal_url,
+            hunting_backend,
+            cache,
+        })
+    }
+}
+
+fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
+    if !path.is_file() {
+        return Err(ConfigError::File {
+            path: path.to_path_buf(),
+            message: "not found or not a file".into(),
+        });
+    }
+    Figment::from(Toml::file(path))
+        .extract()
+        .map_err(|e| ConfigError::File {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })
+}
+
+fn resolve_cache(file: FileCache) -> CacheConfig {
+    let d = CacheConfig::default();
+    CacheConfig {
+        risk_ttl: file.risk_ttl_secs.map(Duration::from_secs).unwrap_or(d.risk_ttl),
+        stale_max_age: file
+            .stale_max_age_secs
+            .map(Duration::from_secs)
+            .unwrap_or(d.stale_max_age),
+        negative_ttl: file
+            .negative_ttl_secs
+            .map(Duration::from_secs)
+            .unwrap_or(d.negative_ttl),
+        max_entries: file.max_entries.unwrap_or(d.max_entries).max(1),
+    }
+}
+
+fn required(value: Option<String>, setting: &'static str) -> Result<String, ConfigError> {
+    match value.map(|v| v.trim().to_owned()) {
+        Some(v) if !v.is_empty() => Ok(v),
+        _ => Err(ConfigError::Missing {
+            setting,
+            message: format!("set {setting} or the matching key in the config file"),
+        }),
+    }
+}
+
+fn resolve_credential(
+    args: &ServeArgs,
+    file_secret: Option<SecretString>,
+    file_secret_file: Option<PathBuf>,
+    file_assertion_file: Option<PathBuf>,
+) -> Result<Credential, ConfigError> {
+    if let Some(secret) = &args.client_secret {
+        let trimmed = secret.expose_secret().trim();
+        if !trimmed.is_empty() {
+            return Ok(Credential::Secret(SecretString::from(trimmed.to_owned())));
+        }
+    }
+    if let Some(path) = args.client_secret_file.clone().or(file_secret_file) {
+        return Ok(Credential::Secret(read_secret_file(&path, "DEFENDER_CLIENT_SECRET_FILE")?));
+    }
+    if let Some(secret) = file_secret {
+        return Ok(Credential::Secret(secret));
+    }
+    if let Some(path) = args.client_assertion_file.clone().or(file_assertion_file) {
+        return Ok(Credential::Certificate {
+            assertion: read_secret_file(&path, "DEFENDER_CLIENT_ASSERTION_FILE")?,
+        });
+    }
+    Err(ConfigError::Missing {
+        setting: "DEFENDER_CLIENT_SECRET",
+        message: "set DEFENDER_CLIENT_SECRET, DEFENDER_CLIENT_SECRET_FILE, \
+                  DEFENDER_CLIENT_ASSERTION_FILE or defender.client_secret in the config file"
+            .into(),
+    })
+}
+
+fn read_secret_file(path: &Path, setting: &'static str) -> Result<SecretString, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Invalid {
+        setting,
+        message: format!("cannot read {}: {e}", path.display()),
+    })?;
+    let first = text.lines().next().unwrap_or("").trim().to_owned();
+    if first.is_empty() {
+        return Err(ConfigError::Invalid {
+            setting,
+            message: format!("{} is empty", path.display()),
+        });
+    }
+    Ok(SecretString::from(first))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args() -> ServeArgs {
+        ServeArgs {
+            tenant_id: Some("t".into()),
+            client_id: Some("c".into()),
+            client_secret: Some(SecretString::from("s3cret-value")),
+            ..ServeArgs::default()
+        }
+    }
+
+    #[test]
+    fn defaults_listen_on_loopback_and_enable_the_integration() {
+        let cfg = Config::resolve(&args()).expect("valid");
+        assert_eq!(cfg.listen.to_string(), DEFAULT_LISTEN);
+        assert!(cfg.enabled);
+        assert_eq!(cfg.hunting_backend, HuntingBackend::Graph);
+    }
+
+    #[test]
+    fn refuses_a_non_loopback_listen_address() {
+        let mut a = args();
+        a.listen = Some("0.0.0.0:50051".parse().expect("addr"));
+        let err = Config::resolve(&a).expect_err("must refuse");
+        assert!(err.to_string().contains("authentication"), "{err}");
+    }
+
+    #[test]
+    fn missing_secret_names_every_way_to_give_it() {
+        let mut a = args();
+        a.client_secret = None;
+        let err = Config::resolve(&a).expect_err("must fail");
+        assert!(err.to_string().contains("DEFENDER_CLIENT_SECRET_FILE"), "{err}");
+    }
+
+    #[test]
+    fn disabled_integration_needs_no_credentials() {
+        let a = ServeArgs {
+            enabled: Some(false),
+            ..ServeArgs::default()
+        };
+        let cfg = Config::resolve(&a).expect("valid");
+        assert!(cfg.defender.is_none());
+    }
+
+    #[test]
+    fn secret_never_appears_in_debug_output() {
+        let cfg = Config::resolve(&args()).expect("valid");
+        assert!(!format!("{cfg:?}").contains("s3cret-value"));
+    }
+
+    #[test]
+    fn file_values_are_overridden_by_flags() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("c.toml");
+        std::fs::write(
+            &path,
+            "listen = \"127.0.0.1:6000\"\n[defender]\ncloud = \"gcc-high\"\nhunting_backend = \"defender\"\n[cache]\nrisk_ttl_secs = 60\n",
+        )
+        .expect("write");
+        let mut a = args();
+        a.config = Some(path);
+        a.listen = Some("127.0.0.1:7000".parse().expect("addr"));
+        let cfg = Config::resolve(&a).expect("valid");
+        assert_eq!(cfg.listen.port(), 7000);
+        assert_eq!(cfg.hunting_backend, HuntingBackend::Defender);
+        assert_eq!(cfg.cache.risk_ttl, Duration::from_secs(60));
+        assert_eq!(cfg.portal_url.host_str(), Some("security.microsoft.us"));
+    }
+
+    #[test]
+    fn unknown_file_keys_are_rejected() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, "lissen = \"127.0.0.1:6000\"\n").expect("write");
+        let mut a = args();
+        a.config = Some(path);
+        assert!(Config::resolve(&a).is_err());
+    }
+}

@@ -1,1 +1,431 @@
-//! TODO skeleton
+//! The service's one error vocabulary, [`ServiceError`], and its single mapping to
+//! `tonic::Status` with `google.rpc` details (DESIGN.md §2 "Errors").
+//!
+//! Transport-shaped failures from the Defender client ([`DefenderError`]) are classified here,
+//! once, so every RPC reports the same situation with the same code and `reason`.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use tonic::Code;
+use tonic_types::{ErrorDetails, StatusExt};
+
+use crate::defender::DefenderError;
+
+/// The `ErrorInfo.domain` of every error this service returns.
+pub const ERROR_DOMAIN: &str = "defenderbridge";
+
+/// Stable `ErrorInfo.reason` values (listed in the proto package comment too).
+pub mod reason {
+    /// Bad input; no upstream call was made.
+    pub const INVALID_FIELD: &str = "INVALID_FIELD";
+    /// Machine, action or software not found.
+    pub const NOT_FOUND: &str = "NOT_FOUND";
+    /// The Defender app lacks an application permission.
+    pub const MISSING_APP_PERMISSION: &str = "MISSING_APP_PERMISSION";
+    /// The caller's own credentials do not allow the RPC.
+    pub const CALLER_NOT_AUTHORIZED: &str = "CALLER_NOT_AUTHORIZED";
+    /// The same action is already pending on the machine.
+    pub const ACTION_ALREADY_PENDING: &str = "ACTION_ALREADY_PENDING";
+    /// Defender throttled us, or the local rate budget is spent before the deadline.
+    pub const RATE_LIMITED: &str = "RATE_LIMITED";
+    /// Defender failed (5xx, timeout, connection).
+    pub const UPSTREAM_UNAVAILABLE: &str = "UPSTREAM_UNAVAILABLE";
+    /// The token request was rejected.
+    pub const AUTHENTICATION_FAILED: &str = "AUTHENTICATION_FAILED";
+    /// The integration is disabled in config.
+    pub const INTEGRATION_DISABLED: &str = "INTEGRATION_DISABLED";
+    /// The RPC is declared but not implemented yet.
+    pub const NOT_IMPLEMENTED: &str = "NOT_IMPLEMENTED";
+    /// The caller's deadline passed.
+    pub const DEADLINE_EXCEEDED: &str = "DEADLINE_EXCEEDED";
+    /// Something unexpected inside the service or in Defender's answer.
+    pub const INTERNAL: &str = "INTERNAL";
+}
+
+/// Everything that can go wrong in an RPC, in the service's own words.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// A request field is invalid.
+    #[error("invalid `{field}`: {description}")]
+    InvalidField {
+        /// The request field (proto name, dotted path for nested fields).
+        field: String,
+        /// What is wrong and what is accepted.
+        description: String,
+    },
+    /// A Defender resource does not exist.
+    #[error("{resource_type} `{name}` was not found in Defender")]
+    NotFound {
+        /// `machine`, `machine_action`, `software`, `alert`.
+        resource_type: &'static str,
+        /// The id or name looked up.
+        name: String,
+    },
+    /// The Defender application lacks a permission.
+    #[error(
+        "the Defender application lacks the permission {}: add it under API permissions (WindowsDefenderATP) and grant admin consent",
+        permissions.join(" or ")
+    )]
+    MissingAppPermission {
+        /// Permissions any one of which would allow the call.
+        permissions: Vec<String>,
+    },
+    /// The caller may not call this RPC.
+    #[error("caller is not authorized: {0}")]
+    CallerNotAuthorized(String),
+    /// The same action is already pending on the machine.
+    #[error("a {action} action is already pending on machine `{machine_id}`{}", pending_action_id.as_ref().map(|id| format!(" (action {id})")).unwrap_or_default())]
+    ActionAlreadyPending {
+        /// The machine.
+        machine_id: String,
+        /// The action type.
+        action: String,
+        /// The pending action's id, when it could be found.
+        pending_action_id: Option<String>,
+    },
+    /// Throttled upstream or by the local budget.
+    #[error("Defender rate limit reached for {quota}: retry after {}s", retry_after.as_secs_f64().ceil())]
+    RateLimited {
+        /// Which quota (API family, or `cpu` for hunting CPU time).
+        quota: String,
+        /// When to retry.
+        retry_after: Duration,
+        /// Whether the limit was hunting CPU time rather than call count.
+        cpu_quota: bool,
+    },
+    /// Defender is failing.
+    #[error("Defender is unavailable: {message}; retry later")]
+    UpstreamUnavailable {
+        /// What failed (no secrets).
+        message: String,
+        /// Suggested wait before retrying.
+        retry_after: Option<Duration>,
+    },
+    /// Token request rejected.
+    #[error("authentication with Entra failed{}: {message}", aadsts_code.as_ref().map(|c| format!(" ({c})")).unwrap_or_default())]
+    AuthenticationFailed {
+        /// The AADSTS code, e.g. `AADSTS7000215`.
+        aadsts_code: Option<String>,
+        /// Entra's description and what to do.
+        message: String,
+    },
+    /// The integration is disabled.
+    #[error(
+        "the Microsoft Defender integration is disabled: enable it (`enabled = true` or DEFENDER_BRIDGE_ENABLED=true) and restart"
+    )]
+    IntegrationDisabled,
+    /// Declared in the API, implemented by a later change.
+    #[error("{rpc} is not implemented yet ({detail})")]
+    NotImplemented {
+        /// The RPC name.
+        rpc: &'static str,
+        /// Which work item delivers it.
+        detail: &'static str,
+    },
+    /// The caller's deadline passed before Defender answered.
+    #[error("the deadline passed before Defender answered; retry with a longer deadline")]
+    DeadlineExceeded,
+    /// Unexpected internal or upstream failure.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl ServiceError {
+    /// Shorthand for [`ServiceError::InvalidField`].
+    pub fn invalid(field: impl Into<String>, description: impl Into<String>) -> Self {
+        Self::InvalidField {
+            field: field.into(),
+            description: description.into(),
+        }
+    }
+
+    /// The gRPC code of this error.
+    pub fn code(&self) -> Code {
+        match self {
+            Self::InvalidField { .. } => Code::InvalidArgument,
+            Self::NotFound { .. } => Code::NotFound,
+            Self::MissingAppPermission { .. } | Self::CallerNotAuthorized(_) => {
+                Code::PermissionDenied
+            }
+            Self::ActionAlreadyPending { .. } => Code::AlreadyExists,
+            Self::RateLimited { .. } => Code::ResourceExhausted,
+            Self::UpstreamUnavailable { .. } => Code::Unavailable,
+            Self::AuthenticationFailed { .. } | Self::IntegrationDisabled => {
+                Code::FailedPrecondition
+            }
+            Self::NotImplemented { .. } => Code::Unimplemented,
+            Self::DeadlineExceeded => Code::DeadlineExceeded,
+            Self::Internal(_) => Code::Internal,
+        }
+    }
+
+    /// The stable `ErrorInfo.reason`.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::InvalidField { .. } => reason::INVALID_FIELD,
+            Self::NotFound { .. } => reason::NOT_FOUND,
+            Self::MissingAppPermission { .. } => reason::MISSING_APP_PERMISSION,
+            Self::CallerNotAuthorized(_) => reason::CALLER_NOT_AUTHORIZED,
+            Self::ActionAlreadyPending { .. } => reason::ACTION_ALREADY_PENDING,
+            Self::RateLimited { .. } => reason::RATE_LIMITED,
+            Self::UpstreamUnavailable { .. } => reason::UPSTREAM_UNAVAILABLE,
+            Self::AuthenticationFailed { .. } => reason::AUTHENTICATION_FAILED,
+            Self::IntegrationDisabled => reason::INTEGRATION_DISABLED,
+            Self::NotImplemented { .. } => reason::NOT_IMPLEMENTED,
+            Self::DeadlineExceeded => reason::DEADLINE_EXCEEDED,
+            Self::Internal(_) => reason::INTERNAL,
+        }
+    }
+
+    /// The `ErrorInfo.metadata` and the other details for this error.
+    fn details(&self) -> ErrorDetails {
+        let mut metadata = HashMap::new();
+        let mut details = ErrorDetails::new();
+        match self {
+            Self::InvalidField { field, description } => {
+                metadata.insert("field".into(), field.clone());
+                details.add_bad_request_violation(field.clone(), description.clone());
+            }
+            Self::NotFound {
+                resource_type,
+                name,
+            } => {
+                metadata.insert("resource_type".into(), (*resource_type).into());
+                metadata.insert("resource_name".into(), name.clone());
+                details.set_resource_info(
+                    *resource_type,
+                    name.clone(),
+                    "Microsoft Defender for Endpoint",
+                    self.to_string(),
+                );
+            }
+            Self::MissingAppPermission { permissions } => {
+                metadata.insert(
+                    "permission".into(),
+                    permissions.first().cloned().unwrap_or_default(),
+                );
+                metadata.insert("permissions".into(), permissions.join(","));
+            }
+            Self::ActionAlreadyPending {
+                machine_id,
+                action,
+                pending_action_id,
+            } => {
+                metadata.insert("machine_id".into(), machine_id.clone());
+                metadata.insert("action_type".into(), action.clone());
+                if let Some(id) = pending_action_id {
+                    metadata.insert("pending_action_id".into(), id.clone());
+                }
+            }
+            Self::RateLimited {
+                quota,
+                retry_after,
+                cpu_quota,
+            } => {
+                metadata.insert("quota".into(), quota.clone());
+                metadata.insert("cpu_quota".into(), cpu_quota.to_string());
+                details.set_retry_info(Some(*retry_after));
+                let subject = if *cpu_quota {
+                    "defender:advanced-hunting-cpu".to_string()
+                } else {
+                    format!("defender:{quota}")
+                };
+                details.add_quota_failure_violation(subject, self.to_string());
+            }
+            Self::UpstreamUnavailable { retry_after, .. } => {
+                details.set_retry_info(Some(retry_after.unwrap_or(Duration::from_secs(1))));
+            }
+            Self::AuthenticationFailed { aadsts_code, .. } => {
+                if let Some(code) = aadsts_code {
+                    metadata.insert("aadsts_code".into(), code.clone());
+                }
+            }
+            Self::NotImplemented { rpc, .. } => {
+                metadata.insert("rpc".into(), (*rpc).into());
+            }
+            Self::CallerNotAuthorized(_)
+            | Self::IntegrationDisabled
+            | Self::DeadlineExceeded
+            | Self::Internal(_) => {}
+        }
+        details.set_error_info(self.reason(), ERROR_DOMAIN, metadata);
+        details
+    }
+}
+
+impl From<ServiceError> for tonic::Status {
+    fn from(err: ServiceError) -> Self {
+        let details = err.details();
+        tonic::Status::with_error_details(err.code(), err.to_string(), details)
+    }
+}
+
+/// A plain-language fix for well-known AADSTS codes (used by errors and `check`).
+pub fn aadsts_fix(code: Option<&str>) -> &'static str {
+    match code.unwrap_or("") {
+        "AADSTS7000215" => {
+            "the client secret is wrong: copy the secret's Value (not its ID) from the app's Certificates & secrets page"
+        }
+        "AADSTS7000222" => "the client secret has expired: create a new secret for the app",
+        "AADSTS700016" => {
+            "no application with this client id exists in the tenant: check DEFENDER_CLIENT_ID and DEFENDER_TENANT_ID"
+        }
+        "AADSTS90002" | "AADSTS900023" => {
+            "the tenant was not found: check DEFENDER_TENANT_ID (the Directory (tenant) ID of the app) and DEFENDER_CLOUD"
+        }
+        "AADSTS70011" => "the requested scope is invalid for this cloud: check DEFENDER_CLOUD",
+        "AADSTS50034" | "AADSTS500011" => {
+            "the Defender resource is not available in this tenant: check that Defender for Endpoint is provisioned"
+        }
+        _ => "check DEFENDER_TENANT_ID, DEFENDER_CLIENT_ID and the client secret",
+    }
+}
+
+impl From<DefenderError> for ServiceError {
+    fn from(err: DefenderError) -> Self {
+        match err {
+            DefenderError::Authentication {
+                aadsts_code,
+                description,
+                ..
+            } => {
+                let fix = aadsts_fix(aadsts_code.as_deref());
+                // Entra's description can be long (trace ids); keep its first sentence.
+                let first = description.split(". ").next().unwrap_or("").trim().to_string();
+                Self::AuthenticationFailed {
+                    aadsts_code,
+                    message: format!("{first}; {fix}"),
+                }
+            }
+            DefenderError::MissingPermission { required, .. } => Self::MissingAppPermission {
+                permissions: required,
+            },
+            DefenderError::Forbidden { message, .. } => Self::MissingAppPermission {
+                permissions: vec![format!("(unknown: Defender said `{message}`)")],
+            },
+            DefenderError::Unauthorized { message, .. } => Self::AuthenticationFailed {
+                aadsts_code: None,
+                message: format!(
+                    "Defender rejected a fresh token ({message}); check the app's API permissions and admin consent"
+                ),
+            },
+            DefenderError::NotFound { message, .. } => Self::NotFound {
+                resource_type: "resource",
+                name: message,
+            },
+            DefenderError::ActiveRequestAlreadyExists { .. } => Self::ActionAlreadyPending {
+                machine_id: String::new(),
+                action: "machine".into(),
+                pending_action_id: None,
+            },
+            DefenderError::BadRequest { code, message, .. } => Self::InvalidField {
+                field: "request".into(),
+                description: format!("Defender rejected the request ({code}): {message}"),
+            },
+            DefenderError::Throttled {
+                retry_after,
+                cpu_quota,
+                ..
+            } => Self::RateLimited {
+                quota: if cpu_quota { "cpu".into() } else { "upstream".into() },
+                retry_after: retry_after.unwrap_or(Duration::from_secs(60)),
+                cpu_quota,
+            },
+            DefenderError::RateBudgetExhausted {
+                family,
+                retry_after,
+            } => Self::RateLimited {
+                quota: family.to_string(),
+                retry_after,
+                cpu_quota: false,
+            },
+            DefenderError::Upstream { status, message, .. } => Self::UpstreamUnavailable {
+                message: format!("HTTP {status}: {message}"),
+                retry_after: None,
+            },
+            DefenderError::Transport { message, .. } => Self::UpstreamUnavailable {
+                message,
+                retry_after: None,
+            },
+            DefenderError::DeadlineExceeded => Self::DeadlineExceeded,
+            DefenderError::Decode { what, message } => {
+                Self::Internal(format!("could not read Defender's {what}: {message}"))
+            }
+            DefenderError::DisallowedNextLink { host } => Self::UpstreamUnavailable {
+                message: format!(
+                    "Defender returned a next-page link to `{host}`, which is not a Defender API host; refused"
+                ),
+                retry_after: None,
+            },
+            DefenderError::Config(message) => Self::Internal(message),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn details(status: &tonic::Status) -> ErrorDetails {
+        status.get_error_details()
+    }
+
+    #[test]
+    fn invalid_field_maps_to_invalid_argument_with_bad_request() {
+        let status: tonic::Status = ServiceError::invalid("machine_id", "must be 40 hex").into();
+        assert_eq!(status.code(), Code::InvalidArgument);
+        let d = details(&status);
+        assert_eq!(d.error_info().map(|i| i.reason.as_str()), Some("INVALID_FIELD"));
+        assert_eq!(d.error_info().map(|i| i.domain.as_str()), Some(ERROR_DOMAIN));
+        let br = d.bad_request().expect("bad request");
+        assert_eq!(br.field_violations[0].field, "machine_id");
+    }
+
+    #[test]
+    fn rate_limited_carries_retry_info_and_quota_failure() {
+        let status: tonic::Status = ServiceError::RateLimited {
+            quota: "machines".into(),
+            retry_after: Duration::from_secs(7),
+            cpu_quota: false,
+        }
+        .into();
+        assert_eq!(status.code(), Code::ResourceExhausted);
+        let d = details(&status);
+        assert_eq!(
+            d.retry_info().and_then(|r| r.retry_delay),
+            Some(Duration::from_secs(7))
+        );
+        assert!(d.quota_failure().is_some());
+    }
+
+    #[test]
+    fn missing_permission_names_it_in_metadata() {
+        let status: tonic::Status = ServiceError::from(DefenderError::MissingPermission {
+            required: vec!["Machine.Read.All".into(), "Machine.ReadWrite.All".into()],
+            granted: vec![],
+            message: String::new(),
+            target: None,
+        })
+        .into();
+        assert_eq!(status.code(), Code::PermissionDenied);
+        let info = details(&status).error_info().cloned().expect("info");
+        assert_eq!(info.reason, "MISSING_APP_PERMISSION");
+        assert_eq!(info.metadata.get("permission").map(String::as_str), Some("Machine.Read.All"));
+    }
+
+    #[test]
+    fn authentication_failure_keeps_the_aadsts_code() {
+        let status: tonic::Status = ServiceError::from(DefenderError::Authentication {
+            status: 401,
+            error: "invalid_client".into(),
+            aadsts_code: Some("AADSTS7000215".into()),
+            description: "AADSTS7000215: Invalid client secret provided. Trace ID: x".into(),
+        })
+        .into();
+        assert_eq!(status.code(), Code::FailedPrecondition);
+        let info = details(&status).error_info().cloned().expect("info");
+        assert_eq!(info.metadata.get("aadsts_code").map(String::as_str), Some("AADSTS7000215"));
+        assert!(status.message().contains("client secret is wrong"));
+    }
+}

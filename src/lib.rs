@@ -8,11 +8,13 @@
 //! - [`services`]: the tonic service implementations (thin adapters onto plain Rust code).
 //! - [`server`]: bootstrap: health, reflection, gRPC-Web, graceful shutdown.
 //! - [`sim`]: the Defender simulator used by `sim`, `demo` and the tests.
+//! - [`demo`]: the simulator plus the service, wired together with zero configuration.
 //! - [`check`]: the "Test Connection" logic shared by the RPC and the `check` subcommand.
 
 pub mod check;
 pub mod config;
 pub mod defender;
+pub mod demo;
 pub mod error;
 pub mod proto;
 pub mod server;

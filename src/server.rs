@@ -1,1 +1,215 @@
-//! TODO skeleton
+//! Bootstrap: builds the shared state, registers the two API services, gRPC health (overall and
+//! per service), server reflection (v1 and v1alpha, so `grpcurl` works without `.proto` files)
+//! and gRPC-Web, and serves until a shutdown signal, draining in-flight calls.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tonic::transport::Server;
+use tonic::transport::server::TcpIncoming;
+use tonic_health::ServingStatus;
+use tonic_health::server::HealthReporter;
+
+use crate::config::Config;
+use crate::defender::{DefenderClient, DefenderError};
+use crate::proto::action_service_server::ActionServiceServer;
+use crate::proto::risk_service_server::RiskServiceServer;
+use crate::services::{ActionApi, RiskApi};
+
+/// The fully qualified names of the API services, as health and reflection report them.
+pub const SERVICE_NAMES: [&str; 2] = [
+    "defenderbridge.v1.RiskService",
+    "defenderbridge.v1.ActionService",
+];
+
+/// Why the server could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// The listen address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The Defender client could not be built from the settings.
+    #[error("invalid Defender settings: {0}")]
+    Defender(#[from] DefenderError),
+    /// Reflection descriptors could not be loaded.
+    #[error("reflection set-up failed: {0}")]
+    Reflection(#[from] tonic_reflection::server::Error),
+    /// The transport failed.
+    #[error("gRPC transport error: {0}")]
+    Transport(#[from] tonic::transport::Error),
+}
+
+/// What every RPC handler shares.
+#[derive(Debug)]
+pub struct AppState {
+    /// The resolved configuration.
+    pub config: Config,
+    /// The Defender client; `None` while the integration is disabled.
+    pub defender: Option<DefenderClient>,
+}
+
+impl AppState {
+    /// Builds the state (and the Defender client when the integration is enabled).
+    pub fn new(config: Config) -> Result<Self, DefenderError> {
+        let defender = match (&config.defender, config.enabled) {
+            (Some(settings), true) => Some(DefenderClient::new(settings.clone())?),
+            _ => None,
+        };
+        Ok(Self { config, defender })
+    }
+}
+
+/// A server running in the background (used by `demo` and the tests).
+pub struct RunningServer {
+    /// The bound address.
+    pub addr: SocketAddr,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: JoinHandle<Result<(), ServerError>>,
+}
+
+impl RunningServer {
+    /// Stops accepting, drains in-flight calls and waits for the server to end.
+    pub async fn shutdown(mut self) -> Result<(), ServerError> {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        match self.task.await {
+            Ok(result) => result,
+            Err(join) => Err(ServerError::Transport(tonic::transport::Error::from_source(
+                Box::new(join),
+            ))),
+        }
+    }
+}
+
+/// Binds `config.listen` and serves in the background.
+pub async fn spawn(config: Config) -> Result<RunningServer, ServerError> {
+    let addr = config.listen;
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|source| ServerError::Bind { addr, source })?;
+    spawn_on(config, listener).await
+}
+
+/// Serves on an already-bound listener in the background (tests bind `127.0.0.1:0`).
+pub async fn spawn_on(config: Config, listener: TcpListener) -> Result<RunningServer, ServerError> {
+    let addr = listener
+        .local_addr()
+        .map_err(|source| ServerError::Bind {
+            addr: config.listen,
+            source,
+        })?;
+    let (tx, rx) = oneshot::channel::<()>();
+    let state = Arc::new(AppState::new(config)?);
+    let router = build(state).await?;
+    let task = tokio::spawn(async move {
+        let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+        router
+            .serve_with_incoming_shutdown(incoming, async {
+                let _ = rx.await;
+            })
+            .await
+            .map_err(ServerError::from)
+    });
+    Ok(RunningServer {
+        addr,
+        shutdown: Some(tx),
+        task,
+    })
+}
+
+/// Serves on `config.listen` until `signal` completes, then drains and returns.
+pub async fn serve(
+    config: Config,
+    signal: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServerError> {
+    let addr = config.listen;
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|source| ServerError::Bind { addr, source })?;
+    let state = Arc::new(AppState::new(config)?);
+    let router = build(state).await?;
+    tracing::info!(%addr, "defender-bridge listening");
+    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+    router.serve_with_incoming_shutdown(incoming, signal).await?;
+    tracing::info!("defender-bridge stopped");
+    Ok(())
+}
+
+type Router = tonic::transport::server::Router<
+    tower::layer::util::Stack<tonic_web::GrpcWebLayer, tower::layer::util::Identity>,
+>;
+
+async fn build(state: Arc<AppState>) -> Result<Router, ServerError> {
+    let (health, health_service) = tonic_health::server::health_reporter();
+    set_health(&health, state.config.enabled).await;
+
+    let reflection_v1 = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(crate::proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()?;
+    let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(crate::proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1alpha()?;
+
+    Ok(Server::builder()
+        // HTTP/1.1 is accepted only so that gRPC-Web (browser) callers can reach the API.
+        .accept_http1(true)
+        .layer(tonic_web::GrpcWebLayer::new())
+        .add_service(health_service)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
+        .add_service(RiskServiceServer::new(RiskApi::new(state.clone())))
+        .add_service(ActionServiceServer::new(ActionApi::new(state))))
+}
+
+/// Overall (`""`) and per-service health: SERVING when enabled, NOT_SERVING when disabled.
+async fn set_health(health: &HealthReporter, enabled: bool) {
+    let status = if enabled {
+        ServingStatus::Serving
+    } else {
+        ServingStatus::NotServing
+    };
+    health.set_service_status("", status).await;
+    for name in SERVICE_NAMES {
+        health.set_service_status(name, status).await;
+    }
+}
+
+/// Completes on SIGTERM or Ctrl-C (graceful shutdown for orchestrators and terminals).
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(err) = tokio::signal::ctrl_c().await {
+            tracing::warn!(error = %err, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut sig) => {
+                sig.recv().await;
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => tracing::info!("Ctrl-C received, draining"),
+        () = terminate => tracing::info!("SIGTERM received, draining"),
+    }
+}
