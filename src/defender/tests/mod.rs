@@ -1,0 +1,1 @@
+//! Client tests against real local HTTP servers.
