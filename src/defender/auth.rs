@@ -231,8 +231,8 @@ impl TokenProvider {
         if !status.is_success() {
             return Err(token_error(status.as_u16(), &body));
         }
-        let parsed: TokenResponse =
-            serde_json::from_slice(&body).map_err(|e| DefenderError::decode("token response", e))?;
+        let parsed: TokenResponse = serde_json::from_slice(&body)
+            .map_err(|e| DefenderError::decode("token response", e))?;
         let bearer = parsed
             .access_token
             .filter(|t| !t.is_empty())
@@ -276,9 +276,9 @@ impl TokenProvider {
             .unwrap_or(token.expires_at);
         let audience = match claims.aud {
             Some(serde_json::Value::String(aud)) => Some(aud),
-            Some(serde_json::Value::Array(auds)) => auds
-                .into_iter()
-                .find_map(|a| a.as_str().map(str::to_owned)),
+            Some(serde_json::Value::Array(auds)) => {
+                auds.into_iter().find_map(|a| a.as_str().map(str::to_owned))
+            }
             _ => None,
         };
         Ok(TokenInfo {
@@ -395,7 +395,10 @@ mod tests {
                 assert_eq!(status, 401);
                 assert_eq!(error, "invalid_client");
                 assert_eq!(aadsts_code.as_deref(), Some("AADSTS7000215"));
-                assert_eq!(description, "AADSTS7000215: Invalid client secret provided.");
+                assert_eq!(
+                    description,
+                    "AADSTS7000215: Invalid client secret provided."
+                );
             }
             other => panic!("unexpected {other:?}"),
         }

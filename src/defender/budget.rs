@@ -17,7 +17,9 @@ use tokio::time::Instant;
 use super::error::DefenderError;
 
 /// The API groups that Defender throttles separately.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub enum ApiFamily {
     /// Get / list machines, find by IP: 100/min, 1,500/h.
     Machines,
@@ -182,7 +184,11 @@ impl RateBudget {
     fn with_periods(enabled: bool, share: f64, periods: [Duration; 2]) -> Arc<Self> {
         Arc::new(Self {
             enabled,
-            share: if share > 0.0 && share <= 1.0 { share } else { 1.0 },
+            share: if share > 0.0 && share <= 1.0 {
+                share
+            } else {
+                1.0
+            },
             periods,
             families: Mutex::new(HashMap::new()),
         })
@@ -320,7 +326,11 @@ mod tests {
         let started = Instant::now();
         for _ in 0..3 {
             budget
-                .acquire("t", ApiFamily::Machines, Some(started + Duration::from_secs(2)))
+                .acquire(
+                    "t",
+                    ApiFamily::Machines,
+                    Some(started + Duration::from_secs(2)),
+                )
                 .await
                 .expect("admitted after waiting");
         }
@@ -346,7 +356,10 @@ mod tests {
             .acquire("t", ApiFamily::Machines, deadline)
             .await
             .expect_err("hour spent");
-        assert!(err.retry_after().is_some_and(|d| d > Duration::from_secs(9)));
+        assert!(
+            err.retry_after()
+                .is_some_and(|d| d > Duration::from_secs(9))
+        );
     }
 
     #[tokio::test]
@@ -362,7 +375,10 @@ mod tests {
             .acquire("t", ApiFamily::Alerts, deadline)
             .await
             .expect_err("blocked");
-        assert!(err.retry_after().is_some_and(|d| d > Duration::from_secs(29)));
+        assert!(
+            err.retry_after()
+                .is_some_and(|d| d > Duration::from_secs(29))
+        );
     }
 
     #[tokio::test]

@@ -68,7 +68,11 @@ impl DefenderClient {
         let http = reqwest::Client::builder()
             // A redirect could carry the bearer token to another host: treat 3xx as an error.
             .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(settings.request_timeout.min(std::time::Duration::from_secs(10)))
+            .connect_timeout(
+                settings
+                    .request_timeout
+                    .min(std::time::Duration::from_secs(10)),
+            )
             .user_agent(concat!("defender-bridge/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| DefenderError::Config(format!("cannot build the HTTP client: {e}")))?;
@@ -119,9 +123,14 @@ impl DefenderClient {
     }
 
     /// `GET /api/machines/{id}`.
-    pub async fn get_machine(&self, id: &str, opts: &CallOptions) -> Result<Machine, DefenderError> {
+    pub async fn get_machine(
+        &self,
+        id: &str,
+        opts: &CallOptions,
+    ) -> Result<Machine, DefenderError> {
         let url = self.api_url(&["machines", segment("machine id", id)?])?;
-        self.get_json(url, ApiFamily::Machines, "machine", opts).await
+        self.get_json(url, ApiFamily::Machines, "machine", opts)
+            .await
     }
 
     /// `GET /api/machines` (one page). Defender answers 404 when it has no recent machines;
@@ -132,7 +141,10 @@ impl DefenderClient {
         opts: &CallOptions,
     ) -> Result<Page<Machine>, DefenderError> {
         let url = self.list_url(&["machines"], q, ApiFamily::Machines.max_page_size())?;
-        match self.get_page(url, ApiFamily::Machines, "machines", opts).await {
+        match self
+            .get_page(url, ApiFamily::Machines, "machines", opts)
+            .await
+        {
             Err(DefenderError::NotFound { .. }) => Ok(empty_page()),
             other => other,
         }
@@ -164,7 +176,8 @@ impl DefenderClient {
         opts: &CallOptions,
     ) -> Result<Vec<Alert>, DefenderError> {
         let url = self.api_url(&["machines", segment("machine id", machine_id)?, "alerts"])?;
-        self.collect_links(url, ApiFamily::Alerts, "alerts", opts).await
+        self.collect_links(url, ApiFamily::Alerts, "alerts", opts)
+            .await
     }
 
     /// `GET /api/alerts` (one page).
@@ -188,8 +201,13 @@ impl DefenderClient {
             segment("machine id", machine_id)?,
             "vulnerabilities",
         ])?;
-        self.collect_links(url, ApiFamily::MachineVulnerabilities, "vulnerabilities", opts)
-            .await
+        self.collect_links(
+            url,
+            ApiFamily::MachineVulnerabilities,
+            "vulnerabilities",
+            opts,
+        )
+        .await
     }
 
     /// `GET /api/vulnerabilities` (one page; `$top` at most 8,000).
@@ -219,8 +237,13 @@ impl DefenderClient {
             q,
             MACHINES_VULNERABILITIES_MAX_TOP,
         )?;
-        self.get_page(url, ApiFamily::Vulnerabilities, "machinesVulnerabilities", opts)
-            .await
+        self.get_page(
+            url,
+            ApiFamily::Vulnerabilities,
+            "machinesVulnerabilities",
+            opts,
+        )
+        .await
     }
 
     /// `GET /api/Software/{id}`.
@@ -230,7 +253,8 @@ impl DefenderClient {
         opts: &CallOptions,
     ) -> Result<Software, DefenderError> {
         let url = self.api_url(&["Software", segment("software id", id)?])?;
-        self.get_json(url, ApiFamily::Software, "software", opts).await
+        self.get_json(url, ApiFamily::Software, "software", opts)
+            .await
     }
 
     /// `GET /api/Software` (one page).
@@ -240,7 +264,8 @@ impl DefenderClient {
         opts: &CallOptions,
     ) -> Result<Page<Software>, DefenderError> {
         let url = self.list_url(&["Software"], q, ApiFamily::Software.max_page_size())?;
-        self.get_page(url, ApiFamily::Software, "software", opts).await
+        self.get_page(url, ApiFamily::Software, "software", opts)
+            .await
     }
 
     /// `GET /api/Software/{id}/machineReferences` (one page): devices with that software.
@@ -402,8 +427,14 @@ impl DefenderClient {
         opts: &CallOptions,
     ) -> Result<HuntingResult, DefenderError> {
         let url = self.api_url(&["advancedqueries", "run"])?;
-        self.hunt(url, ApiFamily::AdvancedHunting, TokenScope::Defender, query, opts)
-            .await
+        self.hunt(
+            url,
+            ApiFamily::AdvancedHunting,
+            TokenScope::Defender,
+            query,
+            opts,
+        )
+        .await
     }
 
     /// Graph `POST {graph}/v1.0/security/runHuntingQuery` `{"Query"}` with a Graph token.
@@ -457,7 +488,12 @@ impl DefenderClient {
         Ok(url)
     }
 
-    fn list_url(&self, segments: &[&str], q: &ODataQuery, max_top: u32) -> Result<Url, DefenderError> {
+    fn list_url(
+        &self,
+        segments: &[&str],
+        q: &ODataQuery,
+        max_top: u32,
+    ) -> Result<Url, DefenderError> {
         let mut url = self.api_url(segments)?;
         q.apply(&mut url, max_top);
         Ok(url)
@@ -482,7 +518,11 @@ impl DefenderClient {
         what: &str,
         opts: &CallOptions,
     ) -> Result<T, DefenderError> {
-        let bytes = self.inner.exec.execute(&self.get_call(url, family), opts).await?;
+        let bytes = self
+            .inner
+            .exec
+            .execute(&self.get_call(url, family), opts)
+            .await?;
         serde_json::from_slice(&bytes).map_err(|e| DefenderError::decode(what, e))
     }
 
@@ -561,7 +601,9 @@ fn segment<'a>(what: &str, value: &'a str) -> Result<&'a str, DefenderError> {
 /// Defender requires a comment on every action.
 fn non_empty_comment(comment: &str) -> Result<&str, DefenderError> {
     if comment.trim().is_empty() {
-        Err(DefenderError::invalid_input("an action comment is required"))
+        Err(DefenderError::invalid_input(
+            "an action comment is required",
+        ))
     } else {
         Ok(comment)
     }

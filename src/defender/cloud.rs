@@ -9,7 +9,9 @@ use std::str::FromStr;
 use url::Url;
 
 /// The Microsoft cloud a tenant lives in.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum Cloud {
     /// Worldwide commercial cloud.

@@ -380,7 +380,10 @@ pub(crate) enum BodyError {
 
 /// What a failed exchange becomes. `ambiguous_if_sent`: the request is an action POST, so any
 /// failure other than a refused connection may have happened after Defender received it.
-pub(crate) fn transport_error(err: &impl TransportFailure, ambiguous_if_sent: bool) -> DefenderError {
+pub(crate) fn transport_error(
+    err: &impl TransportFailure,
+    ambiguous_if_sent: bool,
+) -> DefenderError {
     DefenderError::Transport {
         message: err.describe(),
         timeout: err.is_timeout(),
@@ -463,12 +466,23 @@ mod tests {
             include_bytes!("testdata/error_400_active_request_already_exists.json"),
             None,
         );
-        assert!(matches!(e, DefenderError::ActiveRequestAlreadyExists { .. }));
-        let e = classify(400, include_bytes!("testdata/error_400_invalid_request_body.json"), None);
+        assert!(matches!(
+            e,
+            DefenderError::ActiveRequestAlreadyExists { .. }
+        ));
+        let e = classify(
+            400,
+            include_bytes!("testdata/error_400_invalid_request_body.json"),
+            None,
+        );
         assert!(
             matches!(e, DefenderError::BadRequest { ref code, ref target, .. } if code == "InvalidRequestBody" && target.as_deref() == Some("1fa66c0f-18bd-4133-b378-36d76f3a2ba0"))
         );
-        match classify(403, include_bytes!("testdata/error_403_missing_role.json"), None) {
+        match classify(
+            403,
+            include_bytes!("testdata/error_403_missing_role.json"),
+            None,
+        ) {
             DefenderError::MissingPermission {
                 required, granted, ..
             } => {
@@ -483,10 +497,22 @@ mod tests {
             None,
         );
         assert!(matches!(e, DefenderError::MissingPermission { .. }));
-        let e = classify(403, br#"{"error":{"code":"DisabledFeature","message":"nope"}}"#, None);
-        assert!(matches!(e, DefenderError::Forbidden { ref code, .. } if code == "DisabledFeature"));
-        let e = classify(404, include_bytes!("testdata/error_404_resource_not_found.json"), None);
-        assert!(matches!(e, DefenderError::NotFound { ref code, .. } if code == "ResourceNotFound"));
+        let e = classify(
+            403,
+            br#"{"error":{"code":"DisabledFeature","message":"nope"}}"#,
+            None,
+        );
+        assert!(
+            matches!(e, DefenderError::Forbidden { ref code, .. } if code == "DisabledFeature")
+        );
+        let e = classify(
+            404,
+            include_bytes!("testdata/error_404_resource_not_found.json"),
+            None,
+        );
+        assert!(
+            matches!(e, DefenderError::NotFound { ref code, .. } if code == "ResourceNotFound")
+        );
         let e = classify(
             429,
             include_bytes!("testdata/error_429_quota.json"),
@@ -505,7 +531,13 @@ mod tests {
             br#"{"error":{"code":"TooManyRequests","message":"CPU resources quota exceeded"}}"#,
             None,
         );
-        assert!(matches!(e, DefenderError::Throttled { cpu_quota: true, .. }));
+        assert!(matches!(
+            e,
+            DefenderError::Throttled {
+                cpu_quota: true,
+                ..
+            }
+        ));
         let e = classify(502, b"<html>bad gateway</html>", None);
         assert!(
             matches!(e, DefenderError::Upstream { status: 502, ref message, .. } if message.contains("bad gateway"))

@@ -100,10 +100,10 @@ impl LinkPolicy {
             };
         }
         let on_cloud_domain = match link.host() {
-            Some(Host::Domain(host)) => self
-                .domains
-                .iter()
-                .any(|suffix| host.strip_suffix(suffix).is_some_and(|rest| rest.ends_with('.'))),
+            Some(Host::Domain(host)) => self.domains.iter().any(|suffix| {
+                host.strip_suffix(suffix)
+                    .is_some_and(|rest| rest.ends_with('.'))
+            }),
             _ => false,
         };
         if link.scheme() == "https"
@@ -214,22 +214,43 @@ mod tests {
             "https://10.0.0.1/api/machines",
         ] {
             let err = policy.check(&url(bad)).expect_err(bad);
-            assert!(matches!(err, DefenderError::DisallowedNextLink { .. }), "{bad}");
+            assert!(
+                matches!(err, DefenderError::DisallowedNextLink { .. }),
+                "{bad}"
+            );
         }
         let gov = LinkPolicy::new(
             Cloud::GccHigh.api_url(),
             Cloud::GccHigh.defender_api_domains(),
         );
-        assert!(gov.check(&url("https://api-gov.securitycenter.microsoft.us/api/x")).is_ok());
-        assert!(gov.check(&url("https://api.securitycenter.microsoft.com/api/x")).is_err());
+        assert!(
+            gov.check(&url("https://api-gov.securitycenter.microsoft.us/api/x"))
+                .is_ok()
+        );
+        assert!(
+            gov.check(&url("https://api.securitycenter.microsoft.com/api/x"))
+                .is_err()
+        );
     }
 
     #[test]
     fn http_is_allowed_only_on_the_configured_origin() {
         let policy = LinkPolicy::new(url("http://127.0.0.1:8080/prefix/"), &[]);
-        assert!(policy.check(&url("http://127.0.0.1:8080/prefix/api/machines?$skip=1")).is_ok());
-        assert!(policy.check(&url("http://127.0.0.1:8081/prefix/api/machines")).is_err());
-        assert!(policy.check(&url("http://127.0.0.1:8080/api/machines")).is_err());
+        assert!(
+            policy
+                .check(&url("http://127.0.0.1:8080/prefix/api/machines?$skip=1"))
+                .is_ok()
+        );
+        assert!(
+            policy
+                .check(&url("http://127.0.0.1:8081/prefix/api/machines"))
+                .is_err()
+        );
+        assert!(
+            policy
+                .check(&url("http://127.0.0.1:8080/api/machines"))
+                .is_err()
+        );
     }
 
     #[test]

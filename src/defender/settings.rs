@@ -160,7 +160,9 @@ impl DefenderSettings {
         }
         let share = self.rate_limits.share;
         if !(share > 0.0 && share <= 1.0) {
-            return bad(format!("`rate_limits.share` must be in (0, 1], got {share}"));
+            return bad(format!(
+                "`rate_limits.share` must be in (0, 1], got {share}"
+            ));
         }
         if self.request_timeout.is_zero() || self.hunting_timeout.is_zero() {
             return bad("timeouts must be greater than zero".into());

@@ -344,7 +344,7 @@ mod tests {
         assert!(ExposureLevel::Medium < ExposureLevel::High);
         assert!(AlertSeverity::UnSpecified < AlertSeverity::Informational);
         assert!(VulnerabilitySeverity::High < VulnerabilitySeverity::Critical);
-        let mut v = vec![
+        let mut v = [
             VulnerabilitySeverity::Medium,
             VulnerabilitySeverity::Critical,
             VulnerabilitySeverity::Low,

@@ -128,7 +128,10 @@ mod tests {
     fn unparsable_text_is_kept() {
         let odd: DefenderTime = serde_json::from_str("\"last tuesday\"").expect("kept");
         assert_eq!(odd, DefenderTime::Unparsed("last tuesday".into()));
-        assert_eq!(serde_json::to_string(&odd).expect("ser"), "\"last tuesday\"");
+        assert_eq!(
+            serde_json::to_string(&odd).expect("ser"),
+            "\"last tuesday\""
+        );
         assert!(odd < DefenderTime::parse("2000-01-01T00:00:00Z"));
     }
 
