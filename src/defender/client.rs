@@ -15,13 +15,15 @@ use super::budget::{ApiFamily, RateBudget};
 use super::error::DefenderError;
 use super::http::{Call, Executor, RetryClass};
 use super::models::{
-    Alert, HuntingResult, IsolationType, Machine, MachineAction, MachineReference,
-    MachineVulnerability, ScanType, Software, Vulnerability,
+    Alert, HuntingResult, Machine, MachineAction, MachineReference, MachineVulnerability, Software,
+    Vulnerability,
 };
 use super::odata::{ODataQuery, format_utc_seconds};
 use super::paging::{Collection, LinkPolicy, Page, PageCursor};
 use super::settings::{CallOptions, DefenderSettings};
 use super::stats::{FamilyStats, UpstreamStats};
+
+mod actions;
 
 /// Most items the per-machine lists (alerts, vulnerabilities) gather across next links.
 const PER_MACHINE_MAX_ITEMS: usize = 100_000;
@@ -311,65 +313,6 @@ impl DefenderClient {
             .await
     }
 
-    /// `POST /api/machines/{id}/isolate` `{"Comment", "IsolationType"}`. Never retried.
-    pub async fn isolate_machine(
-        &self,
-        id: &str,
-        comment: &str,
-        isolation: IsolationType,
-        opts: &CallOptions,
-    ) -> Result<MachineAction, DefenderError> {
-        let isolation = match isolation {
-            IsolationType::Full => "Full",
-            IsolationType::Selective => "Selective",
-            IsolationType::UnManagedDevice => "UnManagedDevice",
-        };
-        let body = json!({ "Comment": non_empty_comment(comment)?, "IsolationType": isolation });
-        let url = self.api_url(&["machines", segment("machine id", id)?, "isolate"])?;
-        self.post_action(url, &body, opts).await
-    }
-
-    /// `POST /api/machines/{id}/unisolate` `{"Comment"}`. Never retried.
-    pub async fn unisolate_machine(
-        &self,
-        id: &str,
-        comment: &str,
-        opts: &CallOptions,
-    ) -> Result<MachineAction, DefenderError> {
-        let body = json!({ "Comment": non_empty_comment(comment)? });
-        let url = self.api_url(&["machines", segment("machine id", id)?, "unisolate"])?;
-        self.post_action(url, &body, opts).await
-    }
-
-    /// `POST /api/machines/{id}/runAntiVirusScan` `{"Comment", "ScanType"}`. Never retried.
-    pub async fn run_antivirus_scan(
-        &self,
-        id: &str,
-        comment: &str,
-        scan: ScanType,
-        opts: &CallOptions,
-    ) -> Result<MachineAction, DefenderError> {
-        let scan = match scan {
-            ScanType::Quick => "Quick",
-            ScanType::Full => "Full",
-        };
-        let body = json!({ "Comment": non_empty_comment(comment)?, "ScanType": scan });
-        let url = self.api_url(&["machines", segment("machine id", id)?, "runAntiVirusScan"])?;
-        self.post_action(url, &body, opts).await
-    }
-
-    /// `POST /api/machineactions/{id}/cancel` `{"Comment"}`. Never retried.
-    pub async fn cancel_machine_action(
-        &self,
-        id: &str,
-        comment: &str,
-        opts: &CallOptions,
-    ) -> Result<MachineAction, DefenderError> {
-        let body = json!({ "Comment": non_empty_comment(comment)? });
-        let url = self.api_url(&["machineactions", segment("action id", id)?, "cancel"])?;
-        self.post_action(url, &body, opts).await
-    }
-
     /// Reads the page `next` points at. The cursor's URL is checked against the link policy
     /// first: a foreign host is refused with no request. `family` picks the rate budget.
     pub async fn next_page<T: DeserializeOwned>(
@@ -554,25 +497,6 @@ impl DefenderClient {
             tracing::warn!(%family, max = PER_MACHINE_MAX_ITEMS, "per-machine list truncated");
         }
         Ok(all.items)
-    }
-
-    async fn post_action(
-        &self,
-        url: Url,
-        body: &serde_json::Value,
-        opts: &CallOptions,
-    ) -> Result<MachineAction, DefenderError> {
-        let call = Call {
-            method: Method::POST,
-            url,
-            family: ApiFamily::Actions,
-            scope: TokenScope::Defender,
-            body: Some(body),
-            retry: RetryClass::Never,
-            timeout: self.inner.settings.request_timeout,
-        };
-        let bytes = self.inner.exec.execute(&call, opts).await?;
-        serde_json::from_slice(&bytes).map_err(|e| DefenderError::decode("machine action", e))
     }
 }
 

@@ -27,6 +27,11 @@ use super::stats::{Outcome, UpstreamStats};
 /// Largest response body accepted (hunting allows 124 MB; a 10,000-machine page is ~20 MB).
 const MAX_BODY_BYTES: usize = 256 * 1024 * 1024;
 
+/// Without a caller deadline, the longest wait for the local rate budget: an hour-long wait (the
+/// hourly quota, or a 429 with a long `Retry-After`) is reported as `RateBudgetExhausted` with
+/// its `retry_after` instead of stalling the caller.
+const MAX_BUDGET_WAIT_WITHOUT_DEADLINE: Duration = Duration::from_secs(120);
+
 /// How a call may be retried.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum RetryClass {
@@ -100,9 +105,12 @@ impl Executor {
             if opts.remaining().is_some_and(|left| left.is_zero()) {
                 return Err(DefenderError::DeadlineExceeded);
             }
+            let budget_deadline = opts
+                .deadline
+                .or_else(|| Some(tokio::time::Instant::now() + MAX_BUDGET_WAIT_WITHOUT_DEADLINE));
             if let Err(err) = self
                 .budget
-                .acquire(&self.tenant, call.family, opts.deadline)
+                .acquire(&self.tenant, call.family, budget_deadline)
                 .await
             {
                 self.stats.record_budget_refusal(call.family);

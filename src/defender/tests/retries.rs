@@ -75,15 +75,16 @@ async fn retry_after_is_honoured_before_the_retry_succeeds() {
 
 #[tokio::test]
 async fn retry_after_past_the_deadline_returns_throttled_promptly() {
-    let (client, server, _) = client_for(failing_then_ok(usize::MAX, || throttled("30"))).await;
+    // Retry-After 3 s is within max_delay (5 s in tests) but past the 2 s deadline.
+    let (client, server, _) = client_for(failing_then_ok(usize::MAX, || throttled("3"))).await;
     let started = Instant::now();
-    let opts = CallOptions::with_timeout(Duration::from_secs(3));
+    let opts = CallOptions::with_timeout(Duration::from_secs(2));
     let err = client
         .get_machine("abc", &opts)
         .await
         .expect_err("throttled");
     assert!(
-        started.elapsed() < Duration::from_secs(1),
+        started.elapsed() < Duration::from_millis(500),
         "{:?}",
         started.elapsed()
     );
@@ -94,7 +95,7 @@ async fn retry_after_past_the_deadline_returns_throttled_promptly() {
             target,
             ..
         } => {
-            assert_eq!(*retry_after, Some(Duration::from_secs(30)));
+            assert_eq!(*retry_after, Some(Duration::from_secs(3)));
             assert!(!cpu_quota);
             assert!(target.is_some());
         }
@@ -111,6 +112,27 @@ async fn retry_after_past_the_deadline_returns_throttled_promptly() {
             ..
         }
     ));
+    assert_eq!(server.log.api().len(), 1);
+}
+
+#[tokio::test]
+async fn long_retry_after_is_not_slept_even_without_a_deadline() {
+    let (client, server, _) = client_for(failing_then_ok(usize::MAX, || throttled("600"))).await;
+    let started = Instant::now();
+    let opts = CallOptions::default();
+    let err = client
+        .get_machine("abc", &opts)
+        .await
+        .expect_err("throttled");
+    assert_eq!(err.retry_after(), Some(Duration::from_secs(600)));
+    // The family is blocked for 10 minutes; without a deadline the budget still refuses
+    // rather than stalling the caller.
+    let err = client.get_machine("abc", &opts).await.expect_err("blocked");
+    assert!(
+        err.retry_after()
+            .is_some_and(|d| d > Duration::from_secs(590))
+    );
+    assert!(started.elapsed() < Duration::from_secs(1));
     assert_eq!(server.log.api().len(), 1);
 }
 
