@@ -14,8 +14,10 @@ use tonic::transport::server::TcpIncoming;
 use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
 
+use crate::cache::RiskCache;
 use crate::config::Config;
 use crate::defender::{DefenderClient, DefenderError};
+use crate::page_token::PageTokenSigner;
 use crate::proto::action_service_server::ActionServiceServer;
 use crate::proto::risk_service_server::RiskServiceServer;
 use crate::services::{ActionApi, RiskApi};
@@ -55,6 +57,10 @@ pub struct AppState {
     pub config: Config,
     /// The Defender client; `None` while the integration is disabled.
     pub defender: Option<DefenderClient>,
+    /// Risk and look-up caches; the actions call `invalidate_machine` on it.
+    pub cache: RiskCache,
+    /// Signs and verifies the list RPCs' page tokens.
+    pub page_tokens: PageTokenSigner,
 }
 
 impl AppState {
@@ -64,7 +70,16 @@ impl AppState {
             (Some(settings), true) => Some(DefenderClient::new(settings.clone())?),
             _ => None,
         };
-        Ok(Self { config, defender })
+        let page_tokens = match &config.defender {
+            Some(settings) => PageTokenSigner::from_settings(settings),
+            None => PageTokenSigner::random(),
+        };
+        Ok(Self {
+            cache: RiskCache::new(&config.cache),
+            config,
+            defender,
+            page_tokens,
+        })
     }
 }
 
