@@ -48,6 +48,9 @@ pub enum ServerError {
     /// The transport failed.
     #[error("gRPC transport error: {0}")]
     Transport(#[from] tonic::transport::Error),
+    /// The server task panicked or was cancelled.
+    #[error("server task failed: {0}")]
+    Task(String),
 }
 
 /// What every RPC handler shares.
@@ -99,9 +102,7 @@ impl RunningServer {
         }
         match self.task.await {
             Ok(result) => result,
-            Err(join) => Err(ServerError::Transport(tonic::transport::Error::from_source(
-                Box::new(join),
-            ))),
+            Err(join) => Err(ServerError::Task(join.to_string())),
         }
     }
 }

@@ -1,0 +1,80 @@
+//! The `/_sim` control plane: the same controls as [`super::SimHandle`] over HTTP, for tests in
+//! other languages and for a person at the CLI. These requests are not logged, delayed or
+//! faulted.
+
+use std::sync::Arc;
+
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{Fault, RequestRecord, Shared, lock};
+
+pub(crate) fn router() -> Router<Arc<Shared>> {
+    Router::new()
+        .route("/_sim/requests", get(requests).delete(clear_requests))
+        .route("/_sim/faults", post(add_fault).delete(clear_faults))
+        .route("/_sim/roles", put(set_roles))
+        .route("/_sim/fleet", get(fleet))
+        .route("/_sim/info", get(info))
+}
+
+async fn requests(State(s): State<Arc<Shared>>) -> Json<Vec<RequestRecord>> {
+    Json(lock(&s.log).snapshot())
+}
+
+async fn clear_requests(State(s): State<Arc<Shared>>) -> StatusCode {
+    lock(&s.log).clear();
+    StatusCode::NO_CONTENT
+}
+
+async fn add_fault(State(s): State<Arc<Shared>>, Json(fault): Json<Fault>) -> StatusCode {
+    lock(&s.faults).push(fault);
+    StatusCode::NO_CONTENT
+}
+
+async fn clear_faults(State(s): State<Arc<Shared>>) -> StatusCode {
+    lock(&s.faults).clear();
+    StatusCode::NO_CONTENT
+}
+
+async fn set_roles(State(s): State<Arc<Shared>>, Json(roles): Json<Vec<String>>) -> StatusCode {
+    *lock(&s.roles) = roles;
+    StatusCode::NO_CONTENT
+}
+
+#[derive(Deserialize)]
+struct FleetQuery {
+    top: Option<usize>,
+}
+
+async fn fleet(
+    State(s): State<Arc<Shared>>,
+    Query(q): Query<FleetQuery>,
+) -> Json<Vec<super::MachineSummary>> {
+    Json(s.fleet.summaries(q.top.unwrap_or(20)))
+}
+
+/// Where the interesting machines are, and how to get a token (never the secret).
+async fn info(State(s): State<Arc<Shared>>) -> Json<serde_json::Value> {
+    let f = &s.fleet;
+    Json(json!({
+        "tenantId": s.config.tenant_id,
+        "clientId": s.config.client_id,
+        "machines": f.machines().len(),
+        "seed": f.seed(),
+        "roles": *lock(&s.roles),
+        "rateLimits": s.config.rate_limits,
+        "nextLinks": s.config.next_links,
+        "sampleMachineId": f.sample_machine_id(),
+        "tieBreakCvssMachineId": f.tie_break_cvss_machine_id(),
+        "tieBreakExploitMachineId": f.tie_break_exploit_machine_id(),
+        "tieBreakAlertMachineId": f.tie_break_alert_machine_id(),
+        "cleanMachineId": f.clean_machine_id(),
+        "ambiguousShortName": f.ambiguous_short_name(),
+        "sharedIp": f.shared_ip(),
+    }))
+}

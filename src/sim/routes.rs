@@ -1,0 +1,741 @@
+//! Request dispatch: every non-control request is logged, delayed (configured latency and
+//! latency faults), possibly answered by an injected fault, then routed by hand (Defender's
+//! paths are case-insensitive in places and contain OData function segments such as
+//! `findbyip(...)`), authenticated, checked for roles and rate-limited before its handler runs.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use time::OffsetDateTime;
+
+use super::auth::{self, Audience, IssuedToken};
+use super::faults::FaultKind;
+use super::odata::QueryOptions;
+use super::ratelimit::ApiFamily;
+use super::wire::{self, ApiError, Paging};
+use super::{
+    RequestRecord, Shared, actions, api_alerts, api_machines, api_tvm, control, hunting, lock,
+};
+
+/// At most this many records are kept; the oldest are dropped first.
+const LOG_CAPACITY: usize = 200_000;
+const MAX_BODY: usize = 4 << 20;
+
+/// The request log.
+#[derive(Debug, Default)]
+pub(crate) struct RequestLog {
+    next: u64,
+    entries: std::collections::VecDeque<(u64, RequestRecord)>,
+}
+
+impl RequestLog {
+    fn start(&mut self, record: RequestRecord) -> u64 {
+        let seq = self.next;
+        self.next += 1;
+        if self.entries.len() >= LOG_CAPACITY {
+            self.entries.pop_front();
+        }
+        self.entries.push_back((seq, record));
+        seq
+    }
+
+    fn finish(&mut self, seq: u64, status: u16) {
+        if let Some((_, r)) = self.entries.iter_mut().rev().find(|(s, _)| *s == seq) {
+            r.status = status;
+        }
+    }
+
+    pub(crate) fn snapshot(&self) -> Vec<RequestRecord> {
+        self.entries.iter().map(|(_, r)| r.clone()).collect()
+    }
+
+    pub(crate) fn clear(&mut self) {
+        self.entries.clear();
+    }
+}
+
+pub(crate) fn router(shared: Arc<Shared>) -> Router {
+    control::router().fallback(handle).with_state(shared)
+}
+
+fn hex_value(b: u8) -> Option<u8> {
+    (b as char).to_digit(16).and_then(|d| u8::try_from(d).ok())
+}
+
+fn percent_decode(s: &str, plus_is_space: bool) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        let escaped = (b == b'%')
+            .then(|| Some(hex_value(*bytes.get(i + 1)?)? * 16 + hex_value(*bytes.get(i + 2)?)?))
+            .flatten();
+        match (b, escaped) {
+            (_, Some(v)) => {
+                out.push(v);
+                i += 3;
+            }
+            (b'+', None) if plus_is_space => {
+                out.push(b' ');
+                i += 1;
+            }
+            (b, None) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn parse_form(body: &[u8]) -> Vec<(String, String)> {
+    url::form_urlencoded::parse(body)
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect()
+}
+
+fn redacted_form(body: &[u8]) -> String {
+    let mut out = url::form_urlencoded::Serializer::new(String::new());
+    for (k, v) in parse_form(body) {
+        if k == "client_secret" || k == "client_assertion" {
+            out.append_pair(&k, "<redacted>");
+        } else {
+            out.append_pair(&k, &v);
+        }
+    }
+    out.finish()
+}
+
+/// Where a request goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Route {
+    Token { tenant: String, v1: bool },
+    Api(ApiRoute),
+    GraphHunting,
+}
+
+/// The Defender API operations.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum ApiRoute {
+    ListMachines,
+    GetMachine(String),
+    FindByIp(String),
+    MachineAlerts(String),
+    MachineAlertsCount(String),
+    MachineVulnerabilities(String),
+    MachineSoftware(String),
+    Isolate(String),
+    Unisolate(String),
+    Scan(String),
+    ListAlerts,
+    GetAlert(String),
+    ListVulnerabilities,
+    GetVulnerability(String),
+    MachinesVulnerabilities,
+    ListSoftware,
+    GetSoftware(String),
+    SoftwareMachines(String),
+    SoftwareVulnerabilities(String),
+    ListActions,
+    GetAction(String),
+    CancelAction(String),
+    AdvancedQuery,
+}
+
+const MACHINE_READ: &[&str] = &["Machine.Read.All", "Machine.ReadWrite.All"];
+const ALERT_READ: &[&str] = &["Alert.Read.All", "Alert.ReadWrite.All"];
+
+impl ApiRoute {
+    fn method(&self) -> Method {
+        match self {
+            Self::Isolate(_)
+            | Self::Unisolate(_)
+            | Self::Scan(_)
+            | Self::CancelAction(_)
+            | Self::AdvancedQuery => Method::POST,
+            _ => Method::GET,
+        }
+    }
+
+    /// Any one of these roles suffices.
+    pub(crate) fn roles(&self) -> &'static [&'static str] {
+        match self {
+            Self::ListMachines
+            | Self::GetMachine(_)
+            | Self::FindByIp(_)
+            | Self::ListActions
+            | Self::GetAction(_) => MACHINE_READ,
+            Self::MachineAlerts(_)
+            | Self::MachineAlertsCount(_)
+            | Self::ListAlerts
+            | Self::GetAlert(_) => ALERT_READ,
+            Self::MachineVulnerabilities(_)
+            | Self::ListVulnerabilities
+            | Self::GetVulnerability(_)
+            | Self::MachinesVulnerabilities => &["Vulnerability.Read.All"],
+            Self::MachineSoftware(_)
+            | Self::ListSoftware
+            | Self::GetSoftware(_)
+            | Self::SoftwareMachines(_)
+            | Self::SoftwareVulnerabilities(_) => &["Software.Read.All"],
+            Self::Isolate(_) | Self::Unisolate(_) => &["Machine.Isolate"],
+            Self::Scan(_) => &["Machine.Scan"],
+            Self::CancelAction(_) => &["Machine.Isolate", "Machine.Scan"],
+            Self::AdvancedQuery => &["AdvancedQuery.Read.All"],
+        }
+    }
+
+    pub(crate) fn family(&self) -> ApiFamily {
+        match self {
+            Self::ListMachines | Self::GetMachine(_) | Self::FindByIp(_) => ApiFamily::Machines,
+            Self::ListActions | Self::GetAction(_) | Self::CancelAction(_) => {
+                ApiFamily::MachineActions
+            }
+            Self::Isolate(_) | Self::Unisolate(_) | Self::Scan(_) => ApiFamily::ActionRequests,
+            Self::MachineAlerts(_)
+            | Self::MachineAlertsCount(_)
+            | Self::ListAlerts
+            | Self::GetAlert(_) => ApiFamily::Alerts,
+            Self::MachineVulnerabilities(_) => ApiFamily::MachineVulnerabilities,
+            Self::ListVulnerabilities
+            | Self::GetVulnerability(_)
+            | Self::MachinesVulnerabilities => ApiFamily::Vulnerabilities,
+            Self::MachineSoftware(_)
+            | Self::ListSoftware
+            | Self::GetSoftware(_)
+            | Self::SoftwareMachines(_)
+            | Self::SoftwareVulnerabilities(_) => ApiFamily::Software,
+            Self::AdvancedQuery => ApiFamily::Hunting,
+        }
+    }
+}
+
+/// Why a path did not route.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum RouteError {
+    NotFound,
+    MethodNotAllowed,
+}
+
+fn strip_prefix_ci<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
+    (s.len() >= prefix.len()
+        && s.is_char_boundary(prefix.len())
+        && s[..prefix.len()].eq_ignore_ascii_case(prefix))
+    .then(|| &s[prefix.len()..])
+}
+
+/// Routes a percent-decoded path.
+pub(crate) fn parse_route(method: &Method, path: &str) -> Result<Route, RouteError> {
+    let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
+    // Token endpoints: /{tenant}/oauth2/v2.0/token and /{tenant}/oauth2/token.
+    let lower: Vec<String> = segs.iter().map(|s| s.to_ascii_lowercase()).collect();
+    let l: Vec<&str> = lower.iter().map(String::as_str).collect();
+    match l.as_slice() {
+        [_, "oauth2", "v2.0", "token"] | [_, "oauth2", "token"] => {
+            if method != Method::POST {
+                return Err(RouteError::MethodNotAllowed);
+            }
+            return Ok(Route::Token {
+                tenant: segs[0].to_string(),
+                v1: l.len() == 3,
+            });
+        }
+        ["v1.0" | "beta", "security", "runhuntingquery"] => {
+            if method != Method::POST {
+                return Err(RouteError::MethodNotAllowed);
+            }
+            return Ok(Route::GraphHunting);
+        }
+        _ => {}
+    }
+    let rest = strip_prefix_ci(path.trim_end_matches('/'), "/api/v1.0/")
+        .or_else(|| strip_prefix_ci(path.trim_end_matches('/'), "/api/"))
+        .ok_or(RouteError::NotFound)?;
+    let segs: Vec<&str> = rest.split('/').collect();
+    let lower: Vec<String> = segs.iter().map(|s| s.to_ascii_lowercase()).collect();
+    let l: Vec<&str> = lower.iter().map(String::as_str).collect();
+    let arg = |i: usize| segs[i].to_string();
+    let route = match l.as_slice() {
+        ["machines"] => ApiRoute::ListMachines,
+        ["machines", f] if f.starts_with("findbyip(") => ApiRoute::FindByIp(arg(1)),
+        ["machines", _] => ApiRoute::GetMachine(arg(1)),
+        ["machines", _, "alerts"] => ApiRoute::MachineAlerts(arg(1)),
+        ["machines", _, "alerts", "$count"] => ApiRoute::MachineAlertsCount(arg(1)),
+        ["machines", _, "vulnerabilities"] => ApiRoute::MachineVulnerabilities(arg(1)),
+        ["machines", _, "software"] => ApiRoute::MachineSoftware(arg(1)),
+        ["machines", _, "isolate"] => ApiRoute::Isolate(arg(1)),
+        ["machines", _, "unisolate"] => ApiRoute::Unisolate(arg(1)),
+        ["machines", _, "runantivirusscan"] => ApiRoute::Scan(arg(1)),
+        ["alerts"] => ApiRoute::ListAlerts,
+        ["alerts", _] => ApiRoute::GetAlert(arg(1)),
+        ["vulnerabilities"] => ApiRoute::ListVulnerabilities,
+        ["vulnerabilities", "machinesvulnerabilities"] => ApiRoute::MachinesVulnerabilities,
+        ["vulnerabilities", _] => ApiRoute::GetVulnerability(arg(1)),
+        ["software"] => ApiRoute::ListSoftware,
+        ["software", _] => ApiRoute::GetSoftware(arg(1)),
+        ["software", _, "machinereferences"] => ApiRoute::SoftwareMachines(arg(1)),
+        ["software", _, "vulnerabilities"] => ApiRoute::SoftwareVulnerabilities(arg(1)),
+        ["machineactions"] => ApiRoute::ListActions,
+        ["machineactions", _] => ApiRoute::GetAction(arg(1)),
+        ["machineactions", _, "cancel"] => ApiRoute::CancelAction(arg(1)),
+        ["advancedqueries", "run"] => ApiRoute::AdvancedQuery,
+        _ => return Err(RouteError::NotFound),
+    };
+    if route.method() != method {
+        return Err(RouteError::MethodNotAllowed);
+    }
+    Ok(Route::Api(route))
+}
+
+/// One authenticated API call, as the handlers see it.
+pub(crate) struct Call<'a> {
+    pub shared: &'a Shared,
+    pub origin: &'a str,
+    pub path: &'a str,
+    pub raw_query: Option<&'a str>,
+    pub body: &'a [u8],
+    pub token: &'a IssuedToken,
+}
+
+impl Call<'_> {
+    /// The query options, or the 400 to return.
+    pub(crate) fn options(&self) -> Result<QueryOptions, ApiError> {
+        Ok(QueryOptions::parse(self.raw_query)?)
+    }
+
+    /// Paging for a collection whose `$top` maximum is `max`, or the 400 to return.
+    pub(crate) fn paging<'q>(
+        &'q self,
+        opts: &'q QueryOptions,
+        max: usize,
+    ) -> Result<Paging<'q>, ApiError> {
+        let size = opts.page_size(max, self.shared.config.default_page_size)?;
+        Ok(Paging {
+            origin: self
+                .shared
+                .config
+                .next_link_base
+                .as_deref()
+                .unwrap_or(self.origin),
+            path: self.path,
+            opts,
+            size,
+            next_links: self.shared.config.next_links,
+        })
+    }
+
+    pub(crate) fn fleet(&self) -> &super::Fleet {
+        &self.shared.fleet
+    }
+}
+
+async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
+    let (parts, body) = req.into_parts();
+    let raw_path = parts.uri.path().to_string();
+    let path = percent_decode(&raw_path, false);
+    let raw_query = parts.uri.query().map(str::to_string);
+    let authorization = parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+    let host = parts
+        .uri
+        .authority()
+        .map(|a| a.to_string())
+        .or_else(|| {
+            parts
+                .headers
+                .get(header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .map(str::to_string)
+        })
+        .unwrap_or_else(|| shared.addr.to_string());
+    let origin = format!("http://{host}");
+    let body = axum::body::to_bytes(body, MAX_BODY)
+        .await
+        .unwrap_or_else(|_| Bytes::new());
+    let route = parse_route(&parts.method, &path);
+    let is_token = matches!(route, Ok(Route::Token { .. }));
+    let logged_body = if body.is_empty() {
+        None
+    } else if is_token {
+        Some(redacted_form(&body))
+    } else {
+        Some(String::from_utf8_lossy(&body).into_owned())
+    };
+    let seq = lock(&shared.log).start(RequestRecord {
+        method: parts.method.to_string(),
+        path: path.clone(),
+        query: raw_query.as_deref().map(|q| percent_decode(q, true)),
+        authorization: authorization.clone(),
+        body: logged_body,
+        status: 0,
+        at: wire::rfc3339(OffsetDateTime::now_utc()),
+    });
+    let ctx = RequestContext {
+        path: &path,
+        raw_query: raw_query.as_deref(),
+        authorization: authorization.as_deref(),
+        origin: &origin,
+        body: &body,
+    };
+    let response = process(&shared, route, &ctx).await;
+    lock(&shared.log).finish(seq, response.status().as_u16());
+    response
+}
+
+struct RequestContext<'a> {
+    path: &'a str,
+    raw_query: Option<&'a str>,
+    authorization: Option<&'a str>,
+    origin: &'a str,
+    body: &'a [u8],
+}
+
+async fn process(
+    shared: &Shared,
+    route: Result<Route, RouteError>,
+    ctx: &RequestContext<'_>,
+) -> Response {
+    if !shared.config.latency.is_zero() {
+        tokio::time::sleep(shared.config.latency).await;
+    }
+    let is_token = matches!(route, Ok(Route::Token { .. }));
+    let is_graph = matches!(route, Ok(Route::GraphHunting));
+    let applied = lock(&shared.faults).take(ctx.path, is_token);
+    if !applied.delay.is_zero() {
+        tokio::time::sleep(applied.delay).await;
+    }
+    if let Some(kind) = applied.terminal {
+        return fault_response(shared, kind, &route, ctx, is_graph).await;
+    }
+    match route {
+        Err(RouteError::NotFound) => {
+            wire::api_error(StatusCode::NOT_FOUND, "NotFound", "Resource not found")
+        }
+        Err(RouteError::MethodNotAllowed) => wire::api_error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "MethodNotAllowed",
+            "The HTTP method is not allowed",
+        ),
+        Ok(Route::Token { tenant, v1 }) => {
+            let policy = auth::TokenPolicy {
+                tenant_id: &shared.config.tenant_id,
+                client_id: &shared.config.client_id,
+                client_secret: &shared.config.client_secret,
+                roles: lock(&shared.roles).clone(),
+                lifetime: Duration::from_secs(shared.config.token_lifetime_secs),
+            };
+            let form = parse_form(ctx.body);
+            auth::token_request(&mut lock(&shared.tokens), &policy, &tenant, &form, v1)
+        }
+        Ok(Route::GraphHunting) => {
+            let token = match authorize(
+                shared,
+                ctx,
+                Audience::Graph,
+                &["ThreatHunting.Read.All"],
+                ApiFamily::Hunting,
+            ) {
+                Ok(t) => t,
+                Err(denial) => return denial.graph_response(),
+            };
+            hunting::graph(&call(shared, ctx, &token))
+        }
+        Ok(Route::Api(api)) => {
+            let token = match authorize(shared, ctx, Audience::Defender, api.roles(), api.family())
+            {
+                Ok(t) => t,
+                Err(denial) => return denial.defender_response(api.family()),
+            };
+            dispatch(&call(shared, ctx, &token), api)
+        }
+    }
+}
+
+fn call<'a>(shared: &'a Shared, ctx: &'a RequestContext<'a>, token: &'a IssuedToken) -> Call<'a> {
+    Call {
+        shared,
+        origin: ctx.origin,
+        path: ctx.path,
+        raw_query: ctx.raw_query,
+        body: ctx.body,
+        token,
+    }
+}
+
+fn dispatch(c: &Call<'_>, api: ApiRoute) -> Response {
+    let result = match api {
+        ApiRoute::ListMachines => api_machines::list(c),
+        ApiRoute::GetMachine(id) => api_machines::get(c, &id),
+        ApiRoute::FindByIp(seg) => api_machines::find_by_ip(c, &seg),
+        ApiRoute::MachineSoftware(id) => api_tvm::machine_software(c, &id),
+        ApiRoute::MachineAlerts(id) => api_alerts::machine_alerts(c, &id, false),
+        ApiRoute::MachineAlertsCount(id) => api_alerts::machine_alerts(c, &id, true),
+        ApiRoute::ListAlerts => api_alerts::list(c),
+        ApiRoute::GetAlert(id) => api_alerts::get(c, &id),
+        ApiRoute::MachineVulnerabilities(id) => api_tvm::machine_vulnerabilities(c, &id),
+        ApiRoute::ListVulnerabilities => api_tvm::list_vulnerabilities(c),
+        ApiRoute::GetVulnerability(id) => api_tvm::get_vulnerability(c, &id),
+        ApiRoute::MachinesVulnerabilities => api_tvm::machines_vulnerabilities(c),
+        ApiRoute::ListSoftware => api_tvm::list_software(c),
+        ApiRoute::GetSoftware(id) => api_tvm::get_software(c, &id),
+        ApiRoute::SoftwareMachines(id) => api_tvm::software_machines(c, &id),
+        ApiRoute::SoftwareVulnerabilities(id) => api_tvm::software_vulnerabilities(c, &id),
+        ApiRoute::Isolate(id) => actions::isolate(c, &id),
+        ApiRoute::Unisolate(id) => actions::unisolate(c, &id),
+        ApiRoute::Scan(id) => actions::scan(c, &id),
+        ApiRoute::ListActions => actions::list(c),
+        ApiRoute::GetAction(id) => actions::get(c, &id),
+        ApiRoute::CancelAction(id) => actions::cancel(c, &id),
+        ApiRoute::AdvancedQuery => Ok(hunting::defender(c)),
+    };
+    result.unwrap_or_else(IntoResponse::into_response)
+}
+
+/// Why a call was refused before its handler.
+enum Denial {
+    Unauthenticated(&'static str),
+    Forbidden(String),
+    Throttled(super::ratelimit::Throttled),
+}
+
+impl Denial {
+    fn defender_response(self, family: ApiFamily) -> Response {
+        match self {
+            Self::Unauthenticated(m) => {
+                wire::api_error(StatusCode::UNAUTHORIZED, "Unauthorized", m)
+            }
+            Self::Forbidden(m) => wire::api_error(StatusCode::FORBIDDEN, "Forbidden", m),
+            Self::Throttled(t) => {
+                let code = if family == ApiFamily::Hunting {
+                    "429"
+                } else {
+                    "TooManyRequests"
+                };
+                let message = format!(
+                    "API calls quota exceeded! maximum allowed {} per {}",
+                    t.limit, t.window
+                );
+                with_retry_after(
+                    wire::api_error(StatusCode::TOO_MANY_REQUESTS, code, message),
+                    &t.retry_after_secs.to_string(),
+                )
+            }
+        }
+    }
+
+    fn graph_response(self) -> Response {
+        match self {
+            Self::Unauthenticated(m) => {
+                wire::graph_error(StatusCode::UNAUTHORIZED, "InvalidAuthenticationToken", m)
+            }
+            Self::Forbidden(m) => wire::graph_error(StatusCode::FORBIDDEN, "Forbidden", &m),
+            Self::Throttled(t) => {
+                let message = format!(
+                    "API calls quota exceeded! maximum allowed {} per {}",
+                    t.limit, t.window
+                );
+                with_retry_after(
+                    wire::graph_error(StatusCode::TOO_MANY_REQUESTS, "TooManyRequests", &message),
+                    &t.retry_after_secs.to_string(),
+                )
+            }
+        }
+    }
+}
+
+fn with_retry_after(mut r: Response, value: &str) -> Response {
+    if let Ok(v) = HeaderValue::from_str(value) {
+        r.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    r
+}
+
+/// Authentication, then roles, then the rate budget (a 401/403 costs no quota).
+fn authorize(
+    shared: &Shared,
+    ctx: &RequestContext<'_>,
+    audience: Audience,
+    roles: &[&str],
+    family: ApiFamily,
+) -> Result<IssuedToken, Denial> {
+    let token = lock(&shared.tokens)
+        .authenticate(ctx.authorization, audience, Instant::now())
+        .map_err(|f| Denial::Unauthenticated(f.message()))?;
+    if !roles.iter().any(|r| token.roles.iter().any(|g| g == r)) {
+        return Err(Denial::Forbidden(auth::missing_roles_message(
+            roles,
+            &token.roles,
+        )));
+    }
+    if shared.config.rate_limits {
+        lock(&shared.limiter)
+            .check(&token.tenant, family, Instant::now())
+            .map_err(Denial::Throttled)?;
+    }
+    Ok(token)
+}
+
+fn status_code_name(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        400 => "BadRequest",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "NotFound",
+        429 => "TooManyRequests",
+        500 => "InternalServerError",
+        502 => "BadGateway",
+        503 => "ServiceUnavailable",
+        504 => "GatewayTimeout",
+        _ => "Error",
+    }
+}
+
+/// How long a hung request is held (well past any sane client timeout).
+const HANG: Duration = Duration::from_secs(120);
+
+async fn fault_response(
+    shared: &Shared,
+    kind: FaultKind,
+    route: &Result<Route, RouteError>,
+    ctx: &RequestContext<'_>,
+    is_graph: bool,
+) -> Response {
+    match kind {
+        FaultKind::Status {
+            status,
+            retry_after,
+        } => {
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            let message = format!("Simulated failure ({})", status.as_u16());
+            let r = match route {
+                Ok(Route::Token { .. }) => {
+                    let body = serde_json::json!({
+                        "error": if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS { "temporarily_unavailable" } else { "invalid_request" },
+                        "error_description": message,
+                    });
+                    (
+                        status,
+                        [(header::CONTENT_TYPE, "application/json; charset=utf-8")],
+                        body.to_string(),
+                    )
+                        .into_response()
+                }
+                _ if is_graph => wire::graph_error(status, status_code_name(status), &message),
+                _ => wire::api_error(status, status_code_name(status), message),
+            };
+            match retry_after {
+                Some(v) => with_retry_after(r, &v),
+                None => r,
+            }
+        }
+        FaultKind::Unauthorized if is_graph => wire::graph_error(
+            StatusCode::UNAUTHORIZED,
+            "InvalidAuthenticationToken",
+            "Access token has been revoked",
+        ),
+        FaultKind::Unauthorized => wire::api_error(
+            StatusCode::UNAUTHORIZED,
+            "Unauthorized",
+            "The access token has been revoked",
+        ),
+        FaultKind::TokenError { aadsts } => {
+            let tenant = match route {
+                Ok(Route::Token { tenant, .. }) => tenant.as_str(),
+                _ => "",
+            };
+            let form = parse_form(ctx.body);
+            let client = form
+                .iter()
+                .find(|(k, _)| k == "client_id")
+                .map_or("", |(_, v)| v.as_str());
+            auth::entra_error(aadsts, tenant, client, "")
+        }
+        FaultKind::Latency { .. } => wire::api_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "InternalServerError",
+            "unreachable",
+        ),
+        FaultKind::Hang => {
+            let mut stop = shared.shutdown.subscribe();
+            tokio::select! {
+                () = tokio::time::sleep(HANG) => {}
+                _ = stop.wait_for(|s| *s) => {}
+            }
+            wire::api_error(
+                StatusCode::GATEWAY_TIMEOUT,
+                "GatewayTimeout",
+                "Simulated hang ended",
+            )
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_route_with_either_prefix_and_any_case_of_collection_names() {
+        let get = Method::GET;
+        assert_eq!(
+            parse_route(&get, "/api/machines"),
+            Ok(Route::Api(ApiRoute::ListMachines))
+        );
+        assert_eq!(
+            parse_route(&get, "/api/v1.0/Machines/"),
+            Ok(Route::Api(ApiRoute::ListMachines))
+        );
+        assert_eq!(
+            parse_route(&get, "/api/Software/microsoft-_-edge"),
+            Ok(Route::Api(ApiRoute::GetSoftware("microsoft-_-edge".into())))
+        );
+        assert_eq!(
+            parse_route(
+                &get,
+                "/api/machines/findbyip(ip='10.0.0.1',timestamp=2024-01-01T00:00:00Z)"
+            ),
+            Ok(Route::Api(ApiRoute::FindByIp(
+                "findbyip(ip='10.0.0.1',timestamp=2024-01-01T00:00:00Z)".into()
+            )))
+        );
+        assert_eq!(
+            parse_route(&Method::POST, "/t/oauth2/v2.0/token"),
+            Ok(Route::Token {
+                tenant: "t".into(),
+                v1: false
+            })
+        );
+        assert_eq!(
+            parse_route(&get, "/api/machines/x/isolate"),
+            Err(RouteError::MethodNotAllowed)
+        );
+        assert_eq!(parse_route(&get, "/nope"), Err(RouteError::NotFound));
+        assert_eq!(
+            parse_route(&Method::POST, "/v1.0/security/runHuntingQuery"),
+            Ok(Route::GraphHunting)
+        );
+    }
+
+    #[test]
+    fn percent_decoding_handles_plus_and_bad_escapes() {
+        assert_eq!(percent_decode("a%20b+c", true), "a b c");
+        assert_eq!(percent_decode("a+b", false), "a+b");
+        assert_eq!(percent_decode("100%", false), "100%");
+        assert_eq!(percent_decode("%zz", false), "%zz");
+    }
+
+    #[test]
+    fn token_form_is_logged_with_the_secret_redacted() {
+        let logged = redacted_form(b"grant_type=client_credentials&client_secret=hunter2&scope=x");
+        assert!(!logged.contains("hunter2"));
+        assert!(logged.contains("client_secret=%3Credacted%3E"));
+    }
+}
