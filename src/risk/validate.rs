@@ -177,7 +177,7 @@ mod tests {
         assert_eq!(hostname("hostname", "Desk-01.Contoso.com.").expect("ok"), "desk-01.contoso.com");
         assert_eq!(hostname("hostname", "WIN_PC").expect("ok"), "win_pc");
         let long_label = "a".repeat(64);
-        let too_long = vec!["a"; 127].join(".");
+        let too_long = vec!["a"; 128].join("."); // 255 characters
         for bad in ["", ".", "a..b", "-a.b", "a-.b", "a b", "a/b", "a'b", &long_label, &too_long] {
             assert!(hostname("hostname", bad).is_err(), "{bad}");
         }
