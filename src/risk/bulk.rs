@@ -99,10 +99,12 @@ pub async fn machines_by_ids(
     opts: &CallOptions,
     calls: &CallCounter,
 ) -> Result<Vec<Machine>, ServiceError> {
-    let chunks: Vec<Vec<Machine>> = futures::stream::iter(ids.chunks(IDS_PER_CALL))
+    // Owned chunks: a stream of borrowed slices trips the `Send` check of async handlers.
+    let chunks: Vec<Vec<String>> = ids.chunks(IDS_PER_CALL).map(<[String]>::to_vec).collect();
+    let chunks: Vec<Vec<Machine>> = futures::stream::iter(chunks)
         .map(|chunk| async move {
             let query = ODataQuery {
-                filter: any_of("id", chunk),
+                filter: any_of("id", &chunk),
                 top: Some(u32::try_from(chunk.len()).unwrap_or(BULK_TOP)),
                 skip: None,
             };

@@ -5,6 +5,8 @@
 mod action;
 mod convert;
 mod risk;
+mod risk_convert;
+mod risk_requests;
 
 use std::sync::Arc;
 use std::time::Duration;
