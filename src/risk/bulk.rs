@@ -105,7 +105,8 @@ pub async fn machines_by_ids(
         .map(|chunk| async move {
             let query = ODataQuery {
                 filter: any_of("id", &chunk),
-                top: Some(u32::try_from(chunk.len()).unwrap_or(BULK_TOP)),
+                // One more than can match: a full page would make the client look for a next one.
+                top: Some(u32::try_from(chunk.len() + 1).unwrap_or(BULK_TOP)),
                 skip: None,
             };
             read_all(client, client.list_machines(&query, opts), ApiFamily::Machines, opts, calls).await
