@@ -129,7 +129,12 @@ where
         }
     }
 
-    async fn get_or_load<F>(&self, key: &K, bypass: bool, load: F) -> Result<Served<V>, ServiceError>
+    async fn get_or_load<F>(
+        &self,
+        key: &K,
+        bypass: bool,
+        load: F,
+    ) -> Result<Served<V>, ServiceError>
     where
         F: Future<Output = Result<V, ServiceError>>,
     {
@@ -227,7 +232,12 @@ impl RiskCache {
 
     /// The machine's risk: cached, or loaded by `load` (one load for concurrent misses), or
     /// the last good one when the load fails with UNAVAILABLE / RESOURCE_EXHAUSTED.
-    pub async fn risk<F>(&self, key: &RiskKey, bypass: bool, load: F) -> Result<Served<Assessment>, ServiceError>
+    pub async fn risk<F>(
+        &self,
+        key: &RiskKey,
+        bypass: bool,
+        load: F,
+    ) -> Result<Served<Assessment>, ServiceError>
     where
         F: Future<Output = Result<Assessment, ServiceError>>,
     {
@@ -251,7 +261,12 @@ impl RiskCache {
 
     /// An IP / hostname look-up: cached, or resolved by `load` (single-flight), or the last
     /// good one when Defender fails. A NOT_FOUND is remembered for `negative_ttl`.
-    pub async fn lookup<F>(&self, key: &LookupKey, bypass: bool, load: F) -> Result<Served<Resolution>, ServiceError>
+    pub async fn lookup<F>(
+        &self,
+        key: &LookupKey,
+        bypass: bool,
+        load: F,
+    ) -> Result<Served<Resolution>, ServiceError>
     where
         F: Future<Output = Result<Resolution, ServiceError>>,
     {

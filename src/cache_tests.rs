@@ -68,9 +68,14 @@ async fn concurrent_misses_make_one_load() {
 async fn a_hit_within_the_ttl_does_not_load_and_bypass_does() {
     let cache = RiskCache::new(&config());
     let key = RiskKey::new("t", "m1");
-    cache.risk(&key, false, async { Ok(assessment("m1")) }).await.expect("first");
+    cache
+        .risk(&key, false, async { Ok(assessment("m1")) })
+        .await
+        .expect("first");
     let hit = cache
-        .risk(&key, false, async { Err(ServiceError::Internal("must not load".into())) })
+        .risk(&key, false, async {
+            Err(ServiceError::Internal("must not load".into()))
+        })
         .await
         .expect("hit");
     assert!(hit.cached);
@@ -94,7 +99,10 @@ async fn a_hit_within_the_ttl_does_not_load_and_bypass_does() {
 async fn stale_is_served_on_unavailable_until_the_maximum_age() {
     let cache = RiskCache::new(&config());
     let key = RiskKey::new("t", "m1");
-    cache.risk(&key, false, async { Ok(assessment("m1")) }).await.expect("first");
+    cache
+        .risk(&key, false, async { Ok(assessment("m1")) })
+        .await
+        .expect("first");
     tokio::time::sleep(Duration::from_millis(300)).await; // past risk_ttl
     let stale = cache
         .risk(&key, false, async { Err(unavailable()) })
@@ -102,11 +110,21 @@ async fn stale_is_served_on_unavailable_until_the_maximum_age() {
         .expect("stale served");
     assert!(stale.stale_because.is_some() && stale.cached);
     let not_allowed = cache
-        .risk(&key, false, async { Err(ServiceError::Internal("bug".into())) })
+        .risk(&key, false, async {
+            Err(ServiceError::Internal("bug".into()))
+        })
         .await;
-    assert!(not_allowed.is_err(), "only UNAVAILABLE / RESOURCE_EXHAUSTED allow stale");
+    assert!(
+        not_allowed.is_err(),
+        "only UNAVAILABLE / RESOURCE_EXHAUSTED allow stale"
+    );
     tokio::time::sleep(Duration::from_millis(400)).await; // past stale_max_age
-    assert!(cache.risk(&key, false, async { Err(unavailable()) }).await.is_err());
+    assert!(
+        cache
+            .risk(&key, false, async { Err(unavailable()) })
+            .await
+            .is_err()
+    );
 }
 
 #[tokio::test]
@@ -117,9 +135,16 @@ async fn not_found_look_ups_are_remembered_briefly() {
         resource_type: "machine",
         name: "ghost".into(),
     };
-    assert!(cache.lookup(&key, false, async { Err(not_found()) }).await.is_err());
+    assert!(
+        cache
+            .lookup(&key, false, async { Err(not_found()) })
+            .await
+            .is_err()
+    );
     let remembered = cache
-        .lookup(&key, false, async { Err(ServiceError::Internal("must not load".into())) })
+        .lookup(&key, false, async {
+            Err(ServiceError::Internal("must not load".into()))
+        })
         .await;
     assert!(matches!(remembered, Err(ServiceError::NotFound { .. })));
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -130,10 +155,16 @@ async fn not_found_look_ups_are_remembered_briefly() {
 async fn invalidation_drops_the_fresh_entry_only() {
     let cache = RiskCache::new(&config());
     let key = RiskKey::new("T", "M1");
-    cache.risk(&key, false, async { Ok(assessment("m1")) }).await.expect("first");
+    cache
+        .risk(&key, false, async { Ok(assessment("m1")) })
+        .await
+        .expect("first");
     cache.invalidate_machine("t", "m1").await;
     assert!(cache.cached_risk(&key).await.is_none());
-    let stale = cache.risk(&key, false, async { Err(unavailable()) }).await.expect("stale");
+    let stale = cache
+        .risk(&key, false, async { Err(unavailable()) })
+        .await
+        .expect("stale");
     assert!(stale.stale_because.is_some());
 }
 
@@ -146,7 +177,10 @@ async fn entries_are_bounded() {
     for i in 0..50 {
         let id = format!("m{i}");
         let key = RiskKey::new("t", &id);
-        cache.risk(&key, false, async { Ok(assessment(&id)) }).await.expect("load");
+        cache
+            .risk(&key, false, async { Ok(assessment(&id)) })
+            .await
+            .expect("load");
     }
     assert!(cache.risk_entries().await <= 10);
 }

@@ -72,7 +72,11 @@ impl PageTokenSigner {
         };
         let mut hasher = Sha256::new();
         hasher.update(b"defender-bridge page-token key v1\0");
-        for part in [settings.tenant_id.as_bytes(), settings.client_id.as_bytes(), credential] {
+        for part in [
+            settings.tenant_id.as_bytes(),
+            settings.client_id.as_bytes(),
+            credential,
+        ] {
             hasher.update((part.len() as u64).to_be_bytes());
             hasher.update(part);
         }
@@ -121,7 +125,11 @@ impl PageTokenSigner {
             .iter()
             .zip(&expected[..TAG_LEN])
             .fold(0u8, |acc, (a, b)| acc | (a ^ b));
-        if diff == 0 { Ok(offset) } else { Err(invalid()) }
+        if diff == 0 {
+            Ok(offset)
+        } else {
+            Err(invalid())
+        }
     }
 
     fn tag(&self, scope: &PageScope, offset: u64) -> [u8; 32] {
@@ -172,7 +180,12 @@ mod tests {
     fn a_token_round_trips_with_the_same_scope() {
         let scope = PageScope::new("ListMachines", "t").with("os_platform", "Windows11");
         let token = signer().sign(&scope, 300);
-        assert_eq!(signer().verify("page_token", &scope, &token).expect("valid"), 300);
+        assert_eq!(
+            signer()
+                .verify("page_token", &scope, &token)
+                .expect("valid"),
+            300
+        );
         assert_eq!(signer().verify("page_token", &scope, "").expect("empty"), 0);
     }
 
@@ -197,7 +210,11 @@ mod tests {
         bytes[8] ^= 1; // offset 100 -> 101
         let forged = URL_SAFE_NO_PAD.encode(bytes);
         assert!(signer().verify("page_token", &scope, &forged).is_err());
-        assert!(signer().verify("page_token", &scope, "not a token!").is_err());
+        assert!(
+            signer()
+                .verify("page_token", &scope, "not a token!")
+                .is_err()
+        );
         assert!(signer().verify("page_token", &scope, &token[..10]).is_err());
         let other_key = PageTokenSigner { key: [8u8; 32] };
         assert!(other_key.verify("page_token", &scope, &token).is_err());

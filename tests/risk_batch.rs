@@ -42,19 +42,28 @@ async fn invalid_input_is_refused_before_any_upstream_call() {
         assert_invalid(&err, field);
     }
     let err = risk
-        .get_machine(proto::GetMachineRequest { machine_id: "x".into(), ..Default::default() })
+        .get_machine(proto::GetMachineRequest {
+            machine_id: "x".into(),
+            ..Default::default()
+        })
         .await
         .expect_err("bad id");
     assert_invalid(&err, "machine_id");
     for size in [-1, 1001] {
         let err = risk
-            .list_machines(proto::ListMachinesRequest { page_size: size, ..Default::default() })
+            .list_machines(proto::ListMachinesRequest {
+                page_size: size,
+                ..Default::default()
+            })
             .await
             .expect_err("bad size");
         assert_invalid(&err, "page_size");
     }
     let err = risk
-        .list_alerts(proto::ListAlertsRequest { machine_id: "nope".into(), ..Default::default() })
+        .list_alerts(proto::ListAlertsRequest {
+            machine_id: "nope".into(),
+            ..Default::default()
+        })
         .await
         .expect_err("bad id");
     assert_invalid(&err, "machine_id");
@@ -67,11 +76,17 @@ async fn invalid_input_is_refused_before_any_upstream_call() {
         .expect_err("no critical risk score");
     assert_invalid(&err, "risk_score");
     let err = risk
-        .get_endpoint_risk(proto::GetEndpointRiskRequest { tenant: "other".into(), ..by_id(&"a".repeat(40)) })
+        .get_endpoint_risk(proto::GetEndpointRiskRequest {
+            tenant: "other".into(),
+            ..by_id(&"a".repeat(40))
+        })
         .await
         .expect_err("other tenant");
     assert_invalid(&err, "tenant");
-    assert!(env.sim.requests().is_empty(), "no upstream call, not even a token");
+    assert!(
+        env.sim.requests().is_empty(),
+        "no upstream call, not even a token"
+    );
     env.stop().await;
 }
 
@@ -86,9 +101,18 @@ async fn a_batch_answers_each_item_and_one_bad_item_never_fails_it() {
         by_id("not-an-id"),
         by_id(&"f".repeat(40)),
         by_host(&host),
-        proto::GetEndpointRiskRequest { tenant: "other".into(), ..by_id(&id) },
+        proto::GetEndpointRiskRequest {
+            tenant: "other".into(),
+            ..by_id(&id)
+        },
     ];
-    let results = env.risk().batch_get_endpoint_risks(batch(requests)).await.expect("ok").into_inner().results;
+    let results = env
+        .risk()
+        .batch_get_endpoint_risks(batch(requests))
+        .await
+        .expect("ok")
+        .into_inner()
+        .results;
     assert_eq!(results.len(), 5);
     for (i, r) in results.iter().enumerate() {
         assert_eq!(r.index as usize, i);
@@ -104,10 +128,19 @@ async fn a_batch_answers_each_item_and_one_bad_item_never_fails_it() {
     assert_eq!(risk(0).machine.expect("m").id, id);
     assert_eq!(risk(3).machine.expect("m").computer_dns_name, host);
     let bad = error(1);
-    assert_eq!((bad.code, bad.reason.as_str()), (tonic::Code::InvalidArgument as i32, "INVALID_FIELD"));
-    assert_eq!(bad.metadata.get("field").map(String::as_str), Some("requests[1].machine_id"));
+    assert_eq!(
+        (bad.code, bad.reason.as_str()),
+        (tonic::Code::InvalidArgument as i32, "INVALID_FIELD")
+    );
+    assert_eq!(
+        bad.metadata.get("field").map(String::as_str),
+        Some("requests[1].machine_id")
+    );
     assert_eq!(error(2).code, tonic::Code::NotFound as i32);
-    assert_eq!(error(4).metadata.get("field").map(String::as_str), Some("requests[4].tenant"));
+    assert_eq!(
+        error(4).metadata.get("field").map(String::as_str),
+        Some("requests[4].tenant")
+    );
     env.stop().await;
 }
 
@@ -121,39 +154,69 @@ async fn a_batch_over_the_limit_fails_as_a_whole_before_any_call() {
         .await
         .expect_err("too many");
     assert_invalid(&err, "requests");
-    let empty = env.risk().batch_get_endpoint_risks(batch(vec![])).await.expect("ok").into_inner();
+    let empty = env
+        .risk()
+        .batch_get_endpoint_risks(batch(vec![]))
+        .await
+        .expect("ok")
+        .into_inner();
     assert!(empty.results.is_empty());
     assert!(env.sim.requests().is_empty());
     env.stop().await;
 }
 
-/// What must agree between the bulk path and the per-machine path.
-fn essentials(r: &EndpointRisk) -> (i32, i32, i32, i32, i32, Option<String>, Option<String>, Vec<String>) {
-    (
+/// What must agree between the bulk path and the per-machine path (as text, for a readable
+/// assertion message).
+fn essentials(r: &EndpointRisk) -> String {
+    format!(
+        "level {} exposure {} alerts {} vulns {} active {} top vuln {:?} top alert {:?} missing {:?}",
         r.risk_level,
         r.exposure_risk_level,
         r.alert_risk_level,
         r.vulnerability_count,
         r.active_alert_count,
-        r.most_severe_vulnerability.as_ref().map(|v| v.id.clone()),
-        r.most_severe_alert.as_ref().map(|a| a.id.clone()),
-        r.missing_permissions.clone(),
+        r.most_severe_vulnerability.as_ref().map(|v| &v.id),
+        r.most_severe_alert.as_ref().map(|a| &a.id),
+        r.missing_permissions,
     )
 }
 
 #[tokio::test]
 async fn a_cold_batch_uses_the_bulk_apis_and_agrees_with_single_calls() {
     let env = TestEnv::start(sim_config()).await;
-    let ids: Vec<String> = env.sim.fleet().machines().iter().map(|m| m.id.clone()).collect();
+    let ids: Vec<String> = env
+        .sim
+        .fleet()
+        .machines()
+        .iter()
+        .map(|m| m.id.clone())
+        .collect();
     let mut requests: Vec<_> = ids.iter().map(|id| by_id(id)).collect();
     requests.push(by_id(&ids[0])); // a duplicate is assessed once
-    let results = env.risk().batch_get_endpoint_risks(batch(requests)).await.expect("ok").into_inner().results;
-    let per_machine = env.sim.requests().iter().filter(|r| r.path.starts_with("/api/machines/") && (r.path.ends_with("/vulnerabilities") || r.path.ends_with("/alerts")))
+    let results = env
+        .risk()
+        .batch_get_endpoint_risks(batch(requests))
+        .await
+        .expect("ok")
+        .into_inner()
+        .results;
+    let per_machine = env
+        .sim
+        .requests()
+        .iter()
+        .filter(|r| {
+            r.path.starts_with("/api/machines/")
+                && (r.path.ends_with("/vulnerabilities") || r.path.ends_with("/alerts"))
+        })
         .count();
     assert_eq!(per_machine, 0, "no per-machine calls for a large batch");
     let bulk_calls = api_calls(&env.sim);
     eprintln!("{} cold machines: {bulk_calls} upstream calls", ids.len());
-    assert!(bulk_calls <= 20, "{} machines took {bulk_calls} calls", ids.len());
+    assert!(
+        bulk_calls <= 20,
+        "{} machines took {bulk_calls} calls",
+        ids.len()
+    );
     assert_eq!(calls(&env.sim, "/api/machines"), ids.len().div_ceil(40));
     // Every 5th machine alone (the local rate budget makes 200 single reads slow).
     for (i, id) in ids.iter().enumerate().step_by(5) {
@@ -162,23 +225,57 @@ async fn a_cold_batch_uses_the_bulk_apis_and_agrees_with_single_calls() {
         };
         let mut single = by_id(id);
         single.bypass_cache = true;
-        let alone = env.risk().get_endpoint_risk(single).await.expect("ok").into_inner();
+        let alone = env
+            .risk()
+            .get_endpoint_risk(single)
+            .await
+            .expect("ok")
+            .into_inner();
         assert_eq!(essentials(from_batch), essentials(&alone), "machine {id}");
     }
     // The batch filled the cache.
     let before = api_calls(&env.sim);
-    let again = env.risk().batch_get_endpoint_risks(batch(ids.iter().map(|id| by_id(id)).collect())).await.expect("ok").into_inner();
+    let again = env
+        .risk()
+        .batch_get_endpoint_risks(batch(ids.iter().map(|id| by_id(id)).collect()))
+        .await
+        .expect("ok")
+        .into_inner();
     assert_eq!(api_calls(&env.sim), before);
-    assert!(again.results.iter().all(|r| matches!(&r.result, Some(Item::Risk(r)) if r.cached)));
+    assert!(
+        again
+            .results
+            .iter()
+            .all(|r| matches!(&r.result, Some(Item::Risk(r)) if r.cached))
+    );
     env.stop().await;
 }
 
 #[tokio::test]
 async fn a_small_batch_goes_through_the_single_path() {
     let env = TestEnv::start(sim_config()).await;
-    let id = env.sim.fleet().clean_machine_id().expect("clean").to_string();
-    let results = env.risk().batch_get_endpoint_risks(batch(vec![by_id(&id), by_id(&id)])).await.expect("ok").into_inner().results;
-    assert!(results.iter().all(|r| matches!(r.result, Some(Item::Risk(_)))));
-    assert_eq!(api_calls(&env.sim), 1, "one GET for the None/None machine, nothing else");
+    let id = env
+        .sim
+        .fleet()
+        .clean_machine_id()
+        .expect("clean")
+        .to_string();
+    let results = env
+        .risk()
+        .batch_get_endpoint_risks(batch(vec![by_id(&id), by_id(&id)]))
+        .await
+        .expect("ok")
+        .into_inner()
+        .results;
+    assert!(
+        results
+            .iter()
+            .all(|r| matches!(r.result, Some(Item::Risk(_))))
+    );
+    assert_eq!(
+        api_calls(&env.sim),
+        1,
+        "one GET for the None/None machine, nothing else"
+    );
     env.stop().await;
 }

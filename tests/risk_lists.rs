@@ -7,7 +7,9 @@ use std::collections::HashSet;
 
 use common::risk::*;
 use common::{TestEnv, sim_config};
-use defender_bridge::proto::{self, ListAlertsRequest, ListMachinesRequest, ListVulnerabilitiesRequest};
+use defender_bridge::proto::{
+    self, ListAlertsRequest, ListMachinesRequest, ListVulnerabilitiesRequest,
+};
 
 #[tokio::test]
 async fn get_machine_returns_the_entity_or_not_found() {
@@ -15,7 +17,10 @@ async fn get_machine_returns_the_entity_or_not_found() {
     let sim_machine = env.sim.fleet().machines()[3].clone();
     let m = env
         .risk()
-        .get_machine(proto::GetMachineRequest { machine_id: sim_machine.id.clone(), ..Default::default() })
+        .get_machine(proto::GetMachineRequest {
+            machine_id: sim_machine.id.clone(),
+            ..Default::default()
+        })
         .await
         .expect("ok")
         .into_inner();
@@ -26,7 +31,10 @@ async fn get_machine_returns_the_entity_or_not_found() {
     assert!(m.last_seen.is_some() && !m.ip_addresses.is_empty());
     let err = env
         .risk()
-        .get_machine(proto::GetMachineRequest { machine_id: "0".repeat(40), ..Default::default() })
+        .get_machine(proto::GetMachineRequest {
+            machine_id: "0".repeat(40),
+            ..Default::default()
+        })
         .await
         .expect_err("unknown");
     assert_eq!(err.code(), tonic::Code::NotFound);
@@ -43,7 +51,11 @@ async fn list_machines_pages_through_the_whole_fleet() {
     loop {
         let page = env
             .risk()
-            .list_machines(ListMachinesRequest { page_size: 64, page_token: token.clone(), ..Default::default() })
+            .list_machines(ListMachinesRequest {
+                page_size: 64,
+                page_token: token.clone(),
+                ..Default::default()
+            })
             .await
             .expect("ok")
             .into_inner();
@@ -55,11 +67,22 @@ async fn list_machines_pages_through_the_whole_fleet() {
         }
         token = page.next_page_token;
     }
-    let fleet: HashSet<String> = env.sim.fleet().machines().iter().map(|m| m.id.clone()).collect();
+    let fleet: HashSet<String> = env
+        .sim
+        .fleet()
+        .machines()
+        .iter()
+        .map(|m| m.id.clone())
+        .collect();
     assert_eq!(seen, fleet);
     assert_eq!(pages, fleet.len().div_ceil(64));
     // The default page size is 100.
-    let first = env.risk().list_machines(ListMachinesRequest::default()).await.expect("ok").into_inner();
+    let first = env
+        .risk()
+        .list_machines(ListMachinesRequest::default())
+        .await
+        .expect("ok")
+        .into_inner();
     assert_eq!(first.machines.len(), 100);
     env.stop().await;
 }
@@ -71,7 +94,11 @@ async fn list_machines_filters_combine() {
     let expected: HashSet<String> = fleet
         .machines()
         .iter()
-        .filter(|m| m.risk_score == Some("High") && m.health_status == "Active" && m.os_platform.starts_with("Windows"))
+        .filter(|m| {
+            m.risk_score == Some("High")
+                && m.health_status == "Active"
+                && m.os_platform.starts_with("Windows")
+        })
         .filter(|m| m.computer_dns_name.starts_with("ws-"))
         .map(|m| m.id.clone())
         .collect();
@@ -101,7 +128,11 @@ async fn list_machines_filters_combine() {
         .await
         .expect("ok")
         .into_inner();
-    let want = fleet.machines().iter().filter(|m| m.os_platform == "Linux" && m.exposure_level == Some("Medium")).count();
+    let want = fleet
+        .machines()
+        .iter()
+        .filter(|m| m.os_platform == "Linux" && m.exposure_level == Some("Medium"))
+        .count();
     assert_eq!(linux.machines.len(), want);
     env.stop().await;
 }
@@ -111,21 +142,51 @@ async fn page_tokens_are_refused_when_tampered_or_reused_with_other_filters() {
     let env = TestEnv::start(sim_config()).await;
     let first = env
         .risk()
-        .list_machines(ListMachinesRequest { page_size: 10, os_platform: "Windows11".into(), ..Default::default() })
+        .list_machines(ListMachinesRequest {
+            page_size: 10,
+            os_platform: "Windows11".into(),
+            ..Default::default()
+        })
         .await
         .expect("ok")
         .into_inner();
     let token = first.next_page_token;
-    assert!(!token.is_empty() && !token.contains("http"), "opaque: {token}");
+    assert!(
+        !token.is_empty() && !token.contains("http"),
+        "opaque: {token}"
+    );
     let calls_before = api_calls(&env.sim);
     let mut tampered = token.clone().into_bytes();
     let last = tampered.len() - 3;
     tampered[last] = if tampered[last] == b'A' { b'B' } else { b'A' };
     let tampered = String::from_utf8(tampered).expect("ascii");
     for (req, what) in [
-        (ListMachinesRequest { page_size: 10, os_platform: "Windows11".into(), page_token: tampered, ..Default::default() }, "tampered"),
-        (ListMachinesRequest { page_size: 10, os_platform: "Linux".into(), page_token: token.clone(), ..Default::default() }, "other filter"),
-        (ListMachinesRequest { page_size: 10, page_token: "garbage".into(), ..Default::default() }, "garbage"),
+        (
+            ListMachinesRequest {
+                page_size: 10,
+                os_platform: "Windows11".into(),
+                page_token: tampered,
+                ..Default::default()
+            },
+            "tampered",
+        ),
+        (
+            ListMachinesRequest {
+                page_size: 10,
+                os_platform: "Linux".into(),
+                page_token: token.clone(),
+                ..Default::default()
+            },
+            "other filter",
+        ),
+        (
+            ListMachinesRequest {
+                page_size: 10,
+                page_token: "garbage".into(),
+                ..Default::default()
+            },
+            "garbage",
+        ),
     ] {
         let err = env.risk().list_machines(req).await.expect_err(what);
         assert_eq!(err.code(), tonic::Code::InvalidArgument, "{what}");
@@ -134,15 +195,27 @@ async fn page_tokens_are_refused_when_tampered_or_reused_with_other_filters() {
     // Another RPC does not accept it either.
     let err = env
         .risk()
-        .list_alerts(ListAlertsRequest { page_token: token.clone(), ..Default::default() })
+        .list_alerts(ListAlertsRequest {
+            page_token: token.clone(),
+            ..Default::default()
+        })
         .await
         .expect_err("other rpc");
     assert_eq!(err.code(), tonic::Code::InvalidArgument);
-    assert_eq!(api_calls(&env.sim), calls_before, "refused before any upstream call");
+    assert_eq!(
+        api_calls(&env.sim),
+        calls_before,
+        "refused before any upstream call"
+    );
     // The genuine token still works, with any page size.
     let second = env
         .risk()
-        .list_machines(ListMachinesRequest { page_size: 5, os_platform: "Windows11".into(), page_token: token, ..Default::default() })
+        .list_machines(ListMachinesRequest {
+            page_size: 5,
+            os_platform: "Windows11".into(),
+            page_token: token,
+            ..Default::default()
+        })
         .await
         .expect("ok")
         .into_inner();
@@ -155,10 +228,18 @@ async fn page_tokens_are_refused_when_tampered_or_reused_with_other_filters() {
 async fn list_alerts_filters_one_machine_or_the_tenant() {
     let env = TestEnv::start(sim_config()).await;
     let fleet = env.sim.fleet();
-    let m = fleet.machines().iter().max_by_key(|m| m.alert_count).expect("machines").clone();
+    let m = fleet
+        .machines()
+        .iter()
+        .max_by_key(|m| m.alert_count)
+        .expect("machines")
+        .clone();
     let sim_alerts = fleet.alerts_of(&m);
     let rank = defender_bridge::sim::alert_severity_rank;
-    let want = sim_alerts.iter().filter(|a| rank(a.severity) >= rank("Medium")).count();
+    let want = sim_alerts
+        .iter()
+        .filter(|a| rank(a.severity) >= rank("Medium"))
+        .count();
     let page = env
         .risk()
         .list_alerts(ListAlertsRequest {
@@ -171,7 +252,11 @@ async fn list_alerts_filters_one_machine_or_the_tenant() {
         .expect("ok")
         .into_inner();
     assert_eq!(page.alerts.len(), want);
-    assert!(page.alerts.iter().all(|a| a.machine_id == m.id && a.severity >= proto::AlertSeverity::Medium as i32));
+    assert!(
+        page.alerts
+            .iter()
+            .all(|a| a.machine_id == m.id && a.severity >= proto::AlertSeverity::Medium as i32)
+    );
     // Tenant-wide, by status, paged.
     let mut token = String::new();
     let mut total = 0;
@@ -187,14 +272,21 @@ async fn list_alerts_filters_one_machine_or_the_tenant() {
             .await
             .expect("ok")
             .into_inner();
-        assert!(page.alerts.iter().all(|a| a.status == proto::AlertStatus::New as i32));
+        assert!(
+            page.alerts
+                .iter()
+                .all(|a| a.status == proto::AlertStatus::New as i32)
+        );
         total += page.alerts.len();
         if page.next_page_token.is_empty() {
             break;
         }
         token = page.next_page_token;
     }
-    assert_eq!(total, fleet.all_alerts().filter(|a| a.status == "New").count());
+    assert_eq!(
+        total,
+        fleet.all_alerts().filter(|a| a.status == "New").count()
+    );
     env.stop().await;
 }
 
@@ -206,12 +298,20 @@ async fn list_vulnerabilities_of_a_machine_and_of_the_tenant() {
     let m = fleet.find(&id).expect("machine");
     let all = env
         .risk()
-        .list_vulnerabilities(ListVulnerabilitiesRequest { machine_id: id.clone(), page_size: 1000, ..Default::default() })
+        .list_vulnerabilities(ListVulnerabilitiesRequest {
+            machine_id: id.clone(),
+            page_size: 1000,
+            ..Default::default()
+        })
         .await
         .expect("ok")
         .into_inner();
     assert_eq!(all.vulnerabilities.len(), m.vulnerabilities.len());
-    assert!(all.vulnerabilities.iter().all(|v| v.portal_url.contains("/vulnerabilities/vulnerability/")));
+    assert!(
+        all.vulnerabilities
+            .iter()
+            .all(|v| v.portal_url.contains("/vulnerabilities/vulnerability/"))
+    );
     let high = env
         .risk()
         .list_vulnerabilities(ListVulnerabilitiesRequest {
@@ -224,10 +324,17 @@ async fn list_vulnerabilities_of_a_machine_and_of_the_tenant() {
         .expect("ok")
         .into_inner();
     assert!(high.vulnerabilities.len() <= 3);
-    assert!(high.vulnerabilities.iter().all(|v| v.severity >= proto::VulnerabilitySeverity::High as i32));
+    assert!(
+        high.vulnerabilities
+            .iter()
+            .all(|v| v.severity >= proto::VulnerabilitySeverity::High as i32)
+    );
     let tenant = env
         .risk()
-        .list_vulnerabilities(ListVulnerabilitiesRequest { page_size: 20, ..Default::default() })
+        .list_vulnerabilities(ListVulnerabilitiesRequest {
+            page_size: 20,
+            ..Default::default()
+        })
         .await
         .expect("ok")
         .into_inner();

@@ -7,8 +7,10 @@ use std::time::SystemTime;
 
 use url::Url;
 
-use super::scoring::{self, ALERT_PERMISSION, Part, Score, VULNERABILITY_PERMISSION};
-use crate::defender::{Alert, CallOptions, DefenderClient, DefenderError, Machine, Vulnerability};
+use super::scoring::{
+    self, ALERT_PERMISSION, Part, Score, VULNERABILITY_PERMISSION, Vulnerabilities,
+};
+use crate::defender::{CallOptions, DefenderClient, DefenderError, Machine};
 use crate::error::ServiceError;
 
 /// Links to one machine's pages in the Defender portal.
@@ -58,13 +60,21 @@ impl Assessment {
         let machine = 600
             + text(&m.computer_dns_name)
             + text(&m.rbac_group_name)
-            + m.machine_tags.as_ref().map_or(0, |t| t.iter().map(|s| s.len() + 24).sum())
+            + m.machine_tags
+                .as_ref()
+                .map_or(0, |t| t.iter().map(|s| s.len() + 24).sum())
             + m.ip_addresses.as_ref().map_or(0, |a| a.len() * 120);
-        let vuln = self.score.most_severe_vulnerability.as_ref().map_or(0, |v| {
-            400 + text(&v.description)
-                + text(&v.name)
-                + v.exploit_uris.as_ref().map_or(0, |u| u.iter().map(String::len).sum())
-        });
+        let vuln = self
+            .score
+            .most_severe_vulnerability
+            .as_ref()
+            .map_or(0, |v| {
+                400 + text(&v.description)
+                    + text(&v.name)
+                    + v.exploit_uris
+                        .as_ref()
+                        .map_or(0, |u| u.iter().map(String::len).sum())
+            });
         let alert = self
             .score
             .most_severe_alert
@@ -93,7 +103,11 @@ pub fn alert_url(portal: &Url, tenant: &str, alert_id: &str) -> String {
 
 /// `{portal}/vulnerabilities/vulnerability/{cve}/overview?tid={tenant}`.
 pub fn vulnerability_url(portal: &Url, tenant: &str, cve: &str) -> String {
-    portal_url(portal, tenant, &["vulnerabilities", "vulnerability", cve, "overview"])
+    portal_url(
+        portal,
+        tenant,
+        &["vulnerabilities", "vulnerability", cve, "overview"],
+    )
 }
 
 /// A portal URL with percent-encoded segments (an id cannot add path) and the tenant pinned.
@@ -136,10 +150,9 @@ pub async fn assess_machine(
     machine: Arc<Machine>,
     opts: &CallOptions,
 ) -> Result<Assessment, ServiceError> {
-    let id = machine
-        .id
-        .clone()
-        .ok_or_else(|| ServiceError::Internal("Defender returned a machine without an id".into()))?;
+    let id = machine.id.clone().ok_or_else(|| {
+        ServiceError::Internal("Defender returned a machine without an id".into())
+    })?;
     let vulnerabilities = async {
         match scoring::vulnerabilities_needed(
             machine.risk_score.as_ref(),
@@ -163,21 +176,15 @@ pub async fn assess_machine(
             ),
         }
     };
-    let (vulnerabilities, alerts): (
-        Result<Part<Vec<Vulnerability>>, _>,
-        Result<Part<Vec<Alert>>, _>,
-    ) = tokio::join!(vulnerabilities, alerts);
-    let score = scoring::score(
-        &machine,
-        vulnerabilities?.map(Into::into),
-        alerts?,
-    );
+    let (vulnerabilities, alerts) = tokio::join!(vulnerabilities, alerts);
+    let score = scoring::score(&machine, vulnerabilities?.map(Vulnerabilities::from), alerts?);
     Ok(Assessment::new(tenant, portal, machine, score))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::defender::Alert;
 
     #[test]
     fn links_follow_the_portal_host_and_pin_the_tenant() {
@@ -209,7 +216,10 @@ mod tests {
     fn ids_cannot_add_path_to_a_link() {
         let portal = Url::parse("https://security.microsoft.com/").expect("url");
         let link = alert_url(&portal, "t&x=1", "../admin");
-        assert!(link.starts_with("https://security.microsoft.com/alerts/..%2Fadmin?tid=t%26x%3D1"), "{link}");
+        assert!(
+            link.starts_with("https://security.microsoft.com/alerts/..%2Fadmin?tid=t%26x%3D1"),
+            "{link}"
+        );
     }
 
     #[test]

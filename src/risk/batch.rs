@@ -100,7 +100,8 @@ impl RiskEngine<'_> {
                         }),
                         Err(err) => Err(err.clone()),
                     };
-                    self.served(&machine_id, outcome, candidates, lookup_stale).await
+                    self.served(&machine_id, outcome, candidates, lookup_stale)
+                        .await
                 }
             });
         }
@@ -135,13 +136,22 @@ impl RiskEngine<'_> {
                         let r = served.value;
                         let fresh = !served.cached || r.resolved_at.elapsed().as_secs() < 30;
                         let hint = fresh.then(|| r.machine.clone());
-                        (r.machine_id.clone(), hint, r.candidates.clone(), served.stale_because)
+                        (
+                            r.machine_id.clone(),
+                            hint,
+                            r.candidates.clone(),
+                            served.stale_because,
+                        )
                     }
                 }
             }
         };
         if !bypass {
-            if let Some(assessment) = self.cache.cached_risk(&RiskKey::new(self.tenant, &machine_id)).await {
+            if let Some(assessment) = self
+                .cache
+                .cached_risk(&RiskKey::new(self.tenant, &machine_id))
+                .await
+            {
                 return Stage::Done(Ok(EndpointRisk {
                     assessment,
                     other_candidates: candidates,
@@ -160,7 +170,11 @@ impl RiskEngine<'_> {
     }
 
     /// A pending item through the single-endpoint path (cache, single-flight, stale).
-    async fn finish_single(&self, stage: Stage, opts: &CallOptions) -> Result<EndpointRisk, ServiceError> {
+    async fn finish_single(
+        &self,
+        stage: Stage,
+        opts: &CallOptions,
+    ) -> Result<EndpointRisk, ServiceError> {
         let Stage::Pending {
             machine_id,
             hint,
@@ -172,7 +186,10 @@ impl RiskEngine<'_> {
             return finished(stage);
         };
         let key = RiskKey::new(self.tenant, &machine_id);
-        let served = self.cache.risk(&key, bypass, self.load(&machine_id, hint, opts)).await;
+        let served = self
+            .cache
+            .risk(&key, bypass, self.load(&machine_id, hint, opts))
+            .await;
         if let Err(err @ ServiceError::NotFound { .. }) = &served {
             self.remember_missing_id(&machine_id, err).await;
         }
@@ -235,7 +252,10 @@ impl RiskEngine<'_> {
         let mut machines: HashMap<String, Arc<Machine>> = HashMap::new();
         let mut unknown: Vec<String> = Vec::new();
         for stage in stages {
-            if let Stage::Pending { machine_id, hint, .. } = stage {
+            if let Stage::Pending {
+                machine_id, hint, ..
+            } = stage
+            {
                 match hint {
                     Some(m) => {
                         machines.insert(machine_id.clone(), m.clone());
@@ -252,7 +272,10 @@ impl RiskEngine<'_> {
         }
         let needs_vulnerabilities: Vec<String> = machines
             .iter()
-            .filter(|(_, m)| scoring::vulnerabilities_needed(m.risk_score.as_ref(), m.exposure_level.as_ref()).is_ok())
+            .filter(|(_, m)| {
+                scoring::vulnerabilities_needed(m.risk_score.as_ref(), m.exposure_level.as_ref())
+                    .is_ok()
+            })
             .map(|(id, _)| id.clone())
             .collect();
         let needs_alerts = machines
@@ -263,7 +286,8 @@ impl RiskEngine<'_> {
                 if needs_vulnerabilities.is_empty() {
                     Ok(Part::Skipped("no machine needs them".into()))
                 } else {
-                    bulk::vulnerabilities(self.client, Some(&needs_vulnerabilities), opts, &calls).await
+                    bulk::vulnerabilities(self.client, Some(&needs_vulnerabilities), opts, &calls)
+                        .await
                 }
             },
             async {
@@ -278,7 +302,11 @@ impl RiskEngine<'_> {
             vulnerabilities: vulnerabilities?,
             alerts: alerts?,
         };
-        tracing::debug!(machines = machines.len(), calls = calls.get(), "batch assessed in bulk");
+        tracing::debug!(
+            machines = machines.len(),
+            calls = calls.get(),
+            "batch assessed in bulk"
+        );
         let mut assessed = HashMap::with_capacity(machines.len());
         for (id, machine) in machines {
             let score = parts.score(&machine);

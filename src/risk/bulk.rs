@@ -30,8 +30,9 @@ use crate::error::ServiceError;
 
 /// Ids per `$filter=... or ...` request: about 2.5 KB of URL, well under every server's limit.
 pub const IDS_PER_CALL: usize = 40;
-/// At most this many CVE details are read by id; more and the whole list is cheaper.
-const CVES_BY_ID_MAX: usize = 200;
+/// At most this many CVE details (two calls) are read by id; beyond that the whole list, 8,000
+/// a page, is usually as cheap (a tenant's list is a few pages) and does not grow with the fleet.
+const CVES_BY_ID_MAX: usize = 2 * IDS_PER_CALL;
 /// Bulk requests in flight at once.
 const PARALLEL: usize = 4;
 /// Defender's largest `$top` for alerts and machinesVulnerabilities.
@@ -109,7 +110,14 @@ pub async fn machines_by_ids(
                 top: Some(u32::try_from(chunk.len() + 1).unwrap_or(BULK_TOP)),
                 skip: None,
             };
-            read_all(client, client.list_machines(&query, opts), ApiFamily::Machines, opts, calls).await
+            read_all(
+                client,
+                client.list_machines(&query, opts),
+                ApiFamily::Machines,
+                opts,
+                calls,
+            )
+            .await
         })
         .buffer_unordered(PARALLEL)
         .try_collect()
@@ -119,7 +127,10 @@ pub async fn machines_by_ids(
 }
 
 /// A missing permission leaves a bulk part out (rule 7); other failures fail the read.
-fn optional<T>(result: Result<T, DefenderError>, permission: &str) -> Result<Part<T>, ServiceError> {
+fn optional<T>(
+    result: Result<T, DefenderError>,
+    permission: &str,
+) -> Result<Part<T>, ServiceError> {
     match result {
         Ok(value) => Ok(Part::Fetched(value)),
         Err(DefenderError::MissingPermission { .. } | DefenderError::Forbidden { .. }) => {
@@ -140,12 +151,22 @@ pub async fn active_alerts(
         top: Some(BULK_TOP),
         skip: None,
     };
-    let alerts = read_all(client, client.list_alerts(&query, opts), ApiFamily::Alerts, opts, calls).await;
+    let alerts = read_all(
+        client,
+        client.list_alerts(&query, opts),
+        ApiFamily::Alerts,
+        opts,
+        calls,
+    )
+    .await;
     Ok(optional(alerts, ALERT_PERMISSION)?.map(|alerts| {
         let mut by_machine: HashMap<String, Vec<Alert>> = HashMap::new();
         for alert in alerts.into_iter().filter(scoring::is_active) {
             if let Some(id) = alert.machine_id.as_deref().filter(|id| !id.is_empty()) {
-                by_machine.entry(id.to_ascii_lowercase()).or_default().push(alert);
+                by_machine
+                    .entry(id.to_ascii_lowercase())
+                    .or_default()
+                    .push(alert);
             }
         }
         by_machine
@@ -162,7 +183,13 @@ pub struct VulnerabilityIndex {
 }
 
 impl VulnerabilityIndex {
-    fn add_row(&mut self, interned: &mut HashMap<String, u32>, machine: &str, cve: &str, level: RiskLevel) {
+    fn add_row(
+        &mut self,
+        interned: &mut HashMap<String, u32>,
+        machine: &str,
+        cve: &str,
+        level: RiskLevel,
+    ) {
         let next = u32::try_from(self.cves.len()).unwrap_or(u32::MAX);
         let index = *interned.entry(cve.to_string()).or_insert_with(|| {
             self.cves.push((cve.to_string(), level));
@@ -186,7 +213,10 @@ impl VulnerabilityIndex {
         let mut top = HashSet::new();
         for list in self.by_machine.values() {
             let max = list.iter().map(|i| self.cves[*i as usize].1).max();
-            top.extend(list.iter().filter(|i| Some(self.cves[**i as usize].1) == max));
+            top.extend(
+                list.iter()
+                    .filter(|i| Some(self.cves[**i as usize].1) == max),
+            );
         }
         top
     }
@@ -206,7 +236,9 @@ impl VulnerabilityIndex {
                     Vulnerability {
                         id: Some(id.clone()),
                         name: Some(id.clone()),
-                        severity: Some(crate::defender::VulnerabilitySeverity::parse(level.as_str())),
+                        severity: Some(crate::defender::VulnerabilitySeverity::parse(
+                            level.as_str(),
+                        )),
                         ..Vulnerability::default()
                     }
                 })
@@ -227,7 +259,10 @@ pub async fn vulnerabilities(
     calls: &CallCounter,
 ) -> Result<Part<VulnerabilityIndex>, ServiceError> {
     let filters: Vec<Option<String>> = match ids {
-        Some(ids) => ids.chunks(IDS_PER_CALL).map(|c| any_of("machineId", c)).collect(),
+        Some(ids) => ids
+            .chunks(IDS_PER_CALL)
+            .map(|c| any_of("machineId", c))
+            .collect(),
         None => vec![None],
     };
     let rows = futures::stream::iter(filters)
@@ -250,7 +285,9 @@ pub async fn vulnerabilities(
         .try_collect::<Vec<_>>()
         .await;
     let Part::Fetched(chunks) = optional(rows, VULNERABILITY_PERMISSION)? else {
-        return Ok(Part::MissingPermission(VULNERABILITY_PERMISSION.to_string()));
+        return Ok(Part::MissingPermission(
+            VULNERABILITY_PERMISSION.to_string(),
+        ));
     };
     let mut index = VulnerabilityIndex::default();
     let mut interned = HashMap::new();
@@ -272,7 +309,9 @@ pub async fn vulnerabilities(
             }
             Ok(Part::Fetched(index))
         }
-        _ => Ok(Part::MissingPermission(VULNERABILITY_PERMISSION.to_string())),
+        _ => Ok(Part::MissingPermission(
+            VULNERABILITY_PERMISSION.to_string(),
+        )),
     }
 }
 
@@ -288,7 +327,10 @@ async fn cve_details(
         return Ok(Vec::new());
     }
     let filters: Vec<Option<String>> = if wanted.len() <= CVES_BY_ID_MAX {
-        let ids: Vec<String> = wanted.iter().map(|i| index.cves[*i as usize].0.clone()).collect();
+        let ids: Vec<String> = wanted
+            .iter()
+            .map(|i| index.cves[*i as usize].0.clone())
+            .collect();
         ids.chunks(IDS_PER_CALL).map(|c| any_of("id", c)).collect()
     } else {
         vec![None]
@@ -300,7 +342,14 @@ async fn cve_details(
                 top: Some(VULNERABILITY_TOP),
                 skip: None,
             };
-            read_all(client, client.list_vulnerabilities(&query, opts), ApiFamily::Vulnerabilities, opts, calls).await
+            read_all(
+                client,
+                client.list_vulnerabilities(&query, opts),
+                ApiFamily::Vulnerabilities,
+                opts,
+                calls,
+            )
+            .await
         })
         .buffer_unordered(PARALLEL)
         .try_collect()
@@ -336,7 +385,9 @@ impl BulkParts {
             Err(why) => Part::Skipped(why),
             Ok(()) => match &self.alerts {
                 Part::Fetched(map) => Part::Fetched(
-                    map.get(&id.to_ascii_lowercase()).cloned().unwrap_or_default(),
+                    map.get(&id.to_ascii_lowercase())
+                        .cloned()
+                        .unwrap_or_default(),
                 ),
                 Part::Skipped(why) => Part::Skipped(why.clone()),
                 Part::MissingPermission(p) => Part::MissingPermission(p.clone()),
@@ -376,7 +427,10 @@ mod tests {
     #[test]
     fn id_filters_are_or_chains() {
         let ids = vec!["a".to_string(), "b".to_string()];
-        assert_eq!(any_of("id", &ids).as_deref(), Some("id eq 'a' or id eq 'b'"));
+        assert_eq!(
+            any_of("id", &ids).as_deref(),
+            Some("id eq 'a' or id eq 'b'")
+        );
         assert_eq!(any_of("id", &[]), None);
     }
 }

@@ -92,7 +92,12 @@ impl<'a> RiskEngine<'a> {
                     .await?;
                 let r = served.value;
                 let hint = (r.resolved_at.elapsed() < MACHINE_REUSE).then(|| r.machine.clone());
-                (r.machine_id.clone(), hint, r.candidates.clone(), served.stale_because)
+                (
+                    r.machine_id.clone(),
+                    hint,
+                    r.candidates.clone(),
+                    served.stale_because,
+                )
             }
         };
         let key = RiskKey::new(self.tenant, &machine_id);

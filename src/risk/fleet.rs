@@ -52,9 +52,15 @@ impl MachineFilters {
             self.health_status
                 .as_deref()
                 .map(|h| Filter::eq("healthStatus", h)),
-            self.os_platform.as_deref().map(|o| Filter::eq("osPlatform", o)),
+            self.os_platform
+                .as_deref()
+                .map(|o| Filter::eq("osPlatform", o)),
         ];
-        parts.into_iter().flatten().reduce(Filter::and).map(Into::into)
+        parts
+            .into_iter()
+            .flatten()
+            .reduce(Filter::and)
+            .map(Into::into)
     }
 }
 
@@ -136,7 +142,13 @@ async fn produce(
     let parts = match bulk_parts(req, &calls).await {
         Ok(parts) => parts,
         Err(err) if is_fatal(&err) => return Err(err),
-        Err(err) => return Ok(incomplete(summary, &calls, format!("bulk read failed: {err}"))),
+        Err(err) => {
+            return Ok(incomplete(
+                summary,
+                &calls,
+                format!("bulk read failed: {err}"),
+            ));
+        }
     };
     for part in [&parts.vulnerabilities.missing(), &parts.alerts.missing()] {
         summary.missing_permissions.extend(part.clone());
@@ -154,14 +166,21 @@ async fn produce(
             if is_fatal(&err) {
                 return Err(err);
             }
-            return Ok(incomplete(summary, &calls, format!("reading machines failed: {err}")));
+            return Ok(incomplete(
+                summary,
+                &calls,
+                format!("reading machines failed: {err}"),
+            ));
         }
     };
     let mut seen_pages = HashSet::new();
     loop {
         let mut items = page.items.into_iter();
         for machine in items.by_ref() {
-            if req.max_machines.is_some_and(|max| summary.machine_count >= max) {
+            if req
+                .max_machines
+                .is_some_and(|max| summary.machine_count >= max)
+            {
                 // More machines exist (this one): the stream is not the whole fleet.
                 return Ok(incomplete(summary, &calls, "max_machines reached".into()));
             }
@@ -174,13 +193,24 @@ async fn produce(
         }
         let Some(cursor) = page.next else { break };
         if !seen_pages.insert(cursor.url().clone()) {
-            return Ok(incomplete(summary, &calls, "Defender's paging links form a loop".into()));
+            return Ok(incomplete(
+                summary,
+                &calls,
+                "Defender's paging links form a loop".into(),
+            ));
         }
         calls.add_one();
-        page = match client.next_page::<Machine>(&cursor, ApiFamily::Machines, &req.opts).await {
+        page = match client
+            .next_page::<Machine>(&cursor, ApiFamily::Machines, &req.opts)
+            .await
+        {
             Ok(page) => page,
             Err(err) => {
-                let message = format!("reading machines failed after {} machines: {}", summary.machine_count, ServiceError::from(err));
+                let message = format!(
+                    "reading machines failed after {} machines: {}",
+                    summary.machine_count,
+                    ServiceError::from(err)
+                );
                 return Ok(incomplete(summary, &calls, message));
             }
         };

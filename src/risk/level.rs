@@ -160,7 +160,10 @@ mod tests {
             RiskLevel::from_alert_severity(Some(&AlertSeverity::UnSpecified)),
             RiskLevel::Informational
         );
-        assert_eq!(RiskLevel::from_alert_severity(None), RiskLevel::Informational);
+        assert_eq!(
+            RiskLevel::from_alert_severity(None),
+            RiskLevel::Informational
+        );
     }
 
     #[test]

@@ -35,8 +35,9 @@ pub struct PageRequest {
 
 impl PageRequest {
     fn query(&self, filter: Option<String>) -> Result<ODataQuery, ServiceError> {
-        let skip = u32::try_from(self.offset)
-            .map_err(|_| ServiceError::invalid("page_token", "points beyond what Defender can page to"))?;
+        let skip = u32::try_from(self.offset).map_err(|_| {
+            ServiceError::invalid("page_token", "points beyond what Defender can page to")
+        })?;
         Ok(ODataQuery {
             filter,
             top: Some(u32::try_from(self.size + 1).unwrap_or(u32::MAX)),
@@ -56,7 +57,9 @@ impl PageRequest {
 
     /// Slices a whole list read in one go.
     fn slice<T>(&self, items: Vec<T>) -> ListPage<T> {
-        let start = usize::try_from(self.offset).unwrap_or(usize::MAX).min(items.len());
+        let start = usize::try_from(self.offset)
+            .unwrap_or(usize::MAX)
+            .min(items.len());
         let end = start.saturating_add(self.size).min(items.len());
         let next_offset = (end < items.len()).then_some(end as u64);
         ListPage {
@@ -92,7 +95,9 @@ pub async fn list_machines(
     page: PageRequest,
     opts: &CallOptions,
 ) -> Result<ListPage<Machine>, ServiceError> {
-    let answer = client.list_machines(&page.query(filters.odata())?, opts).await?;
+    let answer = client
+        .list_machines(&page.query(filters.odata())?, opts)
+        .await?;
     Ok(page.page(answer.items))
 }
 
@@ -130,7 +135,10 @@ impl AlertFilters {
                 .map(|s| Filter::eq("severity", s.as_str()))
                 .reduce(Filter::or)
         });
-        let status = self.status.as_ref().map(|s| Filter::eq("status", s.as_str()));
+        let status = self
+            .status
+            .as_ref()
+            .map(|s| Filter::eq("status", s.as_str()));
         [severity, status]
             .into_iter()
             .flatten()
@@ -162,7 +170,9 @@ pub async fn list_alerts(
 ) -> Result<ListPage<Alert>, ServiceError> {
     match &filters.machine_id {
         None => {
-            let answer = client.list_alerts(&page.query(filters.odata())?, opts).await?;
+            let answer = client
+                .list_alerts(&page.query(filters.odata())?, opts)
+                .await?;
             Ok(page.page(answer.items))
         }
         Some(id) => {
@@ -247,7 +257,10 @@ mod tests {
 
     #[test]
     fn an_extra_item_means_a_next_page() {
-        let page = PageRequest { offset: 10, size: 2 };
+        let page = PageRequest {
+            offset: 10,
+            size: 2,
+        };
         assert_eq!(
             page.page(vec![1, 2, 3]),
             ListPage {
@@ -271,7 +284,12 @@ mod tests {
             }
         );
         assert_eq!(page.slice(vec![1, 2, 3, 4]).next_offset, None);
-        assert!(PageRequest { offset: 9, size: 2 }.slice(vec![1]).items.is_empty());
+        assert!(
+            PageRequest { offset: 9, size: 2 }
+                .slice(vec![1])
+                .items
+                .is_empty()
+        );
     }
 
     #[test]

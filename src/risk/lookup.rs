@@ -234,7 +234,10 @@ mod tests {
         assert!(!hostname_matches("desk", "desk1.contoso.com"));
         assert!(hostname_matches("desk1.contoso.com", "Desk1.Contoso.Com."));
         assert!(!hostname_matches("desk1.contoso.com", "desk1"));
-        assert!(!hostname_matches("desk1.contoso.com", "desk1.contoso.com.au"));
+        assert!(!hostname_matches(
+            "desk1.contoso.com",
+            "desk1.contoso.com.au"
+        ));
     }
 
     #[test]
@@ -243,9 +246,6 @@ mod tests {
             hostname_filter("desk1").as_str(),
             "startswith(computerDnsName,'desk1.') or computerDnsName eq 'desk1'"
         );
-        assert_eq!(
-            hostname_filter("a.b").as_str(),
-            "computerDnsName eq 'a.b'"
-        );
+        assert_eq!(hostname_filter("a.b").as_str(), "computerDnsName eq 'a.b'");
     }
 }

@@ -278,7 +278,10 @@ fn score_vulnerabilities(s: &mut Score, detail: &mut Vec<String>, part: Part<Vul
         )
     };
     match part {
-        Part::Fetched(Vulnerabilities { count, candidates: items }) => {
+        Part::Fetched(Vulnerabilities {
+            count,
+            candidates: items,
+        }) => {
             s.vulnerability_count = u32::try_from(count).unwrap_or(u32::MAX);
             match most_severe_vulnerability(&items) {
                 None => {

@@ -40,7 +40,10 @@ fn alert(id: &str, severity: &str, status: &str, created: &str) -> Alert {
 fn vulnerabilities_are_not_needed_when_risk_and_exposure_are_none() {
     let why = vulnerabilities_needed(Some(&RiskScore::None), Some(&ExposureLevel::None))
         .expect_err("not needed");
-    assert!(why.contains("riskScore and exposureLevel are None"), "{why}");
+    assert!(
+        why.contains("riskScore and exposureLevel are None"),
+        "{why}"
+    );
     assert!(
         vulnerabilities_needed(Some(&RiskScore::Informational), Some(&ExposureLevel::None))
             .is_err()
@@ -65,8 +68,8 @@ fn alerts_are_skipped_only_for_risk_score_none() {
 #[test]
 fn skipped_parts_map_exposure_from_exposure_level_and_say_why() {
     let m = machine(Some("None"), Some("None"));
-    let why_v = vulnerabilities_needed(m.risk_score.as_ref(), m.exposure_level.as_ref())
-        .expect_err("skip");
+    let why_v =
+        vulnerabilities_needed(m.risk_score.as_ref(), m.exposure_level.as_ref()).expect_err("skip");
     let why_a = alerts_needed(m.risk_score.as_ref()).expect_err("skip");
     let s = score(&m, Part::Skipped(why_v), Part::Skipped(why_a));
     assert_eq!(s.risk_level, Some(RiskLevel::None));
@@ -75,7 +78,10 @@ fn skipped_parts_map_exposure_from_exposure_level_and_say_why() {
     assert_eq!(s.vulnerability_count, 0);
     let text = s.reasons.join("\n");
     assert!(text.contains("vulnerabilities not fetched"), "{text}");
-    assert!(text.contains("alerts not fetched: riskScore is None"), "{text}");
+    assert!(
+        text.contains("alerts not fetched: riskScore is None"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -96,7 +102,11 @@ fn critical_vulnerability_raises_the_level_above_defender_score() {
         Some("CVE-2")
     );
     assert_eq!(s.alert_risk_level, Some(RiskLevel::None));
-    assert!(s.reasons[0].contains("risk level Critical"), "{:?}", s.reasons);
+    assert!(
+        s.reasons[0].contains("risk level Critical"),
+        "{:?}",
+        s.reasons
+    );
 }
 
 #[test]
@@ -150,11 +160,18 @@ fn alert_ties_break_on_newest_and_resolved_alerts_do_not_count() {
     ];
     assert_eq!(most_severe_alert(&alerts), Some((1, TieBreak::Newest)));
     let m = machine(Some("Low"), Some("Low"));
-    let s = score(&m, Part::Fetched(Vulnerabilities::default()), Part::Fetched(alerts));
+    let s = score(
+        &m,
+        Part::Fetched(Vulnerabilities::default()),
+        Part::Fetched(alerts),
+    );
     assert_eq!(s.active_alert_count, 3);
     assert_eq!(s.alert_risk_level, Some(RiskLevel::High));
     assert_eq!(s.risk_level, Some(RiskLevel::High));
-    assert_eq!(s.most_severe_alert.and_then(|a| a.id).as_deref(), Some("a2"));
+    assert_eq!(
+        s.most_severe_alert.and_then(|a| a.id).as_deref(),
+        Some("a2")
+    );
     assert!(s.reasons.iter().any(|r| r.contains("1 resolved ignored")));
 }
 
@@ -162,7 +179,11 @@ fn alert_ties_break_on_newest_and_resolved_alerts_do_not_count() {
 fn only_resolved_alerts_mean_alert_risk_none() {
     let m = machine(Some("Low"), Some("None"));
     let alerts = vec![alert("a1", "High", "Resolved", "2024-01-01T00:00:00Z")];
-    let s = score(&m, Part::Fetched(Vulnerabilities::default()), Part::Fetched(alerts));
+    let s = score(
+        &m,
+        Part::Fetched(Vulnerabilities::default()),
+        Part::Fetched(alerts),
+    );
     assert_eq!(s.alert_risk_level, Some(RiskLevel::None));
     assert!(s.most_severe_alert.is_none());
     assert_eq!(s.risk_level, Some(RiskLevel::Low));
@@ -186,7 +207,11 @@ fn missing_permissions_leave_parts_out_and_are_named() {
     assert_eq!(s.exposure_risk_level, Some(RiskLevel::Medium));
     assert_eq!(s.alert_risk_level, None);
     assert_eq!(s.risk_level, Some(RiskLevel::High));
-    assert!(s.reasons.iter().any(|r| r.contains("lacks Vulnerability.Read.All")));
+    assert!(
+        s.reasons
+            .iter()
+            .any(|r| r.contains("lacks Vulnerability.Read.All"))
+    );
 }
 
 #[test]
@@ -226,7 +251,13 @@ fn vuln_strategy() -> impl Strategy<Value = Vulnerability> {
 fn alert_strategy() -> impl Strategy<Value = Alert> {
     (
         0u32..50,
-        prop::sample::select(vec!["UnSpecified", "Informational", "Low", "Medium", "High"]),
+        prop::sample::select(vec![
+            "UnSpecified",
+            "Informational",
+            "Low",
+            "Medium",
+            "High",
+        ]),
         prop::sample::select(vec!["New", "InProgress", "Resolved", "Unknown"]),
         0u32..5,
     )

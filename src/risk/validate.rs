@@ -117,7 +117,9 @@ pub fn page_size(field: &str, value: i32) -> Result<usize, ServiceError> {
         Ok(n) if n <= MAX_PAGE_SIZE => Ok(n),
         _ => Err(ServiceError::invalid(
             field,
-            format!("must be between 1 and {MAX_PAGE_SIZE} (0 means {DEFAULT_PAGE_SIZE}); got {value}"),
+            format!(
+                "must be between 1 and {MAX_PAGE_SIZE} (0 means {DEFAULT_PAGE_SIZE}); got {value}"
+            ),
         )),
     }
 }
@@ -158,8 +160,18 @@ mod tests {
     fn machine_ids_are_forty_hex_characters_in_either_case() {
         let id = "1E5BC9D7E413DDD7902C2932E418702B84D0CC07";
         assert_eq!(machine_id("machine_id", id).expect("ok"), id.to_lowercase());
-        for bad in ["", "xyz", &"a".repeat(39), &"a".repeat(41), &"g".repeat(40), "../../etc"] {
-            assert_eq!(field_of(machine_id("machine_id", bad).expect_err(bad)), "machine_id");
+        for bad in [
+            "",
+            "xyz",
+            &"a".repeat(39),
+            &"a".repeat(41),
+            &"g".repeat(40),
+            "../../etc",
+        ] {
+            assert_eq!(
+                field_of(machine_id("machine_id", bad).expect_err(bad)),
+                "machine_id"
+            );
         }
     }
 
@@ -167,18 +179,39 @@ mod tests {
     fn ip_addresses_parse_v4_and_v6() {
         assert!(ip_address("ip_address", "10.1.2.3").is_ok());
         assert!(ip_address("ip_address", "fd00::1").is_ok());
-        for bad in ["", "10.1.2", "10.1.2.3:80", "[fd00::1]", "fe80::1%eth0", "host"] {
+        for bad in [
+            "",
+            "10.1.2",
+            "10.1.2.3:80",
+            "[fd00::1]",
+            "fe80::1%eth0",
+            "host",
+        ] {
             assert!(ip_address("ip_address", bad).is_err(), "{bad}");
         }
     }
 
     #[test]
     fn hostnames_follow_dns_rules() {
-        assert_eq!(hostname("hostname", "Desk-01.Contoso.com.").expect("ok"), "desk-01.contoso.com");
+        assert_eq!(
+            hostname("hostname", "Desk-01.Contoso.com.").expect("ok"),
+            "desk-01.contoso.com"
+        );
         assert_eq!(hostname("hostname", "WIN_PC").expect("ok"), "win_pc");
         let long_label = "a".repeat(64);
         let too_long = vec!["a"; 128].join("."); // 255 characters
-        for bad in ["", ".", "a..b", "-a.b", "a-.b", "a b", "a/b", "a'b", &long_label, &too_long] {
+        for bad in [
+            "",
+            ".",
+            "a..b",
+            "-a.b",
+            "a-.b",
+            "a b",
+            "a/b",
+            "a'b",
+            &long_label,
+            &too_long,
+        ] {
             assert!(hostname("hostname", bad).is_err(), "{bad}");
         }
     }
@@ -202,7 +235,12 @@ mod tests {
 
     #[test]
     fn filter_words_refuse_odata_syntax() {
-        assert_eq!(defender_word("health_status", "Active").expect("ok").as_deref(), Some("Active"));
+        assert_eq!(
+            defender_word("health_status", "Active")
+                .expect("ok")
+                .as_deref(),
+            Some("Active")
+        );
         assert!(defender_word("health_status", "x' or 1 eq 1").is_err());
         assert_eq!(hostname_prefix("hostname_prefix", "").expect("ok"), None);
         assert!(hostname_prefix("hostname_prefix", "a'b").is_err());

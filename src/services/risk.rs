@@ -75,14 +75,20 @@ fn item_tenant<'a>(
     item: &'a proto::GetEndpointRiskRequest,
     index: usize,
 ) -> Result<(), ServiceError> {
-    let tenant = if item.tenant.trim().is_empty() { batch } else { &item.tenant };
-    defender(state, tenant).map(|_| ()).map_err(|err| match err {
-        ServiceError::InvalidField { field, description } => ServiceError::InvalidField {
-            field: format!("requests[{index}].{field}"),
-            description,
-        },
-        other => other,
-    })
+    let tenant = if item.tenant.trim().is_empty() {
+        batch
+    } else {
+        &item.tenant
+    };
+    defender(state, tenant)
+        .map(|_| ())
+        .map_err(|err| match err {
+            ServiceError::InvalidField { field, description } => ServiceError::InvalidField {
+                field: format!("requests[{index}].{field}"),
+                description,
+            },
+            other => other,
+        })
 }
 
 #[tonic::async_trait]
@@ -119,8 +125,9 @@ impl RiskService for RiskApi {
             .collect();
         let results = self.engine(client).batch(items, &opts).await;
         // A failure of the whole batch (no token) is the call's error, not 1,000 copies of it.
-        if let Some(Err(err @ ServiceError::AuthenticationFailed { .. })) =
-            results.iter().find(|r| matches!(r, Err(ServiceError::AuthenticationFailed { .. })))
+        if let Some(Err(err @ ServiceError::AuthenticationFailed { .. })) = results
+            .iter()
+            .find(|r| matches!(r, Err(ServiceError::AuthenticationFailed { .. })))
         {
             return Err(err.clone().into());
         }
@@ -130,12 +137,18 @@ impl RiskService for RiskApi {
             .map(|(i, result)| proto::BatchEndpointRiskResult {
                 index: i32::try_from(i).unwrap_or(i32::MAX),
                 result: Some(match result {
-                    Ok(risk) => proto::batch_endpoint_risk_result::Result::Risk(out::endpoint_risk(risk, self.portal())),
-                    Err(err) => proto::batch_endpoint_risk_result::Result::Error(out::endpoint_risk_error(err)),
+                    Ok(risk) => proto::batch_endpoint_risk_result::Result::Risk(
+                        out::endpoint_risk(risk, self.portal()),
+                    ),
+                    Err(err) => proto::batch_endpoint_risk_result::Result::Error(
+                        out::endpoint_risk_error(err),
+                    ),
                 }),
             })
             .collect();
-        Ok(Response::new(proto::BatchGetEndpointRisksResponse { results }))
+        Ok(Response::new(proto::BatchGetEndpointRisksResponse {
+            results,
+        }))
     }
 
     type StreamFleetRiskStream = ResponseStream<proto::StreamFleetRiskResponse>;
@@ -147,7 +160,13 @@ impl RiskService for RiskApi {
         let opts = call_options(&request);
         let req = request.into_inner();
         let client = defender(&self.state, &req.tenant)?.clone();
-        let filters = input::machine_filters("", req.risk_score, req.exposure_level, &req.health_status, &req.os_platform)?;
+        let filters = input::machine_filters(
+            "",
+            req.risk_score,
+            req.exposure_level,
+            &req.health_status,
+            &req.os_platform,
+        )?;
         let max_machines = input::max_machines(req.max_machines)?;
         let portal = self.portal().clone();
         let rx = fleet::stream_fleet(FleetRequest {
@@ -195,7 +214,13 @@ impl RiskService for RiskApi {
         let opts = call_options(&request);
         let req = request.into_inner();
         let client = defender(&self.state, &req.tenant)?;
-        let filters = input::machine_filters(&req.hostname_prefix, req.risk_score, req.exposure_level, &req.health_status, &req.os_platform)?;
+        let filters = input::machine_filters(
+            &req.hostname_prefix,
+            req.risk_score,
+            req.exposure_level,
+            &req.health_status,
+            &req.os_platform,
+        )?;
         let scope = filters.scope(&client.settings().tenant_id);
         let page = input::page(req.page_size, self.offset(&scope, &req.page_token)?)?;
         let result = lists::list_machines(client, &filters, page, &opts).await?;
@@ -219,7 +244,11 @@ impl RiskService for RiskApi {
         let result = lists::list_alerts(client, &filters, page, &opts).await?;
         Ok(Response::new(proto::ListAlertsResponse {
             next_page_token: self.next_token(&scope, &result),
-            alerts: result.items.iter().map(|a| out::alert(a, self.portal(), tenant)).collect(),
+            alerts: result
+                .items
+                .iter()
+                .map(|a| out::alert(a, self.portal(), tenant))
+                .collect(),
         }))
     }
 
@@ -256,7 +285,11 @@ impl RiskService for RiskApi {
         &self,
         request: Request<proto::ListSoftwareMachinesRequest>,
     ) -> Result<Response<proto::ListSoftwareMachinesResponse>, Status> {
-        Err(self.not_yet(&request.get_ref().tenant, "ListSoftwareMachines", INVESTIGATION))
+        Err(self.not_yet(
+            &request.get_ref().tenant,
+            "ListSoftwareMachines",
+            INVESTIGATION,
+        ))
     }
 
     type RunHuntingQueryStream = ResponseStream<proto::RunHuntingQueryResponse>;
@@ -276,7 +309,14 @@ impl RiskService for RiskApi {
         let req = request.into_inner();
         let client = defender(&self.state, &req.tenant)?;
         let backend = self.state.config.hunting_backend;
-        let report = check::run(client, backend, check::SERVICE_REQUIRED, !req.skip_probe, &opts).await;
+        let report = check::run(
+            client,
+            backend,
+            check::SERVICE_REQUIRED,
+            !req.skip_probe,
+            &opts,
+        )
+        .await;
         Ok(Response::new(convert::connection_report(
             &report,
             client.settings(),

@@ -3,7 +3,9 @@
 
 use url::Url;
 
-use crate::defender::{Alert, AlertSeverity, AlertStatus, DefenderTime, Machine, Vulnerability, VulnerabilitySeverity};
+use crate::defender::{
+    Alert, AlertSeverity, AlertStatus, DefenderTime, Machine, Vulnerability, VulnerabilitySeverity,
+};
 use crate::error::ServiceError;
 use crate::proto;
 use crate::risk::assess::{alert_url, vulnerability_url};
@@ -51,13 +53,33 @@ pub fn machine(m: &Machine) -> proto::Machine {
         os_build: m.os_build.unwrap_or_default(),
         last_ip_address: text(&m.last_ip_address),
         last_external_ip_address: text(&m.last_external_ip_address),
-        health_status: m.health_status.as_ref().map(|h| h.to_string()).unwrap_or_default(),
-        onboarding_status: m.onboarding_status.as_ref().map(|o| o.to_string()).unwrap_or_default(),
-        rbac_group_id: m.rbac_group_id.as_ref().map(|g| g.to_string()).unwrap_or_default(),
+        health_status: m
+            .health_status
+            .as_ref()
+            .map(|h| h.to_string())
+            .unwrap_or_default(),
+        onboarding_status: m
+            .onboarding_status
+            .as_ref()
+            .map(|o| o.to_string())
+            .unwrap_or_default(),
+        rbac_group_id: m
+            .rbac_group_id
+            .as_ref()
+            .map(|g| g.to_string())
+            .unwrap_or_default(),
         rbac_group_name: text(&m.rbac_group_name),
         risk_score: risk_level(m.risk_score.as_ref().and_then(RiskLevel::from_risk_score)),
-        exposure_level: risk_level(m.exposure_level.as_ref().and_then(RiskLevel::from_exposure_level)),
-        device_value: m.device_value.as_ref().map(|d| d.to_string()).unwrap_or_default(),
+        exposure_level: risk_level(
+            m.exposure_level
+                .as_ref()
+                .and_then(RiskLevel::from_exposure_level),
+        ),
+        device_value: m
+            .device_value
+            .as_ref()
+            .map(|d| d.to_string())
+            .unwrap_or_default(),
         is_aad_joined: m.is_aad_joined.unwrap_or_default(),
         aad_device_id: text(&m.aad_device_id),
         machine_tags: m.machine_tags.clone().unwrap_or_default(),
@@ -125,7 +147,11 @@ pub fn alert(a: &Alert, portal: &Url, tenant: &str) -> proto::Alert {
         computer_dns_name: text(&a.computer_dns_name),
         rbac_group_name: text(&a.rbac_group_name),
         mitre_techniques: a.mitre_techniques.clone().unwrap_or_default(),
-        portal_url: a.id.as_deref().map(|id| alert_url(portal, tenant, id)).unwrap_or_default(),
+        portal_url: a
+            .id
+            .as_deref()
+            .map(|id| alert_url(portal, tenant, id))
+            .unwrap_or_default(),
         threat_name: text(&a.threat_name),
         detector_id: text(&a.detector_id),
     }
@@ -158,9 +184,17 @@ pub fn vulnerability(v: &Vulnerability, portal: &Url, tenant: &str) -> proto::Vu
         exploit_in_kit: v.exploit_in_kit.unwrap_or_default(),
         exploit_types: v.exploit_types.clone().unwrap_or_default(),
         exploit_uris: v.exploit_uris.clone().unwrap_or_default(),
-        cve_supportability: v.cve_supportability.as_ref().map(|c| c.to_string()).unwrap_or_default(),
+        cve_supportability: v
+            .cve_supportability
+            .as_ref()
+            .map(|c| c.to_string())
+            .unwrap_or_default(),
         epss: v.epss.filter(|e| e.is_finite()).unwrap_or_default(),
-        portal_url: v.id.as_deref().map(|id| vulnerability_url(portal, tenant, id)).unwrap_or_default(),
+        portal_url: v
+            .id
+            .as_deref()
+            .map(|id| vulnerability_url(portal, tenant, id))
+            .unwrap_or_default(),
     }
 }
 
@@ -197,7 +231,10 @@ pub fn endpoint_risk(r: &EndpointRisk, portal: &Url) -> proto::EndpointRisk {
             .most_severe_vulnerability
             .as_ref()
             .map(|v| vulnerability(v, portal, &a.tenant)),
-        most_severe_alert: s.most_severe_alert.as_ref().map(|al| alert(al, portal, &a.tenant)),
+        most_severe_alert: s
+            .most_severe_alert
+            .as_ref()
+            .map(|al| alert(al, portal, &a.tenant)),
         active_alert_count: i32::try_from(s.active_alert_count).unwrap_or(i32::MAX),
         links: Some(proto::PortalLinks {
             overview_url: a.links.overview_url.clone(),
@@ -261,6 +298,9 @@ mod tests {
         let e = endpoint_risk_error(&ServiceError::invalid("requests[2].hostname", "bad"));
         assert_eq!(e.code, tonic::Code::InvalidArgument as i32);
         assert_eq!(e.reason, "INVALID_FIELD");
-        assert_eq!(e.metadata.get("field").map(String::as_str), Some("requests[2].hostname"));
+        assert_eq!(
+            e.metadata.get("field").map(String::as_str),
+            Some("requests[2].hostname")
+        );
     }
 }

@@ -79,10 +79,18 @@ pub fn risk_score_filter(field: &str, value: i32) -> Result<Option<RiskLevel>, S
 
 /// A `RiskLevel` filter on Defender's `exposureLevel` (None, Low, Medium, High).
 pub fn exposure_filter(field: &str, value: i32) -> Result<Option<RiskLevel>, ServiceError> {
-    level_filter(field, value, &[RiskLevel::Informational, RiskLevel::Critical])
+    level_filter(
+        field,
+        value,
+        &[RiskLevel::Informational, RiskLevel::Critical],
+    )
 }
 
-fn level_filter(field: &str, value: i32, refused: &[RiskLevel]) -> Result<Option<RiskLevel>, ServiceError> {
+fn level_filter(
+    field: &str,
+    value: i32,
+    refused: &[RiskLevel],
+) -> Result<Option<RiskLevel>, ServiceError> {
     let level = match proto::RiskLevel::try_from(value) {
         Ok(proto::RiskLevel::Unspecified) => return Ok(None),
         Ok(proto::RiskLevel::None) => RiskLevel::None,
@@ -91,12 +99,20 @@ fn level_filter(field: &str, value: i32, refused: &[RiskLevel]) -> Result<Option
         Ok(proto::RiskLevel::Medium) => RiskLevel::Medium,
         Ok(proto::RiskLevel::High) => RiskLevel::High,
         Ok(proto::RiskLevel::Critical) => RiskLevel::Critical,
-        Err(_) => return Err(ServiceError::invalid(field, format!("unknown RiskLevel value {value}"))),
+        Err(_) => {
+            return Err(ServiceError::invalid(
+                field,
+                format!("unknown RiskLevel value {value}"),
+            ));
+        }
     };
     if refused.contains(&level) {
         return Err(ServiceError::invalid(
             field,
-            format!("Defender has no {} value for this field", level.as_str().to_uppercase()),
+            format!(
+                "Defender has no {} value for this field",
+                level.as_str().to_uppercase()
+            ),
         ));
     }
     Ok(Some(level))
@@ -136,7 +152,12 @@ pub fn alert_filters(req: &proto::ListAlertsRequest) -> Result<AlertFilters, Ser
         Ok(proto::AlertSeverity::Low) => Some(AlertSeverity::Low),
         Ok(proto::AlertSeverity::Medium) => Some(AlertSeverity::Medium),
         Ok(proto::AlertSeverity::High) => Some(AlertSeverity::High),
-        Err(_) => return Err(ServiceError::invalid("min_severity", "unknown AlertSeverity value")),
+        Err(_) => {
+            return Err(ServiceError::invalid(
+                "min_severity",
+                "unknown AlertSeverity value",
+            ));
+        }
     };
     let status = match proto::AlertStatus::try_from(req.status) {
         Ok(proto::AlertStatus::Unspecified) => None,
@@ -223,7 +244,9 @@ mod tests {
             OffsetDateTime::now_utc(),
         )
         .expect_err("bad id");
-        assert!(matches!(err, ServiceError::InvalidField { field, .. } if field == "requests[3].machine_id"));
+        assert!(
+            matches!(err, ServiceError::InvalidField { field, .. } if field == "requests[3].machine_id")
+        );
     }
 
     #[test]

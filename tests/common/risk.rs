@@ -80,7 +80,10 @@ pub fn bad_fields(status: &tonic::Status) -> Vec<String> {
 }
 
 /// A service whose `[cache]` section is `cache_toml`.
-pub async fn start_with_cache(sim_config: SimConfig, cache_toml: &str) -> (TestEnv, tempfile::TempDir) {
+pub async fn start_with_cache(
+    sim_config: SimConfig,
+    cache_toml: &str,
+) -> (TestEnv, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("defender-bridge.toml");
     std::fs::write(&path, format!("[cache]\n{cache_toml}\n")).expect("write config");
