@@ -282,6 +282,25 @@ impl RiskCache {
         result
     }
 
+    /// A fresh cached look-up, if any (no load).
+    pub async fn cached_lookup(&self, key: &LookupKey) -> Option<Arc<Resolution>> {
+        self.lookups.fresh.get(key).await
+    }
+
+    /// Stores a look-up resolved elsewhere (the batch's bulk hostname look-up).
+    pub async fn insert_lookup(&self, key: LookupKey, value: Arc<Resolution>) {
+        self.lookups.insert(key, value).await;
+    }
+
+    /// The last good look-up, when `err` allows serving one.
+    pub async fn stale_lookup(
+        &self,
+        key: &LookupKey,
+        err: &ServiceError,
+    ) -> Option<Arc<Resolution>> {
+        self.lookups.stale(key, err).await
+    }
+
     /// The remembered NOT_FOUND of a look-up, if it is recent.
     pub async fn known_missing(&self, key: &LookupKey) -> Option<ServiceError> {
         self.negative.get(key).await

@@ -279,3 +279,68 @@ async fn a_small_batch_goes_through_the_single_path() {
     );
     env.stop().await;
 }
+
+#[tokio::test]
+async fn hostnames_in_a_batch_are_looked_up_together_and_match_single_look_ups() {
+    let env = TestEnv::start(sim_config()).await;
+    let fleet = env.sim.fleet();
+    let short = fleet.ambiguous_short_name().expect("ambiguous").to_string();
+    let mut names: Vec<String> = fleet
+        .machines()
+        .iter()
+        .take(60)
+        .map(|m| m.computer_dns_name.clone())
+        .collect();
+    names.push(short.clone());
+    names.push("no-such-host".into());
+    let requests: Vec<_> = names.iter().map(|n| by_host(n)).collect();
+    let results = env
+        .risk()
+        .batch_get_endpoint_risks(batch(requests))
+        .await
+        .expect("ok")
+        .into_inner()
+        .results;
+    let look_ups = env
+        .sim
+        .requests()
+        .iter()
+        .filter(|r| {
+            r.path == "/api/machines"
+                && r.query
+                    .as_deref()
+                    .is_some_and(|q| q.contains("computerDnsName"))
+        })
+        .count();
+    assert_eq!(look_ups, names.len().div_ceil(25));
+    assert_eq!(
+        calls(&env.sim, "/api/machines/"),
+        0,
+        "no per-machine calls: look-ups return the machines"
+    );
+    // Every 4th name and the two odd ones alone (the local rate budget makes 62 slow).
+    let checked = names
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| i % 4 == 0 || *i >= names.len() - 2);
+    for (i, name) in checked {
+        // A fresh single look-up, not the batch's cached one.
+        let mut req = by_host(name);
+        req.bypass_cache = true;
+        let single = env.risk().get_endpoint_risk(req).await;
+        match (&results[i].result, single) {
+            (Some(Item::Risk(r)), Ok(alone)) => {
+                let alone = alone.into_inner();
+                assert_eq!(r.machine, alone.machine, "{name}");
+                assert_eq!(r.other_candidates, alone.other_candidates, "{name}");
+                assert_eq!(essentials(r), essentials(&alone), "{name}");
+            }
+            (Some(Item::Error(e)), Err(status)) => {
+                assert_eq!(e.code, status.code() as i32, "{name}");
+                assert_eq!(e.reason, "NOT_FOUND");
+            }
+            (batch, single) => panic!("{name}: batch {batch:?} vs single {single:?}"),
+        }
+    }
+    env.stop().await;
+}

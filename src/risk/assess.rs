@@ -177,7 +177,11 @@ pub async fn assess_machine(
         }
     };
     let (vulnerabilities, alerts) = tokio::join!(vulnerabilities, alerts);
-    let score = scoring::score(&machine, vulnerabilities?.map(Vulnerabilities::from), alerts?);
+    let score = scoring::score(
+        &machine,
+        vulnerabilities?.map(Vulnerabilities::from),
+        alerts?,
+    );
     Ok(Assessment::new(tenant, portal, machine, score))
 }
 

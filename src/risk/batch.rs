@@ -1,7 +1,10 @@
 //! `BatchGetEndpointRisks`: up to 1,000 endpoints, each with its own result or error.
 //!
-//! 1. Each item is looked up like a single call (cache, negative cache, single-flight
-//!    look-ups), with bounded concurrency; a fresh cached risk ends it there.
+//! 1. Hostnames not in the look-up cache are resolved together, 25 per call (see
+//!    [`resolve_hostnames`](super::lookup::resolve_hostnames)). Then each item is looked up
+//!    like a single call (cache, negative cache, single-flight look-ups; IPs one find-by-IP
+//!    each, as Defender has no bulk form of it), with bounded concurrency; a fresh cached risk
+//!    ends it there.
 //! 2. The machines still to assess are few (≤ [`SMALL_BATCH`])? Each goes through the single
 //!    path. Otherwise they are assessed together with the bulk APIs ([`bulk`](super::bulk)):
 //!    machines 40 per call, every active alert in one paged read, vulnerability rows 40
@@ -17,7 +20,7 @@ use futures::StreamExt;
 use super::assess::Assessment;
 use super::bulk::{self, BulkParts, CallCounter};
 use super::engine::{EndpointQuery, EndpointRisk, RiskEngine};
-use super::lookup::{Candidate, EndpointKey, machine_key};
+use super::lookup::{Candidate, EndpointKey, HOSTNAMES_PER_CALL, machine_key, resolve_hostnames};
 use super::scoring::{self, Part};
 use crate::cache::{LookupKey, RiskKey};
 use crate::defender::{CallOptions, Machine};
@@ -47,10 +50,14 @@ impl RiskEngine<'_> {
         items: Vec<Result<EndpointQuery, ServiceError>>,
         opts: &CallOptions,
     ) -> Vec<Result<EndpointRisk, ServiceError>> {
+        let failed_hostnames = &self.prefetch_hostnames(&items, opts).await;
         let stages: Vec<Stage> = futures::stream::iter(items)
             .map(|item| async move {
                 match item {
-                    Ok(query) => self.stage(query, opts).await,
+                    Ok(query) => match self.failed_lookup(&query, failed_hostnames).await {
+                        Some(stage) => stage,
+                        None => self.stage(query, opts).await,
+                    },
                     Err(err) => Stage::Done(Err(err)),
                 }
             })
@@ -106,6 +113,82 @@ impl RiskEngine<'_> {
             });
         }
         results
+    }
+
+    /// Resolves the batch's uncached hostnames in bulk into the look-up caches; returns the
+    /// names whose bulk request failed, with the failure.
+    async fn prefetch_hostnames(
+        &self,
+        items: &[Result<EndpointQuery, ServiceError>],
+        opts: &CallOptions,
+    ) -> HashMap<String, ServiceError> {
+        let mut names = Vec::new();
+        for query in items.iter().flatten() {
+            if let EndpointKey::Hostname(name) = &query.key {
+                let key = LookupKey::new(self.tenant, &query.key);
+                let known = !query.bypass_cache
+                    && (self.cache.cached_lookup(&key).await.is_some()
+                        || self.cache.known_missing(&key).await.is_some());
+                if !known {
+                    names.push(name.clone());
+                }
+            }
+        }
+        names.sort();
+        names.dedup();
+        if names.len() <= SMALL_BATCH {
+            return HashMap::new();
+        }
+        let mut failed = HashMap::new();
+        let calls = CallCounter::default();
+        for chunk in names.chunks(HOSTNAMES_PER_CALL) {
+            match resolve_hostnames(self.client, chunk, opts, &calls).await {
+                Ok(resolved) => {
+                    for (name, result) in resolved {
+                        let key = LookupKey::new(self.tenant, &EndpointKey::Hostname(name));
+                        match result {
+                            Ok(r) => self.cache.insert_lookup(key, Arc::new(r)).await,
+                            Err(err) => self.cache.remember_missing(key, err).await,
+                        }
+                    }
+                }
+                Err(err) => failed.extend(chunk.iter().map(|n| (n.clone(), err.clone()))),
+            }
+        }
+        failed
+    }
+
+    /// An item whose bulk hostname look-up failed: it goes on with its last good look-up
+    /// (flagged stale), else the failure is its result. `None` for every other item.
+    async fn failed_lookup(
+        &self,
+        query: &EndpointQuery,
+        failed: &HashMap<String, ServiceError>,
+    ) -> Option<Stage> {
+        let EndpointKey::Hostname(name) = &query.key else {
+            return None;
+        };
+        let err = failed.get(name)?;
+        let key = LookupKey::new(self.tenant, &query.key);
+        let Some(r) = self.cache.stale_lookup(&key, err).await else {
+            return Some(Stage::Done(Err(err.clone())));
+        };
+        let risk_key = RiskKey::new(self.tenant, &r.machine_id);
+        if let Some(assessment) = self.cache.cached_risk(&risk_key).await {
+            return Some(Stage::Done(Ok(EndpointRisk {
+                assessment,
+                other_candidates: r.candidates.clone(),
+                cached: true,
+                stale_because: Some(err.clone()),
+            })));
+        }
+        Some(Stage::Pending {
+            machine_id: r.machine_id.clone(),
+            hint: None,
+            candidates: r.candidates.clone(),
+            lookup_stale: Some(err.clone()),
+            bypass: query.bypass_cache,
+        })
     }
 
     /// Looks the item up and answers it from the cache when possible.

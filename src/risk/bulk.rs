@@ -57,7 +57,7 @@ impl CallCounter {
 }
 
 /// Reads `first` and every page after it.
-async fn read_all<T: DeserializeOwned>(
+pub(crate) async fn read_all<T: DeserializeOwned>(
     client: &DefenderClient,
     first: impl std::future::Future<Output = Result<Page<T>, DefenderError>>,
     family: ApiFamily,

@@ -146,6 +146,57 @@ fn not_found(key: &EndpointKey) -> ServiceError {
     }
 }
 
+/// Hostnames per bulk look-up request: about 2.5 KB of `$filter`.
+pub const HOSTNAMES_PER_CALL: usize = 25;
+
+/// Resolves many hostnames with one `$filter` per [`HOSTNAMES_PER_CALL`] names (the or of
+/// each name's filter), then matches the answers to the names exactly as one look-up would.
+/// Each name gets its resolution or NOT_FOUND; a failed request is returned as is.
+pub async fn resolve_hostnames(
+    client: &DefenderClient,
+    names: &[String],
+    opts: &CallOptions,
+    calls: &super::bulk::CallCounter,
+) -> Result<Vec<(String, Result<Resolution, ServiceError>)>, ServiceError> {
+    let mut out = Vec::with_capacity(names.len());
+    for chunk in names.chunks(HOSTNAMES_PER_CALL) {
+        let query = ODataQuery {
+            filter: chunk
+                .iter()
+                .map(|n| hostname_filter(n))
+                .reduce(Filter::or)
+                .map(Into::into),
+            top: Some(MAX_HOSTNAME_MATCHES * u32::try_from(chunk.len()).unwrap_or(1)),
+            skip: None,
+        };
+        let machines = super::bulk::read_all(
+            client,
+            client.list_machines(&query, opts),
+            crate::defender::ApiFamily::Machines,
+            opts,
+            calls,
+        )
+        .await?;
+        for name in chunk {
+            let matching: Vec<Machine> = machines
+                .iter()
+                .filter(|m| hostname_matches(name, m.computer_dns_name.as_deref().unwrap_or("")))
+                .cloned()
+                .collect();
+            let resolved = choose(matching)
+                .map(|(machine, candidates)| Resolution {
+                    machine_id: machine_key(&machine),
+                    machine: Arc::new(machine),
+                    candidates,
+                    resolved_at: tokio::time::Instant::now(),
+                })
+                .ok_or_else(|| not_found(&EndpointKey::Hostname(name.clone())));
+            out.push((name.clone(), resolved));
+        }
+    }
+    Ok(out)
+}
+
 /// Resolves an IP or hostname look-up. (Look-ups by id need no resolution.)
 pub async fn resolve(
     client: &DefenderClient,
