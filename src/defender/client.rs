@@ -386,13 +386,24 @@ impl DefenderClient {
         query: &str,
         opts: &CallOptions,
     ) -> Result<HuntingResult, DefenderError> {
+        let url = self.graph_hunting_url()?;
+        self.hunt(url, ApiFamily::GraphHunting, TokenScope::Graph, query, opts)
+            .await
+    }
+
+    /// `{graph_base}/v1.0/security/runHuntingQuery`.
+    pub(super) fn graph_hunting_url(&self) -> Result<Url, DefenderError> {
         let mut url = self.inner.graph_base.clone();
         url.path_segments_mut()
             .map_err(|()| DefenderError::Config("`graph_url` cannot be a base".into()))?
             .pop_if_empty()
             .extend(["v1.0", "security", "runHuntingQuery"]);
-        self.hunt(url, ApiFamily::GraphHunting, TokenScope::Graph, query, opts)
-            .await
+        Ok(url)
+    }
+
+    /// The shared call machinery (for the streamed hunting calls).
+    pub(super) fn executor(&self) -> &Executor {
+        &self.inner.exec
     }
 
     async fn hunt(
@@ -421,7 +432,7 @@ impl DefenderClient {
     }
 
     /// `{api_base}/api/{segments...}`; each segment is percent-encoded, so an id cannot add path.
-    fn api_url(&self, segments: &[&str]) -> Result<Url, DefenderError> {
+    pub(super) fn api_url(&self, segments: &[&str]) -> Result<Url, DefenderError> {
         let mut url = self.inner.api_base.clone();
         url.path_segments_mut()
             .map_err(|()| DefenderError::Config("`api_url` cannot be a base".into()))?

@@ -25,7 +25,7 @@ use super::settings::{CallOptions, RetryPolicy};
 use super::stats::{Outcome, UpstreamStats};
 
 /// Largest response body accepted (hunting allows 124 MB; a 10,000-machine page is ~20 MB).
-const MAX_BODY_BYTES: usize = 256 * 1024 * 1024;
+pub(crate) const MAX_BODY_BYTES: usize = 256 * 1024 * 1024;
 
 /// Without a caller deadline, the longest wait for the local rate budget: an hour-long wait (the
 /// hourly quota, or a 429 with a long `Retry-After`) is reported as `RateBudgetExhausted` with
@@ -52,6 +52,13 @@ pub(crate) struct Call<'a> {
     pub(crate) body: Option<&'a serde_json::Value>,
     pub(crate) retry: RetryClass,
     pub(crate) timeout: Duration,
+}
+
+/// What a successful attempt hands back: the whole body, or (for [`Executor::open`]) the
+/// response with its body still unread, so a large result can be decoded as it arrives.
+enum Answer {
+    Body(Vec<u8>),
+    Open(reqwest::Response),
 }
 
 /// Why one attempt failed.
@@ -91,14 +98,52 @@ impl Executor {
             family = %call.family,
             path = call.url.path(),
         );
-        self.execute_inner(call, opts).instrument(span).await
+        match self
+            .execute_inner(call, opts, false)
+            .instrument(span)
+            .await?
+        {
+            Answer::Body(body) => Ok(body),
+            Answer::Open(_) => Err(DefenderError::Config(
+                "internal: an unread response where a body was expected".into(),
+            )),
+        }
+    }
+
+    /// Like [`Executor::execute`] (budget, token, retries until an answer), but a 2xx response
+    /// is returned with its body unread: the caller streams it. Errors are read and classified
+    /// as usual. Only the wait for the response head is under the call's timeout; the caller
+    /// bounds the body read.
+    pub(crate) async fn open(
+        &self,
+        call: &Call<'_>,
+        opts: &CallOptions,
+    ) -> Result<reqwest::Response, DefenderError> {
+        let span = tracing::debug_span!(
+            "defender_request",
+            method = %call.method,
+            family = %call.family,
+            path = call.url.path(),
+            streamed = true,
+        );
+        match self
+            .execute_inner(call, opts, true)
+            .instrument(span)
+            .await?
+        {
+            Answer::Open(response) => Ok(response),
+            Answer::Body(_) => Err(DefenderError::Config(
+                "internal: a read body where an open response was expected".into(),
+            )),
+        }
     }
 
     async fn execute_inner(
         &self,
         call: &Call<'_>,
         opts: &CallOptions,
-    ) -> Result<Vec<u8>, DefenderError> {
+        open: bool,
+    ) -> Result<Answer, DefenderError> {
         let mut retries = 0u32;
         let mut retokened = false;
         loop {
@@ -117,8 +162,8 @@ impl Executor {
                 return Err(err);
             }
             let failure = match self.tokens.token(call.scope, opts).await {
-                Ok(token) => match self.attempt(call, &token, opts, retries).await {
-                    Ok(body) => return Ok(body),
+                Ok(token) => match self.attempt(call, &token, opts, retries, open).await {
+                    Ok(answer) => return Ok(answer),
                     Err(Failure::Unauthorized(_)) if !retokened => {
                         tracing::debug!("401 from upstream; fetching a fresh token");
                         self.tokens.invalidate(call.scope, &token).await;
@@ -196,7 +241,8 @@ impl Executor {
         token: &AccessToken,
         opts: &CallOptions,
         retries: u32,
-    ) -> Result<Vec<u8>, Failure> {
+        open: bool,
+    ) -> Result<Answer, Failure> {
         let (timeout, limited_by_deadline) = match opts.remaining() {
             Some(left) if left < call.timeout => (left, true),
             _ => (call.timeout, false),
@@ -217,12 +263,15 @@ impl Executor {
                 .map_err(|e| transport_error(&e, is_action))?;
             let status = response.status().as_u16();
             let retry_after = parse_retry_after(response.headers());
+            if open && (200..300).contains(&status) {
+                return Ok::<_, DefenderError>((status, retry_after, Answer::Open(response)));
+            }
             let body = read_body_capped(&mut response)
                 .await
                 .map_err(|e| transport_error(&e, is_action))?;
-            Ok::<_, DefenderError>((status, retry_after, body))
+            Ok((status, retry_after, Answer::Body(body)))
         };
-        let (status, retry_after, body) = match tokio::time::timeout(timeout, exchange).await {
+        let (status, retry_after, answer) = match tokio::time::timeout(timeout, exchange).await {
             Err(_) => {
                 self.stats.record(call.family, Outcome::Transport);
                 tracing::debug!(attempt = retries, "attempt timed out");
@@ -252,10 +301,13 @@ impl Executor {
             Ok(Ok(answer)) => answer,
         };
         self.stats.record(call.family, Outcome::Status(status));
-        if (200..300).contains(&status) {
-            tracing::debug!(status, attempt = retries, "upstream answered");
-            return Ok(body);
-        }
+        let body = match answer {
+            Answer::Body(body) if !(200..300).contains(&status) => body,
+            answer => {
+                tracing::debug!(status, attempt = retries, "upstream answered");
+                return Ok(answer);
+            }
+        };
         let error = classify(status, &body, retry_after);
         tracing::debug!(status, attempt = retries, target = error.target().unwrap_or(""), error = %error, "upstream error");
         if let (429, Some(wait)) = (status, retry_after) {
