@@ -65,8 +65,9 @@ pub enum ServiceError {
     },
     /// The Defender application lacks a permission.
     #[error(
-        "the Defender application lacks the permission {}: add it under API permissions (WindowsDefenderATP) and grant admin consent",
-        permissions.join(" or ")
+        "the Defender application lacks the permission {}: add it under API permissions ({}) and grant admin consent",
+        permissions.join(" or "),
+        permission_api(permissions)
     )]
     MissingAppPermission {
         /// Permissions any one of which would allow the call.
@@ -289,6 +290,16 @@ impl From<ServiceError> for tonic::Status {
     fn from(err: ServiceError) -> Self {
         let details = err.details();
         tonic::Status::with_error_details(err.code(), err.to_string(), details)
+    }
+}
+
+/// The API under which an application permission is listed in the app registration: Graph's
+/// hunting permission lives under Microsoft Graph, the others under WindowsDefenderATP.
+fn permission_api(permissions: &[String]) -> &'static str {
+    if permissions.iter().any(|p| p.starts_with("ThreatHunting.")) {
+        "Microsoft Graph"
+    } else {
+        "WindowsDefenderATP"
     }
 }
 

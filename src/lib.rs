@@ -13,6 +13,8 @@
 //! - [`sim`]: the Defender simulator used by `sim`, `demo` and the tests.
 //! - [`demo`]: the simulator plus the service, wired together with zero configuration.
 //! - [`check`]: the "Test Connection" logic shared by the RPC and the `check` subcommand.
+//! - [`hunting`]: `RunHuntingQuery`: query validation, backends, typed cells, size-bounded batches.
+//! - [`software`]: `GetSoftware` and `ListSoftwareMachines` (paged machine references).
 
 pub mod cache;
 pub mod check;
@@ -20,10 +22,12 @@ pub mod config;
 pub mod defender;
 pub mod demo;
 pub mod error;
+pub mod hunting;
 pub mod page_token;
 pub mod proto;
 pub mod risk;
 pub mod server;
 pub mod services;
 pub mod sim;
+pub mod software;
 pub mod telemetry;

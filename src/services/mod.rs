@@ -4,6 +4,7 @@
 
 mod action;
 mod convert;
+mod investigation;
 mod risk;
 mod risk_convert;
 mod risk_requests;

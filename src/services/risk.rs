@@ -1,7 +1,6 @@
 //! `RiskService`: reading risk. Each handler validates (no upstream call on bad input),
 //! converts proto to domain, calls [`crate::risk`], and converts back. `GetSoftware`,
-//! `ListSoftwareMachines` and `RunHuntingQuery` answer UNIMPLEMENTED (naming the work item that
-//! delivers them) until they land.
+//! `ListSoftwareMachines` and `RunHuntingQuery` delegate to the `investigation` module.
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -12,7 +11,9 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 use url::Url;
 
-use super::{call_options, convert, defender, risk_convert as out, risk_requests as input};
+use super::{
+    call_options, convert, defender, investigation, risk_convert as out, risk_requests as input,
+};
 use crate::check;
 use crate::defender::DefenderClient;
 use crate::error::ServiceError;
@@ -26,8 +27,6 @@ use crate::server::AppState;
 /// A boxed server stream.
 pub type ResponseStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
 
-const INVESTIGATION: &str = "delivered by the work item \"Investigation: streamed advanced hunting, software, devices by software\"";
-
 /// The `RiskService` implementation.
 #[derive(Debug, Clone)]
 pub struct RiskApi {
@@ -38,13 +37,6 @@ impl RiskApi {
     /// Wraps the shared state.
     pub fn new(state: Arc<AppState>) -> Self {
         Self { state }
-    }
-
-    fn not_yet(&self, tenant: &str, rpc: &'static str, detail: &'static str) -> Status {
-        match defender(&self.state, tenant) {
-            Err(err) => err.into(),
-            Ok(_) => ServiceError::NotImplemented { rpc, detail }.into(),
-        }
     }
 
     fn portal(&self) -> &Url {
@@ -278,18 +270,14 @@ impl RiskService for RiskApi {
         &self,
         request: Request<proto::GetSoftwareRequest>,
     ) -> Result<Response<proto::Software>, Status> {
-        Err(self.not_yet(&request.get_ref().tenant, "GetSoftware", INVESTIGATION))
+        investigation::get_software(&self.state, request).await
     }
 
     async fn list_software_machines(
         &self,
         request: Request<proto::ListSoftwareMachinesRequest>,
     ) -> Result<Response<proto::ListSoftwareMachinesResponse>, Status> {
-        Err(self.not_yet(
-            &request.get_ref().tenant,
-            "ListSoftwareMachines",
-            INVESTIGATION,
-        ))
+        investigation::list_software_machines(&self.state, request).await
     }
 
     type RunHuntingQueryStream = ResponseStream<proto::RunHuntingQueryResponse>;
@@ -298,7 +286,7 @@ impl RiskService for RiskApi {
         &self,
         request: Request<proto::RunHuntingQueryRequest>,
     ) -> Result<Response<Self::RunHuntingQueryStream>, Status> {
-        Err(self.not_yet(&request.get_ref().tenant, "RunHuntingQuery", INVESTIGATION))
+        investigation::run_hunting_query(&self.state, request).await
     }
 
     async fn check_connection(

@@ -1,0 +1,155 @@
+//! `GetSoftware` and `ListSoftwareMachines`: a software product from Defender's inventory, and
+//! the devices it is installed on (`GET /api/Software/{id}/machineReferences`).
+//!
+//! Paging follows the other list RPCs: the signed page token carries an offset, and Defender is
+//! asked for `$top = page_size + 1` at `$skip = offset`, the extra item telling whether a next
+//! page exists. Defender does not document OData options on `machineReferences`; if it ever
+//! answers with more items than asked for (options ignored), the whole list is read (following
+//! next links) and sliced here instead, so a caller never sees the same devices twice.
+
+use crate::defender::{
+    ApiFamily, CallOptions, DefenderClient, MachineReference, ODataQuery, Software,
+};
+use crate::error::ServiceError;
+use crate::page_token::PageScope;
+use crate::risk::lists::{ListPage, PageRequest};
+
+/// Longest software id accepted (Defender ids are `<vendor>-_-<name>`).
+pub const MAX_SOFTWARE_ID_CHARS: usize = 256;
+
+/// Most devices read when Defender ignores `$top`/`$skip` and the list must be read whole.
+const MAX_WHOLE_LIST: usize = 100_000;
+
+/// A software id from a request: 1 to 256 characters, no control characters, not `.`/`..`.
+pub fn software_id(field: &str, value: &str) -> Result<String, ServiceError> {
+    let chars = value.chars().count();
+    if value.trim().is_empty() {
+        return Err(ServiceError::invalid(
+            field,
+            "is required: a Defender software id such as \"microsoft-_-edge\"",
+        ));
+    }
+    if chars > MAX_SOFTWARE_ID_CHARS
+        || value.chars().any(char::is_control)
+        || value == "."
+        || value == ".."
+    {
+        return Err(ServiceError::invalid(
+            field,
+            format!(
+                "must be a Defender software id (`<vendor>-_-<name>`, e.g. \"microsoft-_-edge\"), 1 to {MAX_SOFTWARE_ID_CHARS} characters without control characters"
+            ),
+        ));
+    }
+    Ok(value.to_owned())
+}
+
+/// The page-token scope of `ListSoftwareMachines` for one software id.
+pub fn machines_scope(tenant: &str, software_id: &str) -> PageScope {
+    PageScope::new("ListSoftwareMachines", tenant).with("software_id", software_id)
+}
+
+/// `GET /api/Software/{id}`; 404 is NOT_FOUND of that software.
+pub async fn get_software(
+    client: &DefenderClient,
+    id: &str,
+    opts: &CallOptions,
+) -> Result<Software, ServiceError> {
+    client
+        .get_software(id, opts)
+        .await
+        .map_err(|e| ServiceError::from_defender(e, "software", id))
+}
+
+/// One page of the devices that have software `id`.
+pub async fn list_software_machines(
+    client: &DefenderClient,
+    id: &str,
+    page: PageRequest,
+    opts: &CallOptions,
+) -> Result<ListPage<MachineReference>, ServiceError> {
+    let not_found = |e| ServiceError::from_defender(e, "software", id);
+    let skip = u32::try_from(page.offset).map_err(|_| {
+        ServiceError::invalid("page_token", "points beyond what Defender can page to")
+    })?;
+    let asked = page.size + 1;
+    let query = ODataQuery {
+        filter: None,
+        top: Some(u32::try_from(asked).unwrap_or(u32::MAX)),
+        skip: Some(skip),
+    };
+    let answer = client
+        .list_software_machines(id, &query, opts)
+        .await
+        .map_err(not_found)?;
+    if answer.items.len() <= asked {
+        let mut items = answer.items;
+        let more = items.len() > page.size;
+        items.truncate(page.size);
+        return Ok(ListPage {
+            items,
+            next_offset: more.then_some(page.offset + page.size as u64),
+        });
+    }
+    tracing::warn!(
+        asked,
+        got = answer.items.len(),
+        "machineReferences ignored $top/$skip; reading the list whole"
+    );
+    let first = client
+        .list_software_machines(id, &ODataQuery::default(), opts)
+        .await
+        .map_err(not_found)?;
+    let all = client
+        .collect_all(first, ApiFamily::Software, MAX_WHOLE_LIST, opts)
+        .await
+        .map_err(not_found)?;
+    Ok(slice(all.items, page))
+}
+
+fn slice<T>(items: Vec<T>, page: PageRequest) -> ListPage<T> {
+    let start = usize::try_from(page.offset)
+        .unwrap_or(usize::MAX)
+        .min(items.len());
+    let end = start.saturating_add(page.size).min(items.len());
+    ListPage {
+        next_offset: (end < items.len()).then_some(end as u64),
+        items: items.into_iter().skip(start).take(end - start).collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn software_ids_are_checked_before_any_call() {
+        assert_eq!(
+            software_id("software_id", "microsoft-_-edge")
+                .ok()
+                .as_deref(),
+            Some("microsoft-_-edge")
+        );
+        for bad in ["", "  ", "a\nb", ".", ".."] {
+            assert!(software_id("software_id", bad).is_err(), "{bad:?}");
+        }
+        assert!(software_id("software_id", &"x".repeat(MAX_SOFTWARE_ID_CHARS)).is_ok());
+        assert!(software_id("software_id", &"x".repeat(MAX_SOFTWARE_ID_CHARS + 1)).is_err());
+    }
+
+    #[test]
+    fn scopes_differ_per_software() {
+        assert_ne!(machines_scope("t", "a-_-b"), machines_scope("t", "a-_-c"));
+        assert_ne!(machines_scope("t", "a-_-b"), machines_scope("u", "a-_-b"));
+    }
+
+    #[test]
+    fn whole_lists_are_sliced_at_the_offset() {
+        let page = PageRequest { offset: 2, size: 2 };
+        let sliced = slice(vec![1, 2, 3, 4, 5], page);
+        assert_eq!(sliced.items, [3, 4]);
+        assert_eq!(sliced.next_offset, Some(4));
+        assert_eq!(slice(vec![1, 2, 3, 4], page).next_offset, None);
+        assert!(slice(vec![1], page).items.is_empty());
+    }
+}
