@@ -55,13 +55,21 @@ pub enum FaultKind {
     },
     /// Accept the request and do not answer within 60 s.
     Hang,
+    /// 429 for advanced hunting's CPU-time quota rather than its call count, with an optional
+    /// `Retry-After`. The body's wording is ours: Microsoft documents only that the body says
+    /// which quota was hit. JSON: `{"kind":{"CpuQuota":{"retry_after":"600"}}}`.
+    CpuQuota {
+        /// `Retry-After` header value.
+        #[serde(default)]
+        retry_after: Option<String>,
+    },
 }
 
 impl Fault {
     fn applies_to(&self, path: &str, is_token_endpoint: bool) -> bool {
         let kind_ok = match self.kind {
             FaultKind::TokenError { .. } => is_token_endpoint,
-            FaultKind::Unauthorized => !is_token_endpoint,
+            FaultKind::Unauthorized | FaultKind::CpuQuota { .. } => !is_token_endpoint,
             _ => true,
         };
         kind_ok

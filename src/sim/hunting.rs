@@ -4,9 +4,19 @@
 //! `where` (==, !=, =~, !~, contains, has, startswith, endswith, <, <=, >, >=; literals in
 //! quotes, numbers, `datetime(...)`, `ago(7d)`), `take`/`limit`, `project` and `count`.
 //! Anything else is a 400, so a test never mistakes an unsupported query for an empty result.
+//!
+//! Documented query shapes: `DeviceInfo | take N`, a filter by device id
+//! (`DeviceInfo | where DeviceId == '<id>'`), and `DeviceInfo` alone on a fleet of 100,000
+//! machines (`sim --machines 100000`), which returns 100,000 rows (about 40 MB): the backends'
+//! row limit, beyond which results are cut. An empty query or an unknown table is the real
+//! 400. Answers keep the real member order (`Schema` before `Results`; Graph's
+//! `@odata.context`, `schema`, `results`) because a streaming reader depends on it. `DeviceInfo`
+//! has every kind of cell: DateTime, String, Int64, Boolean and a dynamic `LoggedOnUsers`
+//! (sent as JSON text, as Defender sends dynamic values).
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use serde::Serialize;
 use serde_json::{Map, Value as Json, json};
 use time::{Duration, OffsetDateTime};
 
@@ -41,10 +51,17 @@ fn device_info<'a>(c: &'a Call<'_>) -> Table<'a> {
         ("MachineGroup", "String"),
         ("ExposureLevel", "String"),
         ("OnboardingStatus", "String"),
+        ("IsAzureADJoined", "Boolean"),
+        ("LoggedOnUsers", "Object"),
     ];
     Table {
         columns: cols.iter().map(|(n, t)| ((*n).to_string(), *t)).collect(),
         rows: Box::new(c.fleet().machines().iter().map(|m| {
+            let users = json!([{
+                "UserName": format!("user{:05}", m.index),
+                "DomainName": "CONTOSO",
+                "Sid": format!("S-1-5-21-1004336348-1177238915-682003330-{}", 1000 + m.index),
+            }]);
             vec![
                 json!(iso(m.last_seen)),
                 json!(m.id),
@@ -55,6 +72,8 @@ fn device_info<'a>(c: &'a Call<'_>) -> Table<'a> {
                 json!(m.rbac_group_name.unwrap_or("UnassignedGroup")),
                 json!(m.exposure_level),
                 json!("Onboarded"),
+                json!(m.aad_device_id.is_some()),
+                json!(users.to_string()),
             ]
         })),
     }
@@ -401,6 +420,24 @@ fn query_text(body: &[u8], case_insensitive: bool) -> Result<String, ApiError> {
     }
 }
 
+/// Defender's answer, members in Defender's order.
+#[derive(Serialize)]
+struct DefenderAnswer {
+    #[serde(rename = "Schema")]
+    schema: Vec<Json>,
+    #[serde(rename = "Results")]
+    results: Vec<Map<String, Json>>,
+}
+
+/// Graph's `huntingQueryResults`, members in Graph's order.
+#[derive(Serialize)]
+struct GraphAnswer {
+    #[serde(rename = "@odata.context")]
+    context: &'static str,
+    schema: Vec<Json>,
+    results: Vec<Map<String, Json>>,
+}
+
 /// `POST /api/advancedqueries/run`.
 pub(crate) fn defender(c: &Call<'_>) -> Response {
     let query = match query_text(c.body, false) {
@@ -413,7 +450,13 @@ pub(crate) fn defender(c: &Call<'_>) -> Response {
                 .iter()
                 .map(|(n, t)| json!({"Name": n, "Type": t}))
                 .collect();
-            wire::json(StatusCode::OK, &json!({"Schema": schema, "Results": rows}))
+            wire::json(
+                StatusCode::OK,
+                &DefenderAnswer {
+                    schema,
+                    results: rows,
+                },
+            )
         }
         Err(message) => wire::bad_request("BadRequest", message).into_response(),
     }
@@ -439,11 +482,11 @@ pub(crate) fn graph(c: &Call<'_>) -> Response {
                 .collect();
             wire::json(
                 StatusCode::OK,
-                &json!({
-                    "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#microsoft.graph.security.huntingQueryResults",
-                    "schema": schema,
-                    "results": rows,
-                }),
+                &GraphAnswer {
+                    context: "https://graph.microsoft.com/v1.0/$metadata#microsoft.graph.security.huntingQueryResults",
+                    schema,
+                    results: rows,
+                },
             )
         }
         Err(message) => wire::graph_error(StatusCode::BAD_REQUEST, "BadRequest", &message),

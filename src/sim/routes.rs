@@ -636,6 +636,18 @@ async fn fault_response(
                 None => r,
             }
         }
+        FaultKind::CpuQuota { retry_after } => {
+            let message = "Tenant's allotted CPU resources for advanced hunting are exhausted; queries are blocked until the next cycle";
+            let r = if is_graph {
+                wire::graph_error(StatusCode::TOO_MANY_REQUESTS, "TooManyRequests", message)
+            } else {
+                wire::api_error(StatusCode::TOO_MANY_REQUESTS, "429", message)
+            };
+            match retry_after {
+                Some(v) => with_retry_after(r, &v),
+                None => r,
+            }
+        }
         FaultKind::Unauthorized if is_graph => wire::graph_error(
             StatusCode::UNAUTHORIZED,
             "InvalidAuthenticationToken",
