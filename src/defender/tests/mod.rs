@@ -4,6 +4,7 @@
 
 mod actions;
 mod auth;
+mod hunting_stream;
 mod paging;
 mod reads;
 mod retries;
