@@ -47,7 +47,7 @@ async fn hunt_everything(backend: &str, batch_rows: i32) -> hunting::Hunt {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_100000_row_result_arrives_complete_in_messages_under_4_mib_on_graph() {
-    // 10,000 rows of DeviceInfo would be about 4 MB: the byte budget, not the row count,
+    // 10,000 rows of DeviceInfo would be about 3 MB: the 1 MiB byte budget, not the row count,
     // closes these batches.
     let hunt = hunt_everything("graph", 10_000).await;
     assert_eq!(hunt.summary.row_count, ROWS as i64);

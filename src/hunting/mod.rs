@@ -5,7 +5,7 @@
 //!
 //! Memory is bounded by a batch, not by the result: the Defender client decodes the HTTP body
 //! row by row ([`crate::defender::HuntingStream`]), rows are converted and batched here, and the
-//! channel to the gRPC stream holds at most [`CHANNEL_MESSAGES`] batches, so a slow caller slows
+//! channel to the gRPC stream holds at most [`CHANNEL_MESSAGES`] batch, so a slow caller slows
 //! the upstream read instead of filling memory.
 //!
 //! Layout: [`values`] (cells, JSON → `google.protobuf.Value`), `stream` (the batching task).
@@ -31,15 +31,18 @@ pub const MAX_QUERY_BYTES: usize = 65_536;
 pub const DEFAULT_BATCH_ROWS: usize = 1_000;
 /// Most rows per batch a request may ask for.
 pub const MAX_BATCH_ROWS: usize = 10_000;
-/// Target encoded size of one batch message: half of gRPC's default 4 MiB limit, so callers
-/// with default settings always have room.
-pub const MAX_BATCH_BYTES: usize = 2 * 1024 * 1024;
+/// Target encoded size of one batch message: a quarter of gRPC's default 4 MiB limit, so callers
+/// with default settings always have room. Kept this small because a batch takes several times
+/// its encoded size in memory while it is built and sent (a `Value` per cell, a `String` per
+/// text), and a few batches are alive at once.
+pub const MAX_BATCH_BYTES: usize = 1024 * 1024;
 /// gRPC's default largest message; a single row that cannot fit in one is an error.
 pub const MAX_MESSAGE_BYTES: usize = 4 * 1024 * 1024;
 /// The backends' row limit: a result this long may have been cut.
 pub const BACKEND_ROW_LIMIT: u64 = 100_000;
-/// Messages buffered between the upstream reader and the gRPC stream.
-pub const CHANNEL_MESSAGES: usize = 2;
+/// Messages buffered between the upstream reader and the gRPC stream: one, so the next batch is
+/// being built while the previous one is sent, and no more.
+pub const CHANNEL_MESSAGES: usize = 1;
 
 /// A validated `RunHuntingQuery`.
 #[derive(Clone, Debug, PartialEq, Eq)]
