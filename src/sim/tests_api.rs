@@ -362,3 +362,26 @@ async fn hunting_runs_on_both_backends_with_their_own_tokens() {
     assert_eq!(status, StatusCode::BAD_REQUEST);
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn hunting_quota_is_45_per_minute_with_the_observed_429_body() {
+    let sim = start(SimConfig {
+        rate_limits: true,
+        ..small()
+    })
+    .await;
+    let t = token(&sim).await;
+    let query = json!({"Query": "DeviceInfo | take 1"});
+    for _ in 0..45 {
+        let (status, _) = post(&sim, &t, "/api/advancedqueries/run", query.clone()).await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    let (status, body) = post(&sim, &t, "/api/advancedqueries/run", query).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(body["error"]["code"], "429");
+    assert_eq!(
+        body["error"]["message"],
+        "API calls quota exceeded! maximum allowed 45 per 00:01:00"
+    );
+    sim.shutdown().await;
+}
