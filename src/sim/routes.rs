@@ -487,10 +487,11 @@ async fn fault_response(
                 .map_or("", |(_, v)| v.as_str());
             auth::entra_error(aadsts, tenant, client, "")
         }
+        // The queue folds latency faults into a delay; they never answer a request.
         FaultKind::Latency { .. } => wire::api_error(
             StatusCode::INTERNAL_SERVER_ERROR,
             "InternalServerError",
-            "unreachable",
+            "latency faults do not answer requests",
         ),
         FaultKind::Hang => {
             let mut stop = shared.shutdown.subscribe();
