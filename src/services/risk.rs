@@ -17,7 +17,8 @@ use crate::server::AppState;
 /// A boxed server stream.
 pub type ResponseStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
 
-const RISK_READ_SIDE: &str = "delivered by the work item \"Risk: GetEndpointRisk and the whole read side of RiskService\"";
+const RISK_READ_SIDE: &str =
+    "delivered by the work item \"Risk: GetEndpointRisk and the whole read side of RiskService\"";
 const INVESTIGATION: &str = "delivered by the work item \"Investigation: streamed advanced hunting, software, devices by software\"";
 
 /// The `RiskService` implementation.
@@ -53,7 +54,11 @@ impl RiskService for RiskApi {
         &self,
         request: Request<proto::BatchGetEndpointRisksRequest>,
     ) -> Result<Response<proto::BatchGetEndpointRisksResponse>, Status> {
-        Err(self.not_yet(&request.get_ref().tenant, "BatchGetEndpointRisks", RISK_READ_SIDE))
+        Err(self.not_yet(
+            &request.get_ref().tenant,
+            "BatchGetEndpointRisks",
+            RISK_READ_SIDE,
+        ))
     }
 
     type StreamFleetRiskStream = ResponseStream<proto::StreamFleetRiskResponse>;
@@ -90,7 +95,11 @@ impl RiskService for RiskApi {
         &self,
         request: Request<proto::ListVulnerabilitiesRequest>,
     ) -> Result<Response<proto::ListVulnerabilitiesResponse>, Status> {
-        Err(self.not_yet(&request.get_ref().tenant, "ListVulnerabilities", RISK_READ_SIDE))
+        Err(self.not_yet(
+            &request.get_ref().tenant,
+            "ListVulnerabilities",
+            RISK_READ_SIDE,
+        ))
     }
 
     async fn get_software(
@@ -104,7 +113,11 @@ impl RiskService for RiskApi {
         &self,
         request: Request<proto::ListSoftwareMachinesRequest>,
     ) -> Result<Response<proto::ListSoftwareMachinesResponse>, Status> {
-        Err(self.not_yet(&request.get_ref().tenant, "ListSoftwareMachines", INVESTIGATION))
+        Err(self.not_yet(
+            &request.get_ref().tenant,
+            "ListSoftwareMachines",
+            INVESTIGATION,
+        ))
     }
 
     type RunHuntingQueryStream = ResponseStream<proto::RunHuntingQueryResponse>;
@@ -124,7 +137,14 @@ impl RiskService for RiskApi {
         let req = request.into_inner();
         let client = defender(&self.state, &req.tenant)?;
         let backend = self.state.config.hunting_backend;
-        let report = check::run(client, backend, check::SERVICE_REQUIRED, !req.skip_probe, &opts).await;
+        let report = check::run(
+            client,
+            backend,
+            check::SERVICE_REQUIRED,
+            !req.skip_probe,
+            &opts,
+        )
+        .await;
         Ok(Response::new(convert::connection_report(
             &report,
             client.settings(),
