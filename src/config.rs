@@ -217,7 +217,9 @@ struct FileCache {
     risk_ttl_secs: Option<u64>,
     stale_max_age_secs: Option<u64>,
     negative_ttl_secs: Option<u64>,
+    lookup_ttl_secs: Option<u64>,
     max_entries: Option<u64>,
+    max_bytes: Option<u64>,
 }
 
 /// Cache bounds and lifetimes (used by the risk read side).
@@ -229,8 +231,12 @@ pub struct CacheConfig {
     pub stale_max_age: Duration,
     /// How long a "not found" is remembered.
     pub negative_ttl: Duration,
+    /// How long an IP / hostname → machine look-up is reused.
+    pub lookup_ttl: Duration,
     /// Maximum number of entries per cache.
     pub max_entries: u64,
+    /// Maximum approximate memory per cache, in bytes.
+    pub max_bytes: u64,
 }
 
 impl Default for CacheConfig {
@@ -239,7 +245,9 @@ impl Default for CacheConfig {
             risk_ttl: Duration::from_secs(300),
             stale_max_age: Duration::from_secs(3600),
             negative_ttl: Duration::from_secs(30),
+            lookup_ttl: Duration::from_secs(300),
             max_entries: 100_000,
+            max_bytes: 256 * 1024 * 1024,
         }
     }
 }
@@ -401,7 +409,12 @@ fn resolve_cache(file: FileCache) -> CacheConfig {
             .negative_ttl_secs
             .map(Duration::from_secs)
             .unwrap_or(d.negative_ttl),
+        lookup_ttl: file
+            .lookup_ttl_secs
+            .map(Duration::from_secs)
+            .unwrap_or(d.lookup_ttl),
         max_entries: file.max_entries.unwrap_or(d.max_entries).max(1),
+        max_bytes: file.max_bytes.unwrap_or(d.max_bytes).max(1024),
     }
 }
 

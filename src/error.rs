@@ -43,8 +43,9 @@ pub mod reason {
     pub const INTERNAL: &str = "INTERNAL";
 }
 
-/// Everything that can go wrong in an RPC, in the service's own words.
-#[derive(Debug, thiserror::Error)]
+/// Everything that can go wrong in an RPC, in the service's own words. `Clone` so that one
+/// upstream failure can answer every caller waiting on the same cache load.
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum ServiceError {
     /// A request field is invalid.
     #[error("invalid `{field}`: {description}")]
@@ -138,6 +139,36 @@ impl ServiceError {
             field: field.into(),
             description: description.into(),
         }
+    }
+
+    /// A Defender failure while reading `resource_type` `name`: a 404 becomes
+    /// [`ServiceError::NotFound`] naming that resource (Defender's own message names whatever it
+    /// looked up); everything else maps as usual.
+    pub fn from_defender(err: DefenderError, resource_type: &'static str, name: &str) -> Self {
+        match err {
+            DefenderError::NotFound { .. } => Self::NotFound {
+                resource_type,
+                name: name.to_string(),
+            },
+            other => other.into(),
+        }
+    }
+
+    /// True for the failures that a stale cached answer may stand in for: Defender unavailable
+    /// or throttled (UNAVAILABLE, RESOURCE_EXHAUSTED).
+    pub fn allows_stale(&self) -> bool {
+        matches!(
+            self,
+            Self::UpstreamUnavailable { .. } | Self::RateLimited { .. }
+        )
+    }
+
+    /// The `ErrorInfo.metadata` of this error (also used for per-item batch errors).
+    pub fn metadata(&self) -> HashMap<String, String> {
+        self.details()
+            .error_info()
+            .map(|info| info.metadata.clone())
+            .unwrap_or_default()
     }
 
     /// The gRPC code of this error.

@@ -5,18 +5,24 @@
 //! - [`proto`]: the generated `defenderbridge.v1` code and the reflection descriptor set.
 //! - [`error`]: `ServiceError`, the one vocabulary of failures, mapped to `tonic::Status` once.
 //! - [`defender`]: the Defender REST client (tokens, rate budget, retries, paging, models).
+//! - [`risk`]: the risk model (DESIGN.md §3), look-ups, bulk reads and entity lists.
+//! - [`cache`]: typed moka caches of risk and look-ups, with single-flight and stale serving.
+//! - [`page_token`]: signed, opaque page tokens of the list RPCs.
 //! - [`services`]: the tonic service implementations (thin adapters onto plain Rust code).
 //! - [`server`]: bootstrap: health, reflection, gRPC-Web, graceful shutdown.
 //! - [`sim`]: the Defender simulator used by `sim`, `demo` and the tests.
 //! - [`demo`]: the simulator plus the service, wired together with zero configuration.
 //! - [`check`]: the "Test Connection" logic shared by the RPC and the `check` subcommand.
 
+pub mod cache;
 pub mod check;
 pub mod config;
 pub mod defender;
 pub mod demo;
 pub mod error;
+pub mod page_token;
 pub mod proto;
+pub mod risk;
 pub mod server;
 pub mod services;
 pub mod sim;

@@ -15,11 +15,12 @@ use tonic::transport::server::TcpIncoming;
 use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
 
+use crate::cache::RiskCache;
 use crate::config::Config;
 use crate::defender::{DefenderClient, DefenderError};
+use crate::page_token::PageTokenSigner;
 use crate::proto::action_service_server::ActionServiceServer;
-use crate::proto::risk_service_server::RiskServiceServer;
-use crate::services::{ActionApi, RiskApi};
+use crate::services::{ActionApi, RiskServer};
 
 /// The fully qualified names of the API services, as health and reflection report them.
 pub const SERVICE_NAMES: [&str; 2] = [
@@ -59,6 +60,10 @@ pub struct AppState {
     pub config: Config,
     /// The Defender client; `None` while the integration is disabled.
     pub defender: Option<DefenderClient>,
+    /// Risk and look-up caches; the actions call `invalidate_machine` on it.
+    pub cache: RiskCache,
+    /// Signs and verifies the list RPCs' page tokens.
+    pub page_tokens: PageTokenSigner,
 }
 
 impl AppState {
@@ -68,7 +73,16 @@ impl AppState {
             (Some(settings), true) => Some(DefenderClient::new(settings.clone())?),
             _ => None,
         };
-        Ok(Self { config, defender })
+        let page_tokens = match &config.defender {
+            Some(settings) => PageTokenSigner::from_settings(settings),
+            None => PageTokenSigner::random(),
+        };
+        Ok(Self {
+            cache: RiskCache::new(&config.cache),
+            config,
+            defender,
+            page_tokens,
+        })
     }
 }
 
@@ -202,7 +216,9 @@ async fn build(state: Arc<AppState>) -> Result<Router, ServerError> {
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
-        .add_service(RiskServiceServer::new(RiskApi::new(state.clone())))
+        // `RiskServer` is the generated `RiskServiceServer` with an encoded fast path for
+        // `GetEndpointRisk` cache hits (see services/risk_server.rs).
+        .add_service(RiskServer::new(state.clone()))
         .add_service(ActionServiceServer::new(ActionApi::new(state))))
 }
 

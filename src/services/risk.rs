@@ -1,24 +1,31 @@
-//! `RiskService`: reading risk. `CheckConnection` is implemented here; the read RPCs answer
-//! UNIMPLEMENTED (naming the work item that delivers them) until they land.
+//! `RiskService`: reading risk. Each handler validates (no upstream call on bad input),
+//! converts proto to domain, calls [`crate::risk`], and converts back. `GetSoftware`,
+//! `ListSoftwareMachines` and `RunHuntingQuery` answer UNIMPLEMENTED (naming the work item that
+//! delivers them) until they land.
 
 use std::pin::Pin;
 use std::sync::Arc;
 
-use futures::Stream;
+use futures::{Stream, StreamExt};
+use time::OffsetDateTime;
+use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
+use url::Url;
 
-use super::{call_options, convert, defender};
+use super::{call_options, convert, defender, risk_convert as out, risk_requests as input};
 use crate::check;
+use crate::defender::DefenderClient;
 use crate::error::ServiceError;
+use crate::page_token::PageScope;
 use crate::proto;
 use crate::proto::risk_service_server::RiskService;
+use crate::risk::lists::{self, ListPage};
+use crate::risk::{EndpointRisk, FleetItem, FleetRequest, RiskEngine, fleet};
 use crate::server::AppState;
 
 /// A boxed server stream.
 pub type ResponseStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
 
-const RISK_READ_SIDE: &str =
-    "delivered by the work item \"Risk: GetEndpointRisk and the whole read side of RiskService\"";
 const INVESTIGATION: &str = "delivered by the work item \"Investigation: streamed advanced hunting, software, devices by software\"";
 
 /// The `RiskService` implementation.
@@ -39,6 +46,63 @@ impl RiskApi {
             Ok(_) => ServiceError::NotImplemented { rpc, detail }.into(),
         }
     }
+
+    /// The portal base of the links.
+    pub(super) fn portal(&self) -> &Url {
+        &self.state.config.portal_url
+    }
+
+    /// `GetEndpointRisk` up to the domain result (shared by the generated handler and the
+    /// encoded fast path of [`super::RiskServer`]).
+    pub(super) async fn endpoint_risk(
+        &self,
+        request: Request<proto::GetEndpointRiskRequest>,
+    ) -> Result<EndpointRisk, ServiceError> {
+        let opts = call_options(&request);
+        let req = request.into_inner();
+        let client = defender(&self.state, &req.tenant)?;
+        let query = input::endpoint_query(&req, "", false, OffsetDateTime::now_utc())?;
+        self.engine(client).endpoint_risk(&query, &opts).await
+    }
+
+    fn engine<'a>(&'a self, client: &'a DefenderClient) -> RiskEngine<'a> {
+        RiskEngine::new(client, &self.state.cache, self.portal())
+    }
+
+    /// The offset a page token stands for in the listing `scope`.
+    fn offset(&self, scope: &PageScope, token: &str) -> Result<u64, ServiceError> {
+        self.state.page_tokens.verify("page_token", scope, token)
+    }
+
+    /// The next page token of `page` (empty on the last page).
+    fn next_token<T>(&self, scope: &PageScope, page: &ListPage<T>) -> String {
+        page.next_offset
+            .map(|offset| self.state.page_tokens.sign(scope, offset))
+            .unwrap_or_default()
+    }
+}
+
+/// An item's own tenant wins over the batch's; a wrong one is that item's INVALID_FIELD.
+fn item_tenant<'a>(
+    state: &Arc<AppState>,
+    batch: &'a str,
+    item: &'a proto::GetEndpointRiskRequest,
+    index: usize,
+) -> Result<(), ServiceError> {
+    let tenant = if item.tenant.trim().is_empty() {
+        batch
+    } else {
+        &item.tenant
+    };
+    defender(state, tenant)
+        .map(|_| ())
+        .map_err(|err| match err {
+            ServiceError::InvalidField { field, description } => ServiceError::InvalidField {
+                field: format!("requests[{index}].{field}"),
+                description,
+            },
+            other => other,
+        })
 }
 
 #[tonic::async_trait]
@@ -47,18 +111,54 @@ impl RiskService for RiskApi {
         &self,
         request: Request<proto::GetEndpointRiskRequest>,
     ) -> Result<Response<proto::EndpointRisk>, Status> {
-        Err(self.not_yet(&request.get_ref().tenant, "GetEndpointRisk", RISK_READ_SIDE))
+        let risk = self.endpoint_risk(request).await?;
+        Ok(Response::new(out::endpoint_risk(&risk, self.portal())))
     }
 
     async fn batch_get_endpoint_risks(
         &self,
         request: Request<proto::BatchGetEndpointRisksRequest>,
     ) -> Result<Response<proto::BatchGetEndpointRisksResponse>, Status> {
-        Err(self.not_yet(
-            &request.get_ref().tenant,
-            "BatchGetEndpointRisks",
-            RISK_READ_SIDE,
-        ))
+        let opts = call_options(&request);
+        let req = request.into_inner();
+        let client = defender(&self.state, &req.tenant)?;
+        input::batch_size(&req)?;
+        let now = OffsetDateTime::now_utc();
+        let items = req
+            .requests
+            .iter()
+            .enumerate()
+            .map(|(i, item)| {
+                item_tenant(&self.state, &req.tenant, item, i)?;
+                input::endpoint_query(item, &format!("requests[{i}]."), req.bypass_cache, now)
+            })
+            .collect();
+        let results = self.engine(client).batch(items, &opts).await;
+        // A failure of the whole batch (no token) is the call's error, not 1,000 copies of it.
+        if let Some(Err(err @ ServiceError::AuthenticationFailed { .. })) = results
+            .iter()
+            .find(|r| matches!(r, Err(ServiceError::AuthenticationFailed { .. })))
+        {
+            return Err(err.clone().into());
+        }
+        let results = results
+            .iter()
+            .enumerate()
+            .map(|(i, result)| proto::BatchEndpointRiskResult {
+                index: i32::try_from(i).unwrap_or(i32::MAX),
+                result: Some(match result {
+                    Ok(risk) => proto::batch_endpoint_risk_result::Result::Risk(
+                        out::endpoint_risk(risk, self.portal()),
+                    ),
+                    Err(err) => proto::batch_endpoint_risk_result::Result::Error(
+                        out::endpoint_risk_error(err),
+                    ),
+                }),
+            })
+            .collect();
+        Ok(Response::new(proto::BatchGetEndpointRisksResponse {
+            results,
+        }))
     }
 
     type StreamFleetRiskStream = ResponseStream<proto::StreamFleetRiskResponse>;
@@ -67,39 +167,121 @@ impl RiskService for RiskApi {
         &self,
         request: Request<proto::StreamFleetRiskRequest>,
     ) -> Result<Response<Self::StreamFleetRiskStream>, Status> {
-        Err(self.not_yet(&request.get_ref().tenant, "StreamFleetRisk", RISK_READ_SIDE))
+        let opts = call_options(&request);
+        let req = request.into_inner();
+        let client = defender(&self.state, &req.tenant)?.clone();
+        let filters = input::machine_filters(
+            "",
+            req.risk_score,
+            req.exposure_level,
+            &req.health_status,
+            &req.os_platform,
+        )?;
+        let max_machines = input::max_machines(req.max_machines)?;
+        let portal = self.portal().clone();
+        let rx = fleet::stream_fleet(FleetRequest {
+            client,
+            portal: portal.clone(),
+            filters,
+            max_machines,
+            opts,
+        });
+        use proto::stream_fleet_risk_response::Item;
+        let stream = ReceiverStream::new(rx).map(move |item| {
+            let item = match item? {
+                FleetItem::Risk(assessment) => Item::Risk(out::endpoint_risk(
+                    &EndpointRisk {
+                        assessment,
+                        other_candidates: Vec::new(),
+                        cached: false,
+                        stale_because: None,
+                    },
+                    &portal,
+                )),
+                FleetItem::Summary(summary) => Item::Summary(out::fleet_summary(&summary)),
+            };
+            Ok(proto::StreamFleetRiskResponse { item: Some(item) })
+        });
+        Ok(Response::new(Box::pin(stream)))
     }
 
     async fn get_machine(
         &self,
         request: Request<proto::GetMachineRequest>,
     ) -> Result<Response<proto::Machine>, Status> {
-        Err(self.not_yet(&request.get_ref().tenant, "GetMachine", RISK_READ_SIDE))
+        let opts = call_options(&request);
+        let req = request.into_inner();
+        let client = defender(&self.state, &req.tenant)?;
+        let id = crate::risk::validate::machine_id("machine_id", &req.machine_id)?;
+        let machine = lists::get_machine(client, &id, &opts).await?;
+        Ok(Response::new(out::machine(&machine)))
     }
 
     async fn list_machines(
         &self,
         request: Request<proto::ListMachinesRequest>,
     ) -> Result<Response<proto::ListMachinesResponse>, Status> {
-        Err(self.not_yet(&request.get_ref().tenant, "ListMachines", RISK_READ_SIDE))
+        let opts = call_options(&request);
+        let req = request.into_inner();
+        let client = defender(&self.state, &req.tenant)?;
+        let filters = input::machine_filters(
+            &req.hostname_prefix,
+            req.risk_score,
+            req.exposure_level,
+            &req.health_status,
+            &req.os_platform,
+        )?;
+        let scope = filters.scope(&client.settings().tenant_id);
+        let page = input::page(req.page_size, self.offset(&scope, &req.page_token)?)?;
+        let result = lists::list_machines(client, &filters, page, &opts).await?;
+        Ok(Response::new(proto::ListMachinesResponse {
+            next_page_token: self.next_token(&scope, &result),
+            machines: result.items.iter().map(out::machine).collect(),
+        }))
     }
 
     async fn list_alerts(
         &self,
         request: Request<proto::ListAlertsRequest>,
     ) -> Result<Response<proto::ListAlertsResponse>, Status> {
-        Err(self.not_yet(&request.get_ref().tenant, "ListAlerts", RISK_READ_SIDE))
+        let opts = call_options(&request);
+        let req = request.into_inner();
+        let client = defender(&self.state, &req.tenant)?;
+        let filters = input::alert_filters(&req)?;
+        let tenant = &client.settings().tenant_id;
+        let scope = filters.scope(tenant);
+        let page = input::page(req.page_size, self.offset(&scope, &req.page_token)?)?;
+        let result = lists::list_alerts(client, &filters, page, &opts).await?;
+        Ok(Response::new(proto::ListAlertsResponse {
+            next_page_token: self.next_token(&scope, &result),
+            alerts: result
+                .items
+                .iter()
+                .map(|a| out::alert(a, self.portal(), tenant))
+                .collect(),
+        }))
     }
 
     async fn list_vulnerabilities(
         &self,
         request: Request<proto::ListVulnerabilitiesRequest>,
     ) -> Result<Response<proto::ListVulnerabilitiesResponse>, Status> {
-        Err(self.not_yet(
-            &request.get_ref().tenant,
-            "ListVulnerabilities",
-            RISK_READ_SIDE,
-        ))
+        let opts = call_options(&request);
+        let req = request.into_inner();
+        let client = defender(&self.state, &req.tenant)?;
+        let filters = input::vulnerability_filters(&req)?;
+        let tenant = &client.settings().tenant_id;
+        let scope = filters.scope(tenant);
+        let page = input::page(req.page_size, self.offset(&scope, &req.page_token)?)?;
+        let result = lists::list_vulnerabilities(client, &filters, page, &opts).await?;
+        Ok(Response::new(proto::ListVulnerabilitiesResponse {
+            next_page_token: self.next_token(&scope, &result),
+            vulnerabilities: result
+                .items
+                .iter()
+                .map(|v| out::vulnerability(v, self.portal(), tenant))
+                .collect(),
+        }))
     }
 
     async fn get_software(

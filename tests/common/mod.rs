@@ -3,6 +3,8 @@
 
 #![allow(dead_code, missing_docs)]
 
+pub mod risk;
+
 use std::time::Duration;
 
 use defender_bridge::config::{Config, ServeArgs};

@@ -1,0 +1,500 @@
+//! Read-side benchmark (not a timed test): cache-hit `GetEndpointRisk` against a plain tonic
+//! hello-world — `grpc.health.v1.Health/Check` on a bare tonic server with the service's
+//! server settings (HTTP/1 accepted for gRPC-Web, the gRPC-Web layer, TCP_NODELAY) — started
+//! in the same process and driven by the same load:
+//!
+//! - closed loop: `BENCH_CONCURRENCY` concurrent callers over 4 connections for `BENCH_SECS`
+//!   seconds, alternating baseline / service twice (throughput);
+//! - open loop: a fixed `BENCH_RATE` requests per second for `BENCH_SECS` seconds, each request
+//!   sent on schedule whatever the others do, latency from send to answer in an HDR histogram
+//!   (p50 / p99).
+//!
+//! Then the upstream calls one cold `GetEndpointRisk` costs, by rule, and a cold batch of
+//! 1,000 (counted in the simulator's request log).
+//!
+//! Run: `cargo bench --bench risk_bench` (a release build). Knobs (environment): `BENCH_SECS`
+//! (default 5), `BENCH_CONCURRENCY` (64), `BENCH_RATE` (2000), `BENCH_MACHINES` (2000). The
+//! service runs without its local rate budget (the simulator enforces none here), so cold
+//! reads measure calls, not waits.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use defender_bridge::config::Config;
+use defender_bridge::demo::service_args;
+use defender_bridge::proto::get_endpoint_risk_request::Endpoint;
+use defender_bridge::proto::risk_service_client::RiskServiceClient;
+use defender_bridge::proto::{BatchGetEndpointRisksRequest, GetEndpointRiskRequest};
+use defender_bridge::server::{self, RunningServer};
+use defender_bridge::sim::{self, SimConfig, SimHandle};
+use hdrhistogram::Histogram;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::time::Instant;
+use tonic::transport::server::TcpIncoming;
+use tonic::transport::{Channel, Server};
+use tonic_health::ServingStatus;
+use tonic_health::pb::HealthCheckRequest;
+use bytes::{Buf, BufMut, Bytes};
+use http::uri::PathAndQuery;
+use prost::Message;
+use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
+
+const CONNECTIONS: usize = 4;
+
+struct Knobs {
+    secs: u64,
+    concurrency: usize,
+    rate: u64,
+    machines: usize,
+}
+
+fn knob<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn main() -> Result<()> {
+    let knobs = Knobs {
+        secs: knob("BENCH_SECS", 5),
+        concurrency: knob("BENCH_CONCURRENCY", 64),
+        rate: knob("BENCH_RATE", 2000),
+        machines: knob("BENCH_MACHINES", 2000),
+    };
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(run(knobs))
+}
+
+/// The hello-world baseline: the health service alone, with the service's server settings.
+async fn start_baseline() -> Result<(SocketAddr, oneshot::Sender<()>)> {
+    let (reporter, health) = tonic_health::server::health_reporter();
+    reporter
+        .set_service_status("", ServingStatus::Serving)
+        .await;
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let (tx, rx) = oneshot::channel::<()>();
+    let router = Server::builder()
+        .accept_http1(true)
+        .layer(tonic_web::GrpcWebLayer::new())
+        .add_service(health);
+    tokio::spawn(async move {
+        let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+        let _ = router
+            .serve_with_incoming_shutdown(incoming, async {
+                let _ = rx.await;
+            })
+            .await;
+    });
+    Ok((addr, tx))
+}
+
+async fn start_service(sim: &SimHandle, sim_config: &SimConfig) -> Result<RunningServer> {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("bench.toml");
+    std::fs::write(&path, "[defender]\nrate_limits = false\n")?;
+    let mut args = service_args(sim, sim_config, "127.0.0.1:0".parse()?);
+    args.config = Some(path);
+    Ok(server::spawn(Config::resolve(&args)?).await?)
+}
+
+async fn channels(addr: SocketAddr) -> Result<Vec<Channel>> {
+    let mut out = Vec::new();
+    for _ in 0..CONNECTIONS {
+        out.push(
+            Channel::from_shared(format!("http://{addr}"))?
+                .connect()
+                .await?,
+        );
+    }
+    Ok(out)
+}
+
+fn by_id(id: &str) -> GetEndpointRiskRequest {
+    GetEndpointRiskRequest {
+        endpoint: Some(Endpoint::MachineId(id.to_string())),
+        ..Default::default()
+    }
+}
+
+/// The load generator's codec, the same for both targets: requests are encoded once up front
+/// and answers are counted, not decoded, so the numbers measure the servers rather than the
+/// load generator's protobuf work (it shares the CPU with them).
+#[derive(Clone, Copy)]
+struct RawCodec;
+
+struct RawEncoder;
+struct RawDecoder;
+
+impl Codec for RawCodec {
+    type Encode = Bytes;
+    type Decode = usize;
+    type Encoder = RawEncoder;
+    type Decoder = RawDecoder;
+    fn encoder(&mut self) -> RawEncoder {
+        RawEncoder
+    }
+    fn decoder(&mut self) -> RawDecoder {
+        RawDecoder
+    }
+}
+
+impl Encoder for RawEncoder {
+    type Item = Bytes;
+    type Error = tonic::Status;
+    fn encode(&mut self, item: Bytes, dst: &mut EncodeBuf<'_>) -> Result<(), tonic::Status> {
+        dst.put_slice(&item);
+        Ok(())
+    }
+}
+
+impl Decoder for RawDecoder {
+    type Item = usize;
+    type Error = tonic::Status;
+    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<usize>, tonic::Status> {
+        let n = src.remaining();
+        src.advance(n);
+        Ok(Some(n))
+    }
+}
+
+/// A load target: a method and pre-encoded requests, used round-robin.
+#[derive(Clone)]
+struct Target {
+    path: &'static str,
+    requests: Arc<Vec<Bytes>>,
+}
+
+impl Target {
+    fn new<M: Message>(path: &'static str, requests: &[M]) -> Self {
+        Self {
+            path,
+            requests: Arc::new(requests.iter().map(|m| Bytes::from(m.encode_to_vec())).collect()),
+        }
+    }
+
+    /// One call; `true` when it succeeded.
+    async fn call(&self, channel: Channel, n: usize) -> bool {
+        let mut grpc = tonic::client::Grpc::new(channel);
+        if grpc.ready().await.is_err() {
+            return false;
+        }
+        let body = self.requests[n % self.requests.len()].clone();
+        grpc.unary::<Bytes, usize, _>(
+            tonic::Request::new(body),
+            PathAndQuery::from_static(self.path),
+            RawCodec,
+        )
+        .await
+        .is_ok()
+    }
+}
+
+/// Closed loop: `concurrency` callers, each calling again as soon as it has an answer.
+async fn closed_loop(
+    target: &Target,
+    chans: &[Channel],
+    concurrency: usize,
+    secs: u64,
+) -> (f64, u64) {
+    let ok = Arc::new(AtomicU64::new(0));
+    let failed = Arc::new(AtomicU64::new(0));
+    let start = Instant::now();
+    let end = start + Duration::from_secs(secs);
+    let tasks: Vec<_> = (0..concurrency)
+        .map(|i| {
+            let (target, channel) = (target.clone(), chans[i % chans.len()].clone());
+            let (ok, failed) = (ok.clone(), failed.clone());
+            tokio::spawn(async move {
+                let mut n = i;
+                while Instant::now() < end {
+                    let counter = if target.call(channel.clone(), n).await {
+                        &ok
+                    } else {
+                        &failed
+                    };
+                    counter.fetch_add(1, Ordering::Relaxed);
+                    n += concurrency;
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        let _ = t.await;
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    (
+        ok.load(Ordering::Relaxed) as f64 / elapsed,
+        failed.load(Ordering::Relaxed),
+    )
+}
+
+/// Open loop: requests sent on a fixed schedule; latency from send to answer, in µs.
+async fn open_loop(
+    target: &Target,
+    chans: &[Channel],
+    rate: u64,
+    secs: u64,
+) -> Result<(Histogram<u64>, u64, f64)> {
+    let total = rate * secs;
+    let interval = Duration::from_secs_f64(1.0 / rate as f64);
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Option<u64>>();
+    let start = Instant::now();
+    for i in 0..total {
+        tokio::time::sleep_until(start + interval * u32::try_from(i)?).await;
+        let (target, channel, tx) = (
+            target.clone(),
+            chans[i as usize % chans.len()].clone(),
+            tx.clone(),
+        );
+        tokio::spawn(async move {
+            let sent = Instant::now();
+            let ok = target.call(channel, i as usize).await;
+            let _ = tx.send(ok.then(|| sent.elapsed().as_micros() as u64));
+        });
+    }
+    let sent_rate = total as f64 / start.elapsed().as_secs_f64();
+    drop(tx);
+    let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
+    let mut failed = 0;
+    while let Some(sample) = rx.recv().await {
+        match sample {
+            Some(us) => hist.record(us.max(1))?,
+            None => failed += 1,
+        }
+    }
+    Ok((hist, failed, sent_rate))
+}
+
+fn api_calls(sim: &SimHandle) -> usize {
+    sim.requests()
+        .iter()
+        .filter(|r| r.path.starts_with("/api/"))
+        .count()
+}
+
+/// Upstream calls made by one call of `f`.
+async fn upstream<F: Future<Output = ()>>(sim: &SimHandle, f: F) -> usize {
+    let before = api_calls(sim);
+    f.await;
+    api_calls(sim) - before
+}
+
+async fn run(k: Knobs) -> Result<()> {
+    let sim_config = SimConfig {
+        machines: k.machines,
+        rate_limits: false,
+        ..SimConfig::default()
+    };
+    let sim = sim::spawn(sim_config.clone(), "127.0.0.1:0".parse()?).await?;
+    let service = start_service(&sim, &sim_config).await?;
+    let (baseline_addr, stop_baseline) = start_baseline().await?;
+    let service_chans = channels(service.addr).await?;
+    let baseline_chans = channels(baseline_addr).await?;
+
+    // Warm the cache with every machine, in batches of 1,000.
+    let ids: Vec<String> = sim
+        .fleet()
+        .machines()
+        .iter()
+        .map(|m| m.id.clone())
+        .collect();
+    let mut risk = RiskServiceClient::new(service_chans[0].clone());
+    for chunk in ids.chunks(1000) {
+        let req = BatchGetEndpointRisksRequest {
+            requests: chunk.iter().map(|id| by_id(id)).collect(),
+            ..Default::default()
+        };
+        risk.batch_get_endpoint_risks(req)
+            .await
+            .context("warm-up batch")?;
+    }
+    let hot_requests: Vec<GetEndpointRiskRequest> = ids.iter().map(|id| by_id(id)).collect();
+    let hot = Target::new("/defenderbridge.v1.RiskService/GetEndpointRisk", &hot_requests);
+    let baseline = Target::new("/grpc.health.v1.Health/Check", &[HealthCheckRequest { service: String::new() }]);
+    let calls_before_load = api_calls(&sim);
+    println!(
+        "defender-bridge read-side benchmark: {} machines, {} s per run, {} callers over {CONNECTIONS} connections, open loop at {} RPS",
+        k.machines, k.secs, k.concurrency, k.rate
+    );
+
+    // Closed loop, alternating A/B.
+    let (mut base_rps, mut svc_rps) = (Vec::new(), Vec::new());
+    for round in 1..=2 {
+        let (b, bf) = closed_loop(&baseline, &baseline_chans, k.concurrency, k.secs).await;
+        let (s, sf) = closed_loop(&hot, &service_chans, k.concurrency, k.secs).await;
+        println!(
+            "  closed loop round {round}: baseline {b:>9.0} RPS ({bf} failed), service {s:>9.0} RPS ({sf} failed)"
+        );
+        base_rps.push(b);
+        svc_rps.push(s);
+    }
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+    let (b, s) = (mean(&base_rps), mean(&svc_rps));
+
+    // Open loop at a fixed rate.
+    let (bh, bfail, brate) = open_loop(&baseline, &baseline_chans, k.rate, k.secs).await?;
+    let (sh, sfail, srate) = open_loop(&hot, &service_chans, k.rate, k.secs).await?;
+    let ms = |h: &Histogram<u64>, q: f64| h.value_at_quantile(q) as f64 / 1000.0;
+    println!("\nthroughput (closed loop, mean of 2 runs)");
+    println!("  baseline Health/Check          {b:>9.0} RPS");
+    println!(
+        "  service GetEndpointRisk (hit)  {s:>9.0} RPS   ratio service/baseline {:.2}",
+        s / b
+    );
+    println!(
+        "\nlatency (open loop at {} RPS; sent at {brate:.0} / {srate:.0} RPS)",
+        k.rate
+    );
+    println!(
+        "  baseline  p50 {:>6.3} ms  p99 {:>6.3} ms  ({bfail} failed)",
+        ms(&bh, 0.5),
+        ms(&bh, 0.99)
+    );
+    println!(
+        "  service   p50 {:>6.3} ms  p99 {:>6.3} ms  ({sfail} failed)",
+        ms(&sh, 0.5),
+        ms(&sh, 0.99)
+    );
+    println!(
+        "  ratio     p50 {:.2}      p99 {:.2}",
+        ms(&sh, 0.5) / ms(&bh, 0.5),
+        ms(&sh, 0.99) / ms(&bh, 0.99)
+    );
+
+    println!(
+        "  upstream calls during the load runs: {} (every service call was a cache hit)",
+        api_calls(&sim) - calls_before_load
+    );
+
+    upstream_costs(&sim, &sim_config, &mut risk, &ids).await?;
+    let _ = stop_baseline.send(());
+    service.shutdown().await?;
+    sim.shutdown().await;
+    Ok(())
+}
+
+/// Upstream calls of cold reads, by rule, and of cold batches of 1,000.
+async fn upstream_costs(
+    sim: &SimHandle,
+    sim_config: &SimConfig,
+    risk: &mut RiskServiceClient<Channel>,
+    ids: &[String],
+) -> Result<()> {
+    let fleet = sim.fleet();
+    let find =
+        |f: &dyn Fn(&sim::SimMachine) -> bool| fleet.machines().iter().find(|m| f(m)).cloned();
+    let sample = fleet
+        .find(fleet.sample_machine_id())
+        .cloned()
+        .context("sample machine")?;
+    let cases: Vec<(&str, Option<GetEndpointRiskRequest>)> = vec![
+        (
+            "by id; riskScore None, exposureLevel None: no vulnerabilities (rule 3), no alerts (rule 4)",
+            find(&|m| m.risk_score == Some("None") && m.exposure_level == Some("None"))
+                .map(|m| by_id(&m.id)),
+        ),
+        (
+            "by id; riskScore None, exposureLevel above None: vulnerabilities, no alerts",
+            find(&|m| {
+                m.risk_score == Some("None")
+                    && matches!(m.exposure_level, Some("Low" | "Medium" | "High"))
+            })
+            .map(|m| by_id(&m.id)),
+        ),
+        (
+            "by id; riskScore Informational, exposureLevel None: alerts, no vulnerabilities",
+            find(&|m| m.risk_score == Some("Informational") && m.exposure_level == Some("None"))
+                .map(|m| by_id(&m.id)),
+        ),
+        (
+            "by id; riskScore above Informational: machine, vulnerabilities, alerts",
+            Some(by_id(&sample.id)),
+        ),
+        (
+            "by hostname: the look-up returns the machine, so no GET",
+            Some(GetEndpointRiskRequest {
+                endpoint: Some(Endpoint::Hostname(sample.computer_dns_name.clone())),
+                ..Default::default()
+            }),
+        ),
+        (
+            "by IP: find-by-IP returns the machine, so no GET",
+            Some(GetEndpointRiskRequest {
+                endpoint: Some(Endpoint::IpAddress(sample.last_ip_address.clone())),
+                ..Default::default()
+            }),
+        ),
+    ];
+    println!("\nupstream calls per cold GetEndpointRisk (bypass_cache), by rule");
+    for (what, req) in cases {
+        let Some(mut req) = req else {
+            println!("  {:>5}  {what} (no such machine in this fleet)", "-");
+            continue;
+        };
+        req.bypass_cache = true;
+        let n = upstream(sim, async {
+            let _ = risk.get_endpoint_risk(req).await;
+        })
+        .await;
+        println!("  {n:>5}  {what}");
+    }
+    let n = upstream(sim, async {
+        let _ = risk.get_endpoint_risk(by_id(&sample.id)).await;
+    })
+    .await;
+    println!("  {n:>5}  cache hit");
+
+    // Cold batches: a new service, so its caches are empty.
+    let cold = start_service(sim, sim_config).await?;
+    let mut cold_risk = RiskServiceClient::new(channels(cold.addr).await?.remove(0));
+    let batch: Vec<GetEndpointRiskRequest> = ids.iter().take(1000).map(|id| by_id(id)).collect();
+    let size = batch.len();
+    let n = upstream(sim, async {
+        let _ = cold_risk
+            .batch_get_endpoint_risks(BatchGetEndpointRisksRequest {
+                requests: batch,
+                ..Default::default()
+            })
+            .await;
+    })
+    .await;
+    println!(
+        "\nupstream calls per cold batch of {size} machine ids: {n} ({:.3} per endpoint)",
+        n as f64 / size as f64
+    );
+    let hosts: Vec<GetEndpointRiskRequest> = fleet
+        .machines()
+        .iter()
+        .skip(1000)
+        .take(1000)
+        .map(|m| GetEndpointRiskRequest {
+            endpoint: Some(Endpoint::Hostname(m.computer_dns_name.clone())),
+            ..Default::default()
+        })
+        .collect();
+    let size = hosts.len();
+    let n = upstream(sim, async {
+        let _ = cold_risk
+            .batch_get_endpoint_risks(BatchGetEndpointRisksRequest {
+                requests: hosts,
+                ..Default::default()
+            })
+            .await;
+    })
+    .await;
+    println!(
+        "upstream calls per cold batch of {size} hostnames:   {n} ({:.3} per endpoint)",
+        n as f64 / size as f64
+    );
+    cold.shutdown().await?;
+    Ok(())
+}

@@ -1,0 +1,334 @@
+//! Typed caches of the read side (DESIGN.md §4), on moka.
+//!
+//! - Endpoint risk per (tenant, machine id), fresh for `risk_ttl`.
+//! - IP / hostname look-ups → machine id (and the other candidates), fresh for `lookup_ttl`.
+//! - A short negative cache of NOT_FOUND look-ups (`negative_ttl`), so a scanner asking again
+//!   and again for an unknown endpoint does not spend Defender quota.
+//!
+//! Concurrent misses of one key make one upstream load: the load runs inside moka's
+//! `entry().or_try_insert_with`, which lets exactly one caller evaluate and makes the others
+//! wait for its result (value or error). `bypass_cache` skips the fresh entry and loads now;
+//! its result replaces the entry.
+//!
+//! Stale-on-failure: each cache keeps a second map of the last good value per key that lives
+//! for `stale_max_age` (the same `Arc`, so no second copy of the data). When a load fails with
+//! UNAVAILABLE or RESOURCE_EXHAUSTED and a last good value exists, it is served with
+//! `stale = true`; past `stale_max_age` moka has expired it and the error goes to the caller.
+//!
+//! Bounds: moka bounds one weight; each entry weighs its approximate size in bytes but at least
+//! `max_bytes / max_entries`, so a cache holds at most `max_entries` entries and `max_bytes`
+//! bytes, whichever comes first.
+
+use std::future::Future;
+use std::hash::Hash;
+use std::sync::Arc;
+
+use moka::future::Cache;
+
+use crate::config::CacheConfig;
+use crate::error::ServiceError;
+use crate::risk::{Assessment, EndpointKey, Resolution};
+
+/// Key of the risk cache: (tenant, machine id in lower case).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct RiskKey {
+    /// Tenant id.
+    pub tenant: String,
+    /// Machine id, lower case.
+    pub machine_id: String,
+}
+
+impl RiskKey {
+    /// The key of `machine_id` in `tenant`.
+    pub fn new(tenant: &str, machine_id: &str) -> Self {
+        Self {
+            tenant: tenant.to_ascii_lowercase(),
+            machine_id: machine_id.to_ascii_lowercase(),
+        }
+    }
+}
+
+/// Key of the look-up and negative caches. An IP look-up "now" is one key for `lookup_ttl`;
+/// one at an explicit time is keyed by that minute (find-by-IP's window is ±15 minutes).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct LookupKey {
+    tenant: String,
+    kind: LookupKind,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+enum LookupKind {
+    MachineId(String),
+    IpNow(std::net::IpAddr),
+    IpAt(std::net::IpAddr, i64),
+    Hostname(String),
+}
+
+impl LookupKey {
+    /// The key of a look-up in `tenant`.
+    pub fn new(tenant: &str, key: &EndpointKey) -> Self {
+        let kind = match key {
+            EndpointKey::MachineId(id) => LookupKind::MachineId(id.to_ascii_lowercase()),
+            EndpointKey::Ip {
+                ip,
+                explicit: false,
+                ..
+            } => LookupKind::IpNow(*ip),
+            EndpointKey::Ip { ip, at, .. } => LookupKind::IpAt(*ip, at.unix_timestamp() / 60),
+            EndpointKey::Hostname(name) => LookupKind::Hostname(name.to_ascii_lowercase()),
+        };
+        Self {
+            tenant: tenant.to_ascii_lowercase(),
+            kind,
+        }
+    }
+}
+
+/// A value served from a cache, and how.
+#[derive(Debug)]
+pub struct Served<V> {
+    /// The value.
+    pub value: Arc<V>,
+    /// True when it was not loaded for this call (a hit, or another caller's load).
+    pub cached: bool,
+    /// Set when the value is a last good one served because the load failed; the failure.
+    pub stale_because: Option<ServiceError>,
+}
+
+/// A fresh cache plus the last good values, with single-flight loads.
+struct StaleCache<K, V> {
+    fresh: Cache<K, Arc<V>>,
+    last_good: Cache<K, Arc<V>>,
+}
+
+impl<K, V> StaleCache<K, V>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    V: Send + Sync + 'static,
+{
+    fn new(
+        config: &CacheConfig,
+        ttl: std::time::Duration,
+        size: impl Fn(&V) -> usize + Send + Sync + Clone + 'static,
+    ) -> Self {
+        let floor = config.max_bytes.div_ceil(config.max_entries.max(1)).max(1);
+        let build = |ttl| {
+            let size = size.clone();
+            Cache::builder()
+                .max_capacity(config.max_bytes.max(1))
+                .weigher(move |_: &K, v: &Arc<V>| {
+                    u32::try_from((size(v) as u64).max(floor)).unwrap_or(u32::MAX)
+                })
+                .time_to_live(ttl)
+                .build()
+        };
+        Self {
+            fresh: build(ttl),
+            // The last good value outlives the fresh one: at least as long as `ttl`.
+            last_good: build(config.stale_max_age.max(ttl)),
+        }
+    }
+
+    async fn get_or_load<F>(
+        &self,
+        key: &K,
+        bypass: bool,
+        load: F,
+    ) -> Result<Served<V>, ServiceError>
+    where
+        F: Future<Output = Result<V, ServiceError>>,
+    {
+        if !bypass {
+            if let Some(value) = self.fresh.get(key).await {
+                return Ok(Served {
+                    value,
+                    cached: true,
+                    stale_because: None,
+                });
+            }
+        }
+        let loaded = if bypass {
+            match load.await {
+                Ok(value) => {
+                    let value = Arc::new(value);
+                    self.fresh.insert(key.clone(), value.clone()).await;
+                    Ok((value, false))
+                }
+                Err(err) => Err(err),
+            }
+        } else {
+            self.fresh
+                .entry(key.clone())
+                .or_try_insert_with(async { load.await.map(Arc::new) })
+                .await
+                .map(|entry| (entry.is_fresh(), entry.into_value()))
+                .map(|(fresh, value)| (value, !fresh))
+                .map_err(|shared| (*shared).clone())
+        };
+        match loaded {
+            Ok((value, cached)) => {
+                if !cached {
+                    self.last_good.insert(key.clone(), value.clone()).await;
+                }
+                Ok(Served {
+                    value,
+                    cached,
+                    stale_because: None,
+                })
+            }
+            Err(err) => match self.stale(key, &err).await {
+                Some(value) => Ok(Served {
+                    value,
+                    cached: true,
+                    stale_because: Some(err),
+                }),
+                None => Err(err),
+            },
+        }
+    }
+
+    async fn stale(&self, key: &K, err: &ServiceError) -> Option<Arc<V>> {
+        if err.allows_stale() {
+            self.last_good.get(key).await
+        } else {
+            None
+        }
+    }
+
+    async fn insert(&self, key: K, value: Arc<V>) {
+        self.fresh.insert(key.clone(), value.clone()).await;
+        self.last_good.insert(key, value).await;
+    }
+}
+
+/// The read side's caches, shared by every handler (it lives in `AppState`).
+pub struct RiskCache {
+    risk: StaleCache<RiskKey, Assessment>,
+    lookups: StaleCache<LookupKey, Resolution>,
+    negative: Cache<LookupKey, ServiceError>,
+}
+
+impl std::fmt::Debug for RiskCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RiskCache")
+            .field("risk_entries", &self.risk.fresh.entry_count())
+            .field("lookup_entries", &self.lookups.fresh.entry_count())
+            .finish_non_exhaustive()
+    }
+}
+
+impl RiskCache {
+    /// Caches bounded and timed by `config`.
+    pub fn new(config: &CacheConfig) -> Self {
+        Self {
+            risk: StaleCache::new(config, config.risk_ttl, Assessment::approx_size),
+            lookups: StaleCache::new(config, config.lookup_ttl, Resolution::approx_size),
+            negative: Cache::builder()
+                .max_capacity(config.max_entries.max(1))
+                .time_to_live(config.negative_ttl)
+                .build(),
+        }
+    }
+
+    /// The machine's risk: cached, or loaded by `load` (one load for concurrent misses), or
+    /// the last good one when the load fails with UNAVAILABLE / RESOURCE_EXHAUSTED.
+    pub async fn risk<F>(
+        &self,
+        key: &RiskKey,
+        bypass: bool,
+        load: F,
+    ) -> Result<Served<Assessment>, ServiceError>
+    where
+        F: Future<Output = Result<Assessment, ServiceError>>,
+    {
+        self.risk.get_or_load(key, bypass, load).await
+    }
+
+    /// A fresh cached risk, if any (no load).
+    pub async fn cached_risk(&self, key: &RiskKey) -> Option<Arc<Assessment>> {
+        self.risk.fresh.get(key).await
+    }
+
+    /// The last good risk, when `err` allows serving one.
+    pub async fn stale_risk(&self, key: &RiskKey, err: &ServiceError) -> Option<Arc<Assessment>> {
+        self.risk.stale(key, err).await
+    }
+
+    /// Stores a risk computed elsewhere (the batch's bulk path).
+    pub async fn insert_risk(&self, key: RiskKey, value: Arc<Assessment>) {
+        self.risk.insert(key, value).await;
+    }
+
+    /// An IP / hostname look-up: cached, or resolved by `load` (single-flight), or the last
+    /// good one when Defender fails. A NOT_FOUND is remembered for `negative_ttl`.
+    pub async fn lookup<F>(
+        &self,
+        key: &LookupKey,
+        bypass: bool,
+        load: F,
+    ) -> Result<Served<Resolution>, ServiceError>
+    where
+        F: Future<Output = Result<Resolution, ServiceError>>,
+    {
+        if !bypass {
+            if let Some(err) = self.known_missing(key).await {
+                return Err(err);
+            }
+        }
+        let result = self.lookups.get_or_load(key, bypass, load).await;
+        if let Err(err @ ServiceError::NotFound { .. }) = &result {
+            self.negative.insert(key.clone(), err.clone()).await;
+        }
+        result
+    }
+
+    /// A fresh cached look-up, if any (no load).
+    pub async fn cached_lookup(&self, key: &LookupKey) -> Option<Arc<Resolution>> {
+        self.lookups.fresh.get(key).await
+    }
+
+    /// Stores a look-up resolved elsewhere (the batch's bulk hostname look-up).
+    pub async fn insert_lookup(&self, key: LookupKey, value: Arc<Resolution>) {
+        self.lookups.insert(key, value).await;
+    }
+
+    /// The last good look-up, when `err` allows serving one.
+    pub async fn stale_lookup(
+        &self,
+        key: &LookupKey,
+        err: &ServiceError,
+    ) -> Option<Arc<Resolution>> {
+        self.lookups.stale(key, err).await
+    }
+
+    /// The remembered NOT_FOUND of a look-up, if it is recent.
+    pub async fn known_missing(&self, key: &LookupKey) -> Option<ServiceError> {
+        self.negative.get(key).await
+    }
+
+    /// Remembers a NOT_FOUND for `negative_ttl`.
+    pub async fn remember_missing(&self, key: LookupKey, err: ServiceError) {
+        self.negative.insert(key, err).await;
+    }
+
+    /// Drops the machine's cached risk so the next read asks Defender (the actions call this
+    /// after isolating, releasing or scanning a machine). The last good value is kept: it is
+    /// only ever served flagged `stale`, and only while Defender fails. A remembered NOT_FOUND
+    /// of the id is dropped too.
+    pub async fn invalidate_machine(&self, tenant: &str, machine_id: &str) {
+        let key = RiskKey::new(tenant, machine_id);
+        self.risk.fresh.invalidate(&key).await;
+        let lookup = LookupKey::new(tenant, &EndpointKey::MachineId(key.machine_id.clone()));
+        self.negative.invalidate(&lookup).await;
+    }
+
+    /// Number of fresh risk entries (after pending maintenance), for tests and metrics.
+    pub async fn risk_entries(&self) -> u64 {
+        self.risk.fresh.run_pending_tasks().await;
+        self.risk.fresh.entry_count()
+    }
+}
+
+#[cfg(test)]
+#[path = "cache_tests.rs"]
+mod tests;

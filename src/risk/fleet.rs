@@ -1,0 +1,285 @@
+//! `StreamFleetRisk`: every machine's risk from the bulk list APIs (DESIGN.md §2), never one
+//! call per machine. The alerts and vulnerability bulk reads come first (they are per tenant,
+//! not per page), then the machine list is read page by page (`$top=10000`) and each machine
+//! is scored and sent as its page arrives, so memory holds one page of machines.
+//!
+//! The stream ends with a [`FleetSummary`] whose `complete` says whether every matching machine
+//! was sent: a caller must never mistake a partial list for the fleet (DESIGN.md §4). Failures
+//! that make the whole read meaningless (no machine permission, authentication, bad filter)
+//! end the stream with an error instead.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
+use url::Url;
+
+use super::assess::Assessment;
+use super::bulk::{self, BulkParts, CallCounter};
+use super::level::RiskLevel;
+use super::scoring::Part;
+use crate::defender::{ApiFamily, CallOptions, DefenderClient, Filter, Machine, ODataQuery};
+use crate::error::ServiceError;
+
+/// Defender's largest `$top` for the machine list.
+const MACHINES_TOP: u32 = 10_000;
+
+/// Which machines to stream (validated). Filters combine with AND.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MachineFilters {
+    /// `startswith(computerDnsName, ...)`, lower case.
+    pub hostname_prefix: Option<String>,
+    /// `riskScore eq ...`.
+    pub risk_score: Option<RiskLevel>,
+    /// `exposureLevel eq ...`.
+    pub exposure_level: Option<RiskLevel>,
+    /// `healthStatus eq ...`, as Defender spells it.
+    pub health_status: Option<String>,
+    /// `osPlatform eq ...`, as Defender spells it.
+    pub os_platform: Option<String>,
+}
+
+impl MachineFilters {
+    /// The `$filter` expression, `None` when no filter is set.
+    pub fn odata(&self) -> Option<String> {
+        let parts = [
+            self.hostname_prefix
+                .as_deref()
+                .map(|p| Filter::startswith("computerDnsName", p)),
+            self.risk_score.map(|l| Filter::eq("riskScore", l.as_str())),
+            self.exposure_level
+                .map(|l| Filter::eq("exposureLevel", l.as_str())),
+            self.health_status
+                .as_deref()
+                .map(|h| Filter::eq("healthStatus", h)),
+            self.os_platform
+                .as_deref()
+                .map(|o| Filter::eq("osPlatform", o)),
+        ];
+        parts
+            .into_iter()
+            .flatten()
+            .reduce(Filter::and)
+            .map(Into::into)
+    }
+}
+
+/// One message of the fleet stream.
+#[derive(Debug)]
+pub enum FleetItem {
+    /// A machine's risk.
+    Risk(Arc<Assessment>),
+    /// The end.
+    Summary(FleetSummary),
+}
+
+/// How the stream ended.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FleetSummary {
+    /// Machines sent.
+    pub machine_count: u64,
+    /// Every matching machine was sent.
+    pub complete: bool,
+    /// Why not, for people; empty when complete.
+    pub reason_incomplete: String,
+    /// Permissions whose absence left parts out.
+    pub missing_permissions: Vec<String>,
+    /// Upstream requests made.
+    pub upstream_call_count: u32,
+}
+
+/// What a fleet stream needs; owned, so the producer can run in its own task.
+#[derive(Clone, Debug)]
+pub struct FleetRequest {
+    /// The tenant's client.
+    pub client: DefenderClient,
+    /// Portal base for the links.
+    pub portal: Url,
+    /// Filters.
+    pub filters: MachineFilters,
+    /// Stop after this many machines (`None`: all).
+    pub max_machines: Option<u64>,
+    /// The caller's deadline.
+    pub opts: CallOptions,
+}
+
+/// Starts the producer; items arrive on the returned channel (bounded, so a slow reader
+/// slows the reads rather than filling memory). The channel closes after the summary or
+/// the error.
+pub fn stream_fleet(request: FleetRequest) -> mpsc::Receiver<Result<FleetItem, ServiceError>> {
+    let (tx, rx) = mpsc::channel(256);
+    tokio::spawn(async move {
+        let result = produce(&request, &tx).await;
+        let last = match result {
+            Ok(summary) => Ok(FleetItem::Summary(summary)),
+            Err(err) => Err(err),
+        };
+        let _ = tx.send(last).await;
+    });
+    rx
+}
+
+/// Errors that make a fleet read meaningless end the stream with an error; others end it
+/// with an incomplete summary.
+fn is_fatal(err: &ServiceError) -> bool {
+    matches!(
+        err,
+        ServiceError::MissingAppPermission { .. }
+            | ServiceError::AuthenticationFailed { .. }
+            | ServiceError::InvalidField { .. }
+            | ServiceError::IntegrationDisabled
+    )
+}
+
+async fn produce(
+    req: &FleetRequest,
+    tx: &mpsc::Sender<Result<FleetItem, ServiceError>>,
+) -> Result<FleetSummary, ServiceError> {
+    let calls = CallCounter::default();
+    let client = &req.client;
+    let tenant = client.settings().tenant_id.clone();
+    let mut summary = FleetSummary::default();
+    let parts = match bulk_parts(req, &calls).await {
+        Ok(parts) => parts,
+        Err(err) if is_fatal(&err) => return Err(err),
+        Err(err) => {
+            return Ok(incomplete(
+                summary,
+                &calls,
+                format!("bulk read failed: {err}"),
+            ));
+        }
+    };
+    for part in [&parts.vulnerabilities.missing(), &parts.alerts.missing()] {
+        summary.missing_permissions.extend(part.clone());
+    }
+    let query = ODataQuery {
+        filter: req.filters.odata(),
+        top: Some(MACHINES_TOP),
+        skip: None,
+    };
+    calls.add_one();
+    let mut page = match client.list_machines(&query, &req.opts).await {
+        Ok(page) => page,
+        Err(err) => {
+            let err = ServiceError::from(err);
+            if is_fatal(&err) {
+                return Err(err);
+            }
+            return Ok(incomplete(
+                summary,
+                &calls,
+                format!("reading machines failed: {err}"),
+            ));
+        }
+    };
+    let mut seen_pages = HashSet::new();
+    loop {
+        let mut items = page.items.into_iter();
+        for machine in items.by_ref() {
+            if req
+                .max_machines
+                .is_some_and(|max| summary.machine_count >= max)
+            {
+                // More machines exist (this one): the stream is not the whole fleet.
+                return Ok(incomplete(summary, &calls, "max_machines reached".into()));
+            }
+            let assessment = assess(&parts, &tenant, &req.portal, machine);
+            if tx.send(Ok(FleetItem::Risk(assessment))).await.is_err() {
+                // The caller went away; nobody reads the summary.
+                return Ok(summary);
+            }
+            summary.machine_count += 1;
+        }
+        let Some(cursor) = page.next else { break };
+        if !seen_pages.insert(cursor.url().clone()) {
+            return Ok(incomplete(
+                summary,
+                &calls,
+                "Defender's paging links form a loop".into(),
+            ));
+        }
+        calls.add_one();
+        page = match client
+            .next_page::<Machine>(&cursor, ApiFamily::Machines, &req.opts)
+            .await
+        {
+            Ok(page) => page,
+            Err(err) => {
+                let message = format!(
+                    "reading machines failed after {} machines: {}",
+                    summary.machine_count,
+                    ServiceError::from(err)
+                );
+                return Ok(incomplete(summary, &calls, message));
+            }
+        };
+    }
+    summary.complete = true;
+    summary.upstream_call_count = calls.get();
+    Ok(summary)
+}
+
+fn incomplete(mut summary: FleetSummary, calls: &CallCounter, reason: String) -> FleetSummary {
+    summary.complete = false;
+    summary.reason_incomplete = reason;
+    summary.upstream_call_count = calls.get();
+    summary
+}
+
+fn assess(parts: &BulkParts, tenant: &str, portal: &Url, machine: Machine) -> Arc<Assessment> {
+    let score = parts.score(&machine);
+    Arc::new(Assessment::new(tenant, portal, Arc::new(machine), score))
+}
+
+/// The alert and vulnerability bulk reads, skipping those the filters make useless (rule 4:
+/// every machine has riskScore None; rule 3: none can be above Informational).
+async fn bulk_parts(req: &FleetRequest, calls: &CallCounter) -> Result<BulkParts, ServiceError> {
+    let f = &req.filters;
+    let alerts_useless = f.risk_score == Some(RiskLevel::None);
+    let vulns_useless = f.risk_score.is_some_and(|l| !l.is_meaningful())
+        && f.exposure_level.is_some_and(|l| !l.is_meaningful());
+    let (vulnerabilities, alerts) = tokio::join!(
+        async {
+            if vulns_useless {
+                Ok(Part::Skipped("no machine can need them".into()))
+            } else {
+                bulk::vulnerabilities(&req.client, None, &req.opts, calls).await
+            }
+        },
+        async {
+            if alerts_useless {
+                Ok(Part::Skipped("no machine can need them".into()))
+            } else {
+                bulk::active_alerts(&req.client, &req.opts, calls).await
+            }
+        }
+    );
+    Ok(BulkParts {
+        vulnerabilities: vulnerabilities?,
+        alerts: alerts?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filters_combine_with_and_and_are_quoted() {
+        let f = MachineFilters {
+            hostname_prefix: Some("desk".into()),
+            risk_score: Some(RiskLevel::High),
+            exposure_level: None,
+            health_status: Some("Active".into()),
+            os_platform: Some("Windows11".into()),
+        };
+        assert_eq!(
+            f.odata().as_deref(),
+            Some(
+                "startswith(computerDnsName,'desk') and riskScore eq 'High' and healthStatus eq 'Active' and osPlatform eq 'Windows11'"
+            )
+        );
+        assert_eq!(MachineFilters::default().odata(), None);
+    }
+}

@@ -1,0 +1,357 @@
+//! Read-side responses, domain → proto: Defender entities field by field (Defender's names in
+//! snake_case; null becomes empty or 0), risk levels, and the endpoint risk with its links.
+
+use bytes::Bytes;
+use prost::Message;
+use url::Url;
+
+use crate::defender::{
+    Alert, AlertSeverity, AlertStatus, DefenderTime, Machine, Vulnerability, VulnerabilitySeverity,
+};
+use crate::error::ServiceError;
+use crate::proto;
+use crate::risk::assess::{alert_url, vulnerability_url};
+use crate::risk::{Assessment, Candidate, EndpointRisk, FleetSummary, RiskLevel};
+
+/// A domain level as the proto enum number; unknown is UNSPECIFIED.
+pub fn risk_level(level: Option<RiskLevel>) -> i32 {
+    (match level {
+        None => proto::RiskLevel::Unspecified,
+        Some(RiskLevel::None) => proto::RiskLevel::None,
+        Some(RiskLevel::Informational) => proto::RiskLevel::Informational,
+        Some(RiskLevel::Low) => proto::RiskLevel::Low,
+        Some(RiskLevel::Medium) => proto::RiskLevel::Medium,
+        Some(RiskLevel::High) => proto::RiskLevel::High,
+        Some(RiskLevel::Critical) => proto::RiskLevel::Critical,
+    }) as i32
+}
+
+/// A Defender time as a Timestamp; unset when absent or unparsable.
+pub fn time(t: Option<&DefenderTime>) -> Option<prost_types::Timestamp> {
+    let at = t?.datetime()?;
+    let nanos = at.unix_timestamp_nanos();
+    Some(prost_types::Timestamp {
+        seconds: i64::try_from(nanos.div_euclid(1_000_000_000)).ok()?,
+        nanos: i32::try_from(nanos.rem_euclid(1_000_000_000)).ok()?,
+    })
+}
+
+fn text(value: &Option<String>) -> String {
+    value.clone().unwrap_or_default()
+}
+
+/// Defender's Machine entity.
+pub fn machine(m: &Machine) -> proto::Machine {
+    proto::Machine {
+        id: text(&m.id),
+        computer_dns_name: text(&m.computer_dns_name),
+        first_seen: time(m.first_seen.as_ref()),
+        last_seen: time(m.last_seen.as_ref()),
+        os_platform: text(&m.os_platform),
+        os_version: text(&m.os_version),
+        os_processor: text(&m.os_processor),
+        os_architecture: text(&m.os_architecture),
+        version: text(&m.version),
+        os_build: m.os_build.unwrap_or_default(),
+        last_ip_address: text(&m.last_ip_address),
+        last_external_ip_address: text(&m.last_external_ip_address),
+        health_status: m
+            .health_status
+            .as_ref()
+            .map(|h| h.to_string())
+            .unwrap_or_default(),
+        onboarding_status: m
+            .onboarding_status
+            .as_ref()
+            .map(|o| o.to_string())
+            .unwrap_or_default(),
+        rbac_group_id: m
+            .rbac_group_id
+            .as_ref()
+            .map(|g| g.to_string())
+            .unwrap_or_default(),
+        rbac_group_name: text(&m.rbac_group_name),
+        risk_score: risk_level(m.risk_score.as_ref().and_then(RiskLevel::from_risk_score)),
+        exposure_level: risk_level(
+            m.exposure_level
+                .as_ref()
+                .and_then(RiskLevel::from_exposure_level),
+        ),
+        device_value: m
+            .device_value
+            .as_ref()
+            .map(|d| d.to_string())
+            .unwrap_or_default(),
+        is_aad_joined: m.is_aad_joined.unwrap_or_default(),
+        aad_device_id: text(&m.aad_device_id),
+        machine_tags: m.machine_tags.clone().unwrap_or_default(),
+        ip_addresses: m
+            .ip_addresses
+            .iter()
+            .flatten()
+            .map(|a| proto::IpAddress {
+                ip_address: text(&a.ip_address),
+                mac_address: text(&a.mac_address),
+                r#type: text(&a.r#type),
+                operational_status: text(&a.operational_status),
+            })
+            .collect(),
+        agent_version: text(&m.agent_version),
+        defender_av_status: text(&m.defender_av_status),
+        managed_by: text(&m.managed_by),
+    }
+}
+
+fn alert_severity(s: Option<&AlertSeverity>) -> i32 {
+    (match s {
+        Some(AlertSeverity::Informational) => proto::AlertSeverity::Informational,
+        Some(AlertSeverity::Low) => proto::AlertSeverity::Low,
+        Some(AlertSeverity::Medium) => proto::AlertSeverity::Medium,
+        // Defender documents no Critical alerts; one would still be at least High.
+        Some(AlertSeverity::High | AlertSeverity::Critical) => proto::AlertSeverity::High,
+        _ => proto::AlertSeverity::Unspecified,
+    }) as i32
+}
+
+fn alert_status(s: Option<&AlertStatus>) -> i32 {
+    (match s {
+        None => proto::AlertStatus::Unspecified,
+        Some(AlertStatus::New) => proto::AlertStatus::New,
+        Some(AlertStatus::InProgress) => proto::AlertStatus::InProgress,
+        Some(AlertStatus::Resolved) => proto::AlertStatus::Resolved,
+        Some(AlertStatus::Unknown | AlertStatus::Other(_)) => proto::AlertStatus::Unknown,
+    }) as i32
+}
+
+/// Defender's Alert entity, with its portal link.
+pub fn alert(a: &Alert, portal: &Url, tenant: &str) -> proto::Alert {
+    proto::Alert {
+        id: text(&a.id),
+        incident_id: a.incident_id.unwrap_or_default(),
+        investigation_id: a.investigation_id.unwrap_or_default(),
+        assigned_to: text(&a.assigned_to),
+        severity: alert_severity(a.severity.as_ref()),
+        status: alert_status(a.status.as_ref()),
+        classification: text(&a.classification),
+        determination: text(&a.determination),
+        investigation_state: text(&a.investigation_state),
+        category: text(&a.category),
+        detection_source: text(&a.detection_source),
+        threat_family_name: text(&a.threat_family_name),
+        title: text(&a.title),
+        description: text(&a.description),
+        alert_creation_time: time(a.alert_creation_time.as_ref()),
+        first_event_time: time(a.first_event_time.as_ref()),
+        last_event_time: time(a.last_event_time.as_ref()),
+        last_update_time: time(a.last_update_time.as_ref()),
+        resolved_time: time(a.resolved_time.as_ref()),
+        machine_id: text(&a.machine_id),
+        computer_dns_name: text(&a.computer_dns_name),
+        rbac_group_name: text(&a.rbac_group_name),
+        mitre_techniques: a.mitre_techniques.clone().unwrap_or_default(),
+        portal_url: a
+            .id
+            .as_deref()
+            .map(|id| alert_url(portal, tenant, id))
+            .unwrap_or_default(),
+        threat_name: text(&a.threat_name),
+        detector_id: text(&a.detector_id),
+    }
+}
+
+fn vulnerability_severity(s: Option<&VulnerabilitySeverity>) -> i32 {
+    (match s {
+        Some(VulnerabilitySeverity::Low) => proto::VulnerabilitySeverity::Low,
+        Some(VulnerabilitySeverity::Medium) => proto::VulnerabilitySeverity::Medium,
+        Some(VulnerabilitySeverity::High) => proto::VulnerabilitySeverity::High,
+        Some(VulnerabilitySeverity::Critical) => proto::VulnerabilitySeverity::Critical,
+        _ => proto::VulnerabilitySeverity::Unspecified,
+    }) as i32
+}
+
+/// Defender's Vulnerability entity, with its portal link.
+pub fn vulnerability(v: &Vulnerability, portal: &Url, tenant: &str) -> proto::Vulnerability {
+    proto::Vulnerability {
+        id: text(&v.id),
+        name: text(&v.name),
+        description: text(&v.description),
+        severity: vulnerability_severity(v.severity.as_ref()),
+        cvss_v3: v.cvss_v3.filter(|c| c.is_finite()).unwrap_or_default(),
+        cvss_vector: text(&v.cvss_vector),
+        exposed_machines: v.exposed_machines.unwrap_or_default(),
+        published_on: time(v.published_on.as_ref()),
+        updated_on: time(v.updated_on.as_ref()),
+        public_exploit: v.public_exploit.unwrap_or_default(),
+        exploit_verified: v.exploit_verified.unwrap_or_default(),
+        exploit_in_kit: v.exploit_in_kit.unwrap_or_default(),
+        exploit_types: v.exploit_types.clone().unwrap_or_default(),
+        exploit_uris: v.exploit_uris.clone().unwrap_or_default(),
+        cve_supportability: v
+            .cve_supportability
+            .as_ref()
+            .map(|c| c.to_string())
+            .unwrap_or_default(),
+        epss: v.epss.filter(|e| e.is_finite()).unwrap_or_default(),
+        portal_url: v
+            .id
+            .as_deref()
+            .map(|id| vulnerability_url(portal, tenant, id))
+            .unwrap_or_default(),
+    }
+}
+
+fn candidate(c: &Candidate) -> proto::CandidateMachine {
+    proto::CandidateMachine {
+        machine_id: c.machine_id.clone(),
+        computer_dns_name: c.computer_dns_name.clone(),
+        last_ip_address: c.last_ip_address.clone(),
+        last_seen: time(c.last_seen.as_ref()),
+    }
+}
+
+/// One endpoint's risk as a message. A stale answer says so first in `reasons`.
+pub fn endpoint_risk(r: &EndpointRisk, portal: &Url) -> proto::EndpointRisk {
+    let mut msg = render(&r.assessment, portal);
+    if let Some(err) = &r.stale_because {
+        msg.reasons.insert(0, stale_reason(err));
+    }
+    msg.stale = r.stale_because.is_some();
+    msg.cached = r.cached;
+    msg.other_candidates = r.other_candidates.iter().map(candidate).collect();
+    msg
+}
+
+fn stale_reason(err: &ServiceError) -> String {
+    format!(
+        "stale: Defender is failing ({}), so this is the last good assessment; see evaluated_at",
+        err.reason()
+    )
+}
+
+/// One endpoint's risk, encoded: the assessment's own part is encoded once and kept with it;
+/// the per-request fields (`cached`, `other_candidates`) are appended as protobuf fields, which
+/// protobuf defines as the same as setting them in the message. A stale answer (which also
+/// changes `reasons`) is encoded in full.
+pub fn endpoint_risk_encoded(r: &EndpointRisk, portal: &Url) -> EncodedMessage {
+    if r.stale_because.is_some() {
+        return EncodedMessage::from_message(&endpoint_risk(r, portal));
+    }
+    let base = r
+        .assessment
+        .rendered
+        .get_or_init(|| Bytes::from(render(&r.assessment, portal).encode_to_vec()))
+        .clone();
+    let suffix = proto::EndpointRisk {
+        other_candidates: r.other_candidates.iter().map(candidate).collect(),
+        cached: r.cached,
+        ..Default::default()
+    };
+    EncodedMessage {
+        parts: [base, Bytes::from(suffix.encode_to_vec())],
+    }
+}
+
+/// A message already encoded, in parts written one after the other.
+#[derive(Clone, Debug, Default)]
+pub struct EncodedMessage {
+    /// The parts.
+    pub parts: [Bytes; 2],
+}
+
+impl EncodedMessage {
+    /// Encodes a whole message.
+    pub fn from_message<M: Message>(m: &M) -> Self {
+        Self {
+            parts: [Bytes::from(m.encode_to_vec()), Bytes::new()],
+        }
+    }
+}
+
+/// The assessment as the API message, without the per-request fields.
+fn render(a: &Assessment, portal: &Url) -> proto::EndpointRisk {
+    let s = &a.score;
+    proto::EndpointRisk {
+        machine: Some(machine(&a.machine)),
+        risk_level: risk_level(s.risk_level),
+        defender_risk_score: risk_level(s.defender_risk_score),
+        exposure_level: risk_level(s.exposure_level),
+        exposure_risk_level: risk_level(s.exposure_risk_level),
+        alert_risk_level: risk_level(s.alert_risk_level),
+        vulnerability_count: i32::try_from(s.vulnerability_count).unwrap_or(i32::MAX),
+        most_severe_vulnerability: s
+            .most_severe_vulnerability
+            .as_ref()
+            .map(|v| vulnerability(v, portal, &a.tenant)),
+        most_severe_alert: s
+            .most_severe_alert
+            .as_ref()
+            .map(|al| alert(al, portal, &a.tenant)),
+        active_alert_count: i32::try_from(s.active_alert_count).unwrap_or(i32::MAX),
+        links: Some(proto::PortalLinks {
+            overview_url: a.links.overview_url.clone(),
+            vulnerabilities_url: a.links.vulnerabilities_url.clone(),
+            alerts_url: a.links.alerts_url.clone(),
+        }),
+        reasons: s.reasons.clone(),
+        missing_permissions: s.missing_permissions.clone(),
+        evaluated_at: Some(prost_types::Timestamp::from(a.evaluated_at)),
+        stale: false,
+        other_candidates: Vec::new(),
+        tenant: a.tenant.clone(),
+        cached: false,
+    }
+}
+
+/// A batch item's error: what its own call's status would have been.
+pub fn endpoint_risk_error(err: &ServiceError) -> proto::EndpointRiskError {
+    proto::EndpointRiskError {
+        code: err.code() as i32,
+        reason: err.reason().to_string(),
+        message: err.to_string(),
+        metadata: err.metadata(),
+    }
+}
+
+/// The last message of a fleet stream.
+pub fn fleet_summary(s: &FleetSummary) -> proto::FleetSummary {
+    proto::FleetSummary {
+        machine_count: i64::try_from(s.machine_count).unwrap_or(i64::MAX),
+        complete: s.complete,
+        reason_incomplete: s.reason_incomplete.clone(),
+        missing_permissions: s.missing_permissions.clone(),
+        upstream_call_count: i32::try_from(s.upstream_call_count).unwrap_or(i32::MAX),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_keep_sub_second_precision() {
+        let t = DefenderTime::parse("2021-01-26T20:33:57.7220239Z");
+        let ts = time(Some(&t)).expect("parsed");
+        assert_eq!(ts.nanos, 722_023_900);
+        assert!(time(Some(&DefenderTime::parse("garbage"))).is_none());
+    }
+
+    #[test]
+    fn unknown_level_is_unspecified() {
+        assert_eq!(risk_level(None), proto::RiskLevel::Unspecified as i32);
+        assert_eq!(
+            risk_level(Some(RiskLevel::Critical)),
+            proto::RiskLevel::Critical as i32
+        );
+    }
+
+    #[test]
+    fn batch_item_errors_carry_code_reason_and_metadata() {
+        let e = endpoint_risk_error(&ServiceError::invalid("requests[2].hostname", "bad"));
+        assert_eq!(e.code, tonic::Code::InvalidArgument as i32);
+        assert_eq!(e.reason, "INVALID_FIELD");
+        assert_eq!(
+            e.metadata.get("field").map(String::as_str),
+            Some("requests[2].hostname")
+        );
+    }
+}

@@ -1,0 +1,119 @@
+//! Helpers of the read-side tests: request builders, error details, upstream call counting,
+//! and a service started with cache settings from a TOML file.
+
+use std::time::Duration;
+
+use defender_bridge::proto::get_endpoint_risk_request::Endpoint;
+use defender_bridge::proto::{self, GetEndpointRiskRequest};
+use defender_bridge::sim::{SimConfig, SimHandle};
+use tonic_types::StatusExt;
+
+use super::TestEnv;
+
+pub fn by_id(id: &str) -> GetEndpointRiskRequest {
+    GetEndpointRiskRequest {
+        endpoint: Some(Endpoint::MachineId(id.to_string())),
+        ..Default::default()
+    }
+}
+
+pub fn by_ip(ip: &str, observed_at: Option<time::OffsetDateTime>) -> GetEndpointRiskRequest {
+    GetEndpointRiskRequest {
+        endpoint: Some(Endpoint::IpAddress(ip.to_string())),
+        observed_at: observed_at.map(|t| prost_types::Timestamp {
+            seconds: t.unix_timestamp(),
+            nanos: 0,
+        }),
+        ..Default::default()
+    }
+}
+
+pub fn by_host(name: &str) -> GetEndpointRiskRequest {
+    GetEndpointRiskRequest {
+        endpoint: Some(Endpoint::Hostname(name.to_string())),
+        ..Default::default()
+    }
+}
+
+/// Defender API requests whose path contains `part` (token requests excluded).
+pub fn calls(sim: &SimHandle, part: &str) -> usize {
+    sim.requests()
+        .iter()
+        .filter(|r| r.path.starts_with("/api/") && r.path.contains(part))
+        .count()
+}
+
+/// Every Defender API request (token requests excluded).
+pub fn api_calls(sim: &SimHandle) -> usize {
+    calls(sim, "/api/")
+}
+
+/// Requests for one machine's vulnerabilities, plus the bulk vulnerability reads.
+pub fn vulnerability_calls(sim: &SimHandle) -> usize {
+    calls(sim, "ulnerabilit")
+}
+
+/// The `ErrorInfo.reason` of a status.
+pub fn reason(status: &tonic::Status) -> String {
+    status
+        .get_error_details()
+        .error_info()
+        .map(|i| i.reason.clone())
+        .unwrap_or_default()
+}
+
+/// The `ErrorInfo.metadata[key]` of a status.
+pub fn metadata(status: &tonic::Status, key: &str) -> Option<String> {
+    status
+        .get_error_details()
+        .error_info()
+        .and_then(|i| i.metadata.get(key).cloned())
+}
+
+/// The fields of a status's `BadRequest` violations.
+pub fn bad_fields(status: &tonic::Status) -> Vec<String> {
+    status
+        .get_error_details()
+        .bad_request()
+        .map(|b| b.field_violations.iter().map(|v| v.field.clone()).collect())
+        .unwrap_or_default()
+}
+
+/// A service whose `[cache]` section is `cache_toml`.
+pub async fn start_with_cache(
+    sim_config: SimConfig,
+    cache_toml: &str,
+) -> (TestEnv, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("defender-bridge.toml");
+    std::fs::write(&path, format!("[cache]\n{cache_toml}\n")).expect("write config");
+    let env = TestEnv::start_with(sim_config, |args| args.config = Some(path)).await;
+    (env, dir)
+}
+
+/// `sim_config()` with only `roles` granted.
+pub fn with_roles(roles: &[&str]) -> SimConfig {
+    SimConfig {
+        roles: roles.iter().map(|r| (*r).to_string()).collect(),
+        ..super::sim_config()
+    }
+}
+
+/// Every role the simulator knows except those starting with `missing` (e.g. "Machine.Read").
+pub fn all_roles_but(missing: &str) -> Vec<&'static str> {
+    defender_bridge::sim::ALL_ROLES
+        .iter()
+        .copied()
+        .filter(|r| !r.starts_with(missing))
+        .collect()
+}
+
+/// Waits a little longer than `d` (cache TTLs are checked with real time).
+pub async fn wait_past(d: Duration) {
+    tokio::time::sleep(d + Duration::from_millis(150)).await;
+}
+
+/// The proto risk level as its enum.
+pub fn level(value: i32) -> proto::RiskLevel {
+    proto::RiskLevel::try_from(value).unwrap_or(proto::RiskLevel::Unspecified)
+}

@@ -1,0 +1,154 @@
+//! `StreamFleetRisk`: the fleet from the bulk list APIs, never one call per machine, ending
+//! with a summary that says whether the stream is the whole fleet.
+
+mod common;
+
+use common::risk::*;
+use common::{TestEnv, sim_config};
+use defender_bridge::proto::stream_fleet_risk_response::Item;
+use defender_bridge::proto::{self, EndpointRisk, FleetSummary, StreamFleetRiskRequest};
+
+async fn stream(env: &TestEnv, req: StreamFleetRiskRequest) -> (Vec<EndpointRisk>, FleetSummary) {
+    let mut s = env
+        .risk()
+        .stream_fleet_risk(req)
+        .await
+        .expect("stream")
+        .into_inner();
+    let mut risks = Vec::new();
+    let mut summary = None;
+    while let Some(msg) = s.message().await.expect("message") {
+        assert!(summary.is_none(), "the summary is the last message");
+        match msg.item.expect("item") {
+            Item::Risk(r) => risks.push(r),
+            Item::Summary(sm) => summary = Some(sm),
+        }
+    }
+    (risks, summary.expect("a summary"))
+}
+
+fn per_machine_calls(env: &TestEnv) -> usize {
+    env.sim
+        .requests()
+        .iter()
+        .filter(|r| r.path.starts_with("/api/machines/"))
+        .count()
+}
+
+#[tokio::test]
+async fn the_whole_fleet_streams_from_bulk_reads_and_agrees_with_single_calls() {
+    let env = TestEnv::start(sim_config()).await;
+    let (risks, summary) = stream(&env, StreamFleetRiskRequest::default()).await;
+    let fleet_size = env.sim.fleet().machines().len();
+    assert_eq!(risks.len(), fleet_size);
+    assert!(summary.complete, "{summary:?}");
+    assert_eq!(summary.machine_count as usize, fleet_size);
+    assert_eq!(per_machine_calls(&env), 0, "no per-machine calls");
+    let upstream = api_calls(&env.sim);
+    assert_eq!(summary.upstream_call_count as usize, upstream);
+    assert!(upstream <= 6, "{upstream} calls for {fleet_size} machines");
+    for r in risks.iter().step_by(10) {
+        let id = r.machine.as_ref().expect("machine").id.clone();
+        let alone = env
+            .risk()
+            .get_endpoint_risk(by_id(&id))
+            .await
+            .expect("ok")
+            .into_inner();
+        assert_eq!(r.risk_level, alone.risk_level, "{id}");
+        assert_eq!(r.vulnerability_count, alone.vulnerability_count, "{id}");
+        assert_eq!(r.active_alert_count, alone.active_alert_count, "{id}");
+        assert_eq!(
+            r.most_severe_vulnerability.as_ref().map(|v| &v.id),
+            alone.most_severe_vulnerability.as_ref().map(|v| &v.id),
+            "{id}"
+        );
+        assert_eq!(r.links, alone.links);
+    }
+    env.stop().await;
+}
+
+#[tokio::test]
+async fn max_machines_ends_the_stream_incomplete() {
+    let env = TestEnv::start(sim_config()).await;
+    let (risks, summary) = stream(
+        &env,
+        StreamFleetRiskRequest {
+            max_machines: 10,
+            ..Default::default()
+        },
+    )
+    .await;
+    assert_eq!(risks.len(), 10);
+    assert!(!summary.complete);
+    assert!(
+        summary.reason_incomplete.contains("max_machines"),
+        "{summary:?}"
+    );
+    let all = env.sim.fleet().machines().len() as i32;
+    let (_, exact) = stream(
+        &env,
+        StreamFleetRiskRequest {
+            max_machines: all,
+            ..Default::default()
+        },
+    )
+    .await;
+    assert!(exact.complete, "exactly the fleet is complete: {exact:?}");
+    env.stop().await;
+}
+
+#[tokio::test]
+async fn filters_apply_and_skip_bulk_reads_they_make_useless() {
+    let env = TestEnv::start(sim_config()).await;
+    let want = env
+        .sim
+        .fleet()
+        .machines()
+        .iter()
+        .filter(|m| m.risk_score == Some("None") && m.exposure_level == Some("None"))
+        .count();
+    let (risks, summary) = stream(
+        &env,
+        StreamFleetRiskRequest {
+            risk_score: proto::RiskLevel::None as i32,
+            exposure_level: proto::RiskLevel::None as i32,
+            ..Default::default()
+        },
+    )
+    .await;
+    assert_eq!(risks.len(), want);
+    assert!(summary.complete);
+    assert_eq!(vulnerability_calls(&env.sim), 0);
+    assert_eq!(calls(&env.sim, "/alerts"), 0);
+    assert!(
+        risks
+            .iter()
+            .all(|r| r.risk_level == proto::RiskLevel::None as i32)
+    );
+    env.stop().await;
+}
+
+#[tokio::test]
+async fn a_missing_optional_permission_is_named_in_the_summary() {
+    let env = TestEnv::start(with_roles(&all_roles_but("Vulnerability.Read"))).await;
+    let (risks, summary) = stream(&env, StreamFleetRiskRequest::default()).await;
+    assert!(summary.complete);
+    assert_eq!(summary.missing_permissions, ["Vulnerability.Read.All"]);
+    assert!(risks.iter().all(|r| r.most_severe_vulnerability.is_none()));
+    env.stop().await;
+}
+
+#[tokio::test]
+async fn without_machine_permission_the_stream_fails() {
+    let env = TestEnv::start(with_roles(&all_roles_but("Machine.Read"))).await;
+    let mut s = env
+        .risk()
+        .stream_fleet_risk(StreamFleetRiskRequest::default())
+        .await
+        .expect("stream")
+        .into_inner();
+    let err = s.message().await.expect_err("no machine permission");
+    assert_eq!(err.code(), tonic::Code::PermissionDenied);
+    env.stop().await;
+}
