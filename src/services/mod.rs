@@ -8,12 +8,14 @@ mod investigation;
 mod risk;
 mod risk_convert;
 mod risk_requests;
+mod risk_server;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 pub use action::ActionApi;
 pub use risk::RiskApi;
+pub use risk_server::RiskServer;
 
 use crate::defender::{CallOptions, DefenderClient};
 use crate::error::ServiceError;
@@ -21,7 +23,10 @@ use crate::server::AppState;
 
 /// Shared gate of every handler: the integration must be enabled and the tenant must be the
 /// configured one.
-fn defender<'a>(state: &'a Arc<AppState>, tenant: &str) -> Result<&'a DefenderClient, ServiceError> {
+fn defender<'a>(
+    state: &'a Arc<AppState>,
+    tenant: &str,
+) -> Result<&'a DefenderClient, ServiceError> {
     let client = state
         .defender
         .as_ref()
