@@ -24,6 +24,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
+use bytes::{Buf, BufMut, Bytes};
 use defender_bridge::config::Config;
 use defender_bridge::demo::service_args;
 use defender_bridge::proto::get_endpoint_risk_request::Endpoint;
@@ -32,17 +33,16 @@ use defender_bridge::proto::{BatchGetEndpointRisksRequest, GetEndpointRiskReques
 use defender_bridge::server::{self, RunningServer};
 use defender_bridge::sim::{self, SimConfig, SimHandle};
 use hdrhistogram::Histogram;
+use http::uri::PathAndQuery;
+use prost::Message;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
+use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::transport::server::TcpIncoming;
 use tonic::transport::{Channel, Server};
 use tonic_health::ServingStatus;
 use tonic_health::pb::HealthCheckRequest;
-use bytes::{Buf, BufMut, Bytes};
-use http::uri::PathAndQuery;
-use prost::Message;
-use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 
 const CONNECTIONS: usize = 4;
 
@@ -177,7 +177,12 @@ impl Target {
     fn new<M: Message>(path: &'static str, requests: &[M]) -> Self {
         Self {
             path,
-            requests: Arc::new(requests.iter().map(|m| Bytes::from(m.encode_to_vec())).collect()),
+            requests: Arc::new(
+                requests
+                    .iter()
+                    .map(|m| Bytes::from(m.encode_to_vec()))
+                    .collect(),
+            ),
         }
     }
 
@@ -318,8 +323,16 @@ async fn run(k: Knobs) -> Result<()> {
             .context("warm-up batch")?;
     }
     let hot_requests: Vec<GetEndpointRiskRequest> = ids.iter().map(|id| by_id(id)).collect();
-    let hot = Target::new("/defenderbridge.v1.RiskService/GetEndpointRisk", &hot_requests);
-    let baseline = Target::new("/grpc.health.v1.Health/Check", &[HealthCheckRequest { service: String::new() }]);
+    let hot = Target::new(
+        "/defenderbridge.v1.RiskService/GetEndpointRisk",
+        &hot_requests,
+    );
+    let baseline = Target::new(
+        "/grpc.health.v1.Health/Check",
+        &[HealthCheckRequest {
+            service: String::new(),
+        }],
+    );
     let calls_before_load = api_calls(&sim);
     println!(
         "defender-bridge read-side benchmark: {} machines, {} s per run, {} callers over {CONNECTIONS} connections, open loop at {} RPS",

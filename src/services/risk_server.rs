@@ -68,7 +68,11 @@ where
             return self.generated.call(req);
         }
         let method = FastGetEndpointRisk(self.api.clone());
-        Box::pin(async move { Ok(tonic::server::Grpc::new(EncodedCodec).unary(method, req).await) })
+        Box::pin(async move {
+            Ok(tonic::server::Grpc::new(EncodedCodec)
+                .unary(method, req)
+                .await)
+        })
     }
 }
 
@@ -82,7 +86,10 @@ impl UnaryService<proto::GetEndpointRiskRequest> for FastGetEndpointRisk {
         let api = self.0.clone();
         Box::pin(async move {
             let risk = api.endpoint_risk(request).await?;
-            Ok(Response::new(risk_convert::endpoint_risk_encoded(&risk, api.portal())))
+            Ok(Response::new(risk_convert::endpoint_risk_encoded(
+                &risk,
+                api.portal(),
+            )))
         })
     }
 }
