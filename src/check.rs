@@ -83,7 +83,9 @@ impl Capability {
     /// Application permissions any one of which enables the capability.
     pub fn permissions(self, backend: HuntingBackend) -> &'static [&'static str] {
         match self {
-            Self::MachineRisk | Self::MachineActions => &["Machine.Read.All", "Machine.ReadWrite.All"],
+            Self::MachineRisk | Self::MachineActions => {
+                &["Machine.Read.All", "Machine.ReadWrite.All"]
+            }
             Self::Vulnerabilities => &["Vulnerability.Read.All"],
             Self::Alerts => &["Alert.Read.All", "Alert.ReadWrite.All"],
             Self::Isolate => &["Machine.Isolate"],
@@ -203,7 +205,12 @@ pub async fn run(
 
     // With the Graph backend, hunting permissions live in a separate Graph token.
     let graph_roles = if token.ok && backend == HuntingBackend::Graph {
-        Some(client.token_info(TokenScope::Graph, opts).await.map(|i| i.roles))
+        Some(
+            client
+                .token_info(TokenScope::Graph, opts)
+                .await
+                .map(|i| i.roles),
+        )
     } else {
         None
     };
@@ -213,9 +220,10 @@ pub async fn run(
         let perms = capability.permissions(backend);
         let (roles, note): (&[String], Option<String>) = match (&graph_roles, capability) {
             (Some(Ok(roles)), Capability::Hunting) => (roles.as_slice(), None),
-            (Some(Err(err)), Capability::Hunting) => {
-                (&[], Some(format!("could not get a Microsoft Graph token: {err}")))
-            }
+            (Some(Err(err)), Capability::Hunting) => (
+                &[],
+                Some(format!("could not get a Microsoft Graph token: {err}")),
+            ),
             _ => (granted.as_slice(), None),
         };
         let available = token.ok && perms.iter().any(|p| roles.iter().any(|r| r == p));
@@ -282,7 +290,11 @@ pub async fn run(
 /// is the least privileged one), without repeats.
 pub fn missing_permissions(report: &ConnectionReport) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
-    for c in report.capabilities.iter().filter(|c| c.required && !c.available) {
+    for c in report
+        .capabilities
+        .iter()
+        .filter(|c| c.required && !c.available)
+    {
         if let Some(p) = c.missing_permissions.first() {
             if !out.contains(p) {
                 out.push(p.clone());
@@ -346,7 +358,11 @@ pub fn render(report: &ConnectionReport, backend: HuntingBackend) -> String {
     );
     let _ = writeln!(out, "Hunting via:  {backend}");
     let _ = writeln!(out);
-    let _ = writeln!(out, "{:<17} {:<9} {:<9} {}", "CAPABILITY", "STATUS", "REQUIRED", "PERMISSION (any of)");
+    let _ = writeln!(
+        out,
+        "{:<17} {:<9} {:<9} PERMISSION (any of)",
+        "CAPABILITY", "STATUS", "REQUIRED"
+    );
     for c in &report.capabilities {
         let status = if c.available { "ok" } else { "MISSING" };
         let _ = writeln!(
@@ -370,16 +386,26 @@ pub fn render(report: &ConnectionReport, backend: HuntingBackend) -> String {
             p.call,
             if p.ok { "OK" } else { "FAILED" },
             p.latency.as_millis(),
-            p.error.as_deref().map(|e| format!(": {e}")).unwrap_or_default()
+            p.error
+                .as_deref()
+                .map(|e| format!(": {e}"))
+                .unwrap_or_default()
         );
     } else {
-        let _ = writeln!(out, "Probe:        not run (needs a token and Machine.Read.All)");
+        let _ = writeln!(
+            out,
+            "Probe:        not run (needs a token and Machine.Read.All)"
+        );
     }
     let missing = missing_permissions(report);
     if !missing.is_empty() {
         let _ = writeln!(out, "Missing:      {}", missing.join(", "));
     }
-    let _ = writeln!(out, "Result:       {}", if report.ready { "READY" } else { "NOT READY" });
+    let _ = writeln!(
+        out,
+        "Result:       {}",
+        if report.ready { "READY" } else { "NOT READY" }
+    );
     let _ = writeln!(out);
     let _ = writeln!(out, "Reminder: {ADMIN_CONSENT_REMINDER}");
     out

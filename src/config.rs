@@ -156,6 +156,10 @@ pub struct ServeArgs {
     /// Append-only JSON-lines audit log of actions.
     #[arg(long, env = "DEFENDER_BRIDGE_AUDIT_LOG", value_name = "FILE")]
     pub audit_log: Option<PathBuf>,
+    /// How long, after SIGTERM or Ctrl-C, in-flight calls may take to finish before remaining
+    /// connections are closed, in seconds. [default: 10]
+    #[arg(long, env = "DEFENDER_BRIDGE_SHUTDOWN_GRACE_SECS", value_name = "SECS")]
+    pub shutdown_grace_secs: Option<u64>,
     /// Log format: human or json. [default: human]
     #[arg(long, env = "DEFENDER_BRIDGE_LOG_FORMAT", value_name = "FORMAT")]
     pub log_format: Option<LogFormat>,
@@ -181,6 +185,7 @@ struct FileConfig {
     listen: Option<SocketAddr>,
     log_format: Option<LogFormat>,
     audit_log: Option<PathBuf>,
+    shutdown_grace_secs: Option<u64>,
     #[serde(default)]
     defender: FileDefender,
     #[serde(default)]
@@ -266,6 +271,8 @@ pub struct Config {
     pub hunting_backend: HuntingBackend,
     /// Cache settings.
     pub cache: CacheConfig,
+    /// Drain period after a shutdown signal.
+    pub shutdown_grace: Duration,
 }
 
 impl Config {
@@ -324,9 +331,20 @@ impl Config {
         let cache = resolve_cache(file.cache);
 
         let defender = if enabled {
-            let tenant_id = required(args.tenant_id.clone().or(fd.tenant_id), "DEFENDER_TENANT_ID")?;
-            let client_id = required(args.client_id.clone().or(fd.client_id), "DEFENDER_CLIENT_ID")?;
-            let credential = resolve_credential(args, fd.client_secret, fd.client_secret_file, fd.client_assertion_file)?;
+            let tenant_id = required(
+                args.tenant_id.clone().or(fd.tenant_id),
+                "DEFENDER_TENANT_ID",
+            )?;
+            let client_id = required(
+                args.client_id.clone().or(fd.client_id),
+                "DEFENDER_CLIENT_ID",
+            )?;
+            let credential = resolve_credential(
+                args,
+                fd.client_secret,
+                fd.client_secret_file,
+                fd.client_assertion_file,
+            )?;
             let mut settings = DefenderSettings::new(cloud, tenant_id, client_id, credential);
             settings.api_url = args.api_url.clone().or(fd.api_url);
             settings.login_url = args.login_url.clone().or(fd.login_url);
@@ -352,6 +370,11 @@ impl Config {
             portal_url,
             hunting_backend,
             cache,
+            shutdown_grace: Duration::from_secs(
+                args.shutdown_grace_secs
+                    .or(file.shutdown_grace_secs)
+                    .unwrap_or(10),
+            ),
         })
     }
 }
@@ -374,7 +397,10 @@ fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
 fn resolve_cache(file: FileCache) -> CacheConfig {
     let d = CacheConfig::default();
     CacheConfig {
-        risk_ttl: file.risk_ttl_secs.map(Duration::from_secs).unwrap_or(d.risk_ttl),
+        risk_ttl: file
+            .risk_ttl_secs
+            .map(Duration::from_secs)
+            .unwrap_or(d.risk_ttl),
         stale_max_age: file
             .stale_max_age_secs
             .map(Duration::from_secs)
@@ -415,7 +441,10 @@ fn resolve_credential(
         }
     }
     if let Some(path) = args.client_secret_file.clone().or(file_secret_file) {
-        return Ok(Credential::Secret(read_secret_file(&path, "DEFENDER_CLIENT_SECRET_FILE")?));
+        return Ok(Credential::Secret(read_secret_file(
+            &path,
+            "DEFENDER_CLIENT_SECRET_FILE",
+        )?));
     }
     if let Some(secret) = file_secret {
         return Ok(Credential::Secret(secret));
@@ -482,7 +511,10 @@ mod tests {
         let mut a = args();
         a.client_secret = None;
         let err = Config::resolve(&a).expect_err("must fail");
-        assert!(err.to_string().contains("DEFENDER_CLIENT_SECRET_FILE"), "{err}");
+        assert!(
+            err.to_string().contains("DEFENDER_CLIENT_SECRET_FILE"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -323,7 +323,12 @@ impl From<DefenderError> for ServiceError {
             } => {
                 let fix = aadsts_fix(aadsts_code.as_deref());
                 // Entra's description can be long (trace ids); keep its first sentence.
-                let first = description.split(". ").next().unwrap_or("").trim().to_string();
+                let first = description
+                    .split(". ")
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .to_string();
                 Self::AuthenticationFailed {
                     aadsts_code,
                     message: format!("{first}; {fix}"),
@@ -359,7 +364,11 @@ impl From<DefenderError> for ServiceError {
                 cpu_quota,
                 ..
             } => Self::RateLimited {
-                quota: if cpu_quota { "cpu".into() } else { "upstream".into() },
+                quota: if cpu_quota {
+                    "cpu".into()
+                } else {
+                    "upstream".into()
+                },
                 retry_after: retry_after.unwrap_or(Duration::from_secs(60)),
                 cpu_quota,
             },
@@ -371,7 +380,9 @@ impl From<DefenderError> for ServiceError {
                 retry_after,
                 cpu_quota: false,
             },
-            DefenderError::Upstream { status, message, .. } => Self::UpstreamUnavailable {
+            DefenderError::Upstream {
+                status, message, ..
+            } => Self::UpstreamUnavailable {
                 message: format!("HTTP {status}: {message}"),
                 retry_after: None,
             },
@@ -407,8 +418,14 @@ mod tests {
         let status: tonic::Status = ServiceError::invalid("machine_id", "must be 40 hex").into();
         assert_eq!(status.code(), Code::InvalidArgument);
         let d = details(&status);
-        assert_eq!(d.error_info().map(|i| i.reason.as_str()), Some("INVALID_FIELD"));
-        assert_eq!(d.error_info().map(|i| i.domain.as_str()), Some(ERROR_DOMAIN));
+        assert_eq!(
+            d.error_info().map(|i| i.reason.as_str()),
+            Some("INVALID_FIELD")
+        );
+        assert_eq!(
+            d.error_info().map(|i| i.domain.as_str()),
+            Some(ERROR_DOMAIN)
+        );
         let br = d.bad_request().expect("bad request");
         assert_eq!(br.field_violations[0].field, "machine_id");
     }
@@ -442,7 +459,10 @@ mod tests {
         assert_eq!(status.code(), Code::PermissionDenied);
         let info = details(&status).error_info().cloned().expect("info");
         assert_eq!(info.reason, "MISSING_APP_PERMISSION");
-        assert_eq!(info.metadata.get("permission").map(String::as_str), Some("Machine.Read.All"));
+        assert_eq!(
+            info.metadata.get("permission").map(String::as_str),
+            Some("Machine.Read.All")
+        );
     }
 
     #[test]
@@ -456,7 +476,10 @@ mod tests {
         .into();
         assert_eq!(status.code(), Code::FailedPrecondition);
         let info = details(&status).error_info().cloned().expect("info");
-        assert_eq!(info.metadata.get("aadsts_code").map(String::as_str), Some("AADSTS7000215"));
+        assert_eq!(
+            info.metadata.get("aadsts_code").map(String::as_str),
+            Some("AADSTS7000215")
+        );
         assert!(status.message().contains("client secret is wrong"));
     }
 }

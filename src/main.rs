@@ -97,7 +97,10 @@ struct CheckArgs {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(err) => {
             eprintln!("error: cannot start the async runtime: {err}");
@@ -124,7 +127,9 @@ async fn run_serve(args: ServeArgs) -> ExitCode {
     };
     telemetry::init(config.log_format);
     if !config.enabled {
-        tracing::warn!("the Defender integration is disabled: every RPC answers INTEGRATION_DISABLED");
+        tracing::warn!(
+            "the Defender integration is disabled: every RPC answers INTEGRATION_DISABLED"
+        );
     }
     match server::serve(config, server::shutdown_signal()).await {
         Ok(()) => ExitCode::SUCCESS,
@@ -168,13 +173,20 @@ async fn run_sim(args: SimArgs) -> ExitCode {
         ..sim::SimConfig::default()
     };
     if let Some(roles) = args.roles {
-        config.roles = roles.into_iter().map(|r| r.trim().to_string()).filter(|r| !r.is_empty()).collect();
+        config.roles = roles
+            .into_iter()
+            .map(|r| r.trim().to_string())
+            .filter(|r| !r.is_empty())
+            .collect();
     }
     let started = std::time::Instant::now();
     let handle = match sim::spawn(config.clone(), args.listen).await {
         Ok(h) => h,
         Err(err) => {
-            eprintln!("error: cannot start the simulator on {}: {err}", args.listen);
+            eprintln!(
+                "error: cannot start the simulator on {}: {err}",
+                args.listen
+            );
             return ExitCode::FAILURE;
         }
     };
@@ -187,12 +199,12 @@ async fn run_sim(args: SimArgs) -> ExitCode {
     );
     println!("roles in issued tokens: {}", config.roles.join(","));
     println!("point the service at it with:");
-    println!("  export DEFENDER_API_URL={base} DEFENDER_LOGIN_URL={base} DEFENDER_GRAPH_URL={base}");
+    println!(
+        "  export DEFENDER_API_URL={base} DEFENDER_LOGIN_URL={base} DEFENDER_GRAPH_URL={base}"
+    );
     println!(
         "  export DEFENDER_TENANT_ID={} DEFENDER_CLIENT_ID={} DEFENDER_CLIENT_SECRET={}",
-        config.tenant_id,
-        config.client_id,
-        config.client_secret
+        config.tenant_id, config.client_id, config.client_secret
     );
     println!("request log: curl {base}/_sim/requests");
     tokio::select! {
@@ -249,7 +261,14 @@ async fn run_check(args: CheckArgs) -> ExitCode {
     let opts = CallOptions {
         deadline: Some(tokio::time::Instant::now() + std::time::Duration::from_secs(60)),
     };
-    let report = check::run(&client, config.hunting_backend, &required, !args.no_probe, &opts).await;
+    let report = check::run(
+        &client,
+        config.hunting_backend,
+        &required,
+        !args.no_probe,
+        &opts,
+    )
+    .await;
     print!("{}", check::render(&report, config.hunting_backend));
     if report.ready {
         ExitCode::SUCCESS

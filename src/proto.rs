@@ -6,7 +6,5 @@
 tonic::include_proto!("defenderbridge.v1");
 
 /// The encoded `FileDescriptorSet` of every file under `proto/`, for server reflection.
-pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(
-    env!("OUT_DIR"),
-    "/defenderbridge_descriptor.bin"
-));
+pub const FILE_DESCRIPTOR_SET: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/defenderbridge_descriptor.bin"));

@@ -5,6 +5,7 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -118,23 +119,22 @@ pub async fn spawn(config: Config) -> Result<RunningServer, ServerError> {
 
 /// Serves on an already-bound listener in the background (tests bind `127.0.0.1:0`).
 pub async fn spawn_on(config: Config, listener: TcpListener) -> Result<RunningServer, ServerError> {
-    let addr = listener
-        .local_addr()
-        .map_err(|source| ServerError::Bind {
-            addr: config.listen,
-            source,
-        })?;
+    let addr = listener.local_addr().map_err(|source| ServerError::Bind {
+        addr: config.listen,
+        source,
+    })?;
     let (tx, rx) = oneshot::channel::<()>();
+    let grace = config.shutdown_grace;
     let state = Arc::new(AppState::new(config)?);
     let router = build(state).await?;
     let task = tokio::spawn(async move {
         let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
-        router
-            .serve_with_incoming_shutdown(incoming, async {
-                let _ = rx.await;
-            })
-            .await
-            .map_err(ServerError::from)
+        let (signalled_tx, signalled_rx) = oneshot::channel::<()>();
+        let server = router.serve_with_incoming_shutdown(incoming, async move {
+            let _ = rx.await;
+            let _ = signalled_tx.send(());
+        });
+        drain_bounded(server, signalled_rx, grace).await
     });
     Ok(RunningServer {
         addr,
@@ -149,16 +149,48 @@ pub async fn serve(
     signal: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
     let addr = config.listen;
+    let router_grace = config.shutdown_grace;
     let listener = TcpListener::bind(addr)
         .await
         .map_err(|source| ServerError::Bind { addr, source })?;
     let state = Arc::new(AppState::new(config)?);
     let router = build(state).await?;
     tracing::info!(%addr, "defender-bridge listening");
+    let grace = router_grace;
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
-    router.serve_with_incoming_shutdown(incoming, signal).await?;
+    let (signalled_tx, signalled_rx) = oneshot::channel::<()>();
+    let server = router.serve_with_incoming_shutdown(incoming, async move {
+        signal.await;
+        let _ = signalled_tx.send(());
+    });
+    drain_bounded(server, signalled_rx, grace).await?;
     tracing::info!("defender-bridge stopped");
     Ok(())
+}
+
+/// Runs `server` to completion, but once shutdown has been signalled gives in-flight calls at
+/// most `grace` to finish: idle client connections can otherwise hold a tonic/hyper graceful
+/// shutdown open indefinitely (hyperium/hyper#4170), and an orchestrator would SIGKILL us.
+async fn drain_bounded(
+    server: impl Future<Output = Result<(), tonic::transport::Error>>,
+    signalled: oneshot::Receiver<()>,
+    grace: Duration,
+) -> Result<(), ServerError> {
+    tokio::pin!(server);
+    let deadline = async move {
+        if signalled.await.is_ok() {
+            tokio::time::sleep(grace).await;
+        } else {
+            std::future::pending::<()>().await;
+        }
+    };
+    tokio::select! {
+        result = &mut server => result.map_err(ServerError::from),
+        () = deadline => {
+            tracing::warn!(grace_secs = grace.as_secs_f64(), "drain period over; closing remaining connections");
+            Ok(())
+        }
+    }
 }
 
 type Router = tonic::transport::server::Router<

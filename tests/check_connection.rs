@@ -39,14 +39,24 @@ async fn with_every_role_everything_is_available_and_the_probe_passes() {
     assert_eq!(token.app_id, env.sim_config.client_id);
     assert!(token.expires_at.is_some());
     for role in ALL_ROLES {
-        assert!(resp.granted_permissions.iter().any(|g| g == role), "{role} not reported");
+        assert!(
+            resp.granted_permissions.iter().any(|g| g == role),
+            "{role} not reported"
+        );
     }
     assert_eq!(resp.capabilities.len(), 8);
-    assert!(resp.capabilities.iter().all(|c| c.available && c.missing_permissions.is_empty()));
+    assert!(
+        resp.capabilities
+            .iter()
+            .all(|c| c.available && c.missing_permissions.is_empty())
+    );
     let probe = resp.probe.clone().expect("probe");
     assert!(probe.attempted && probe.ok, "{probe:?}");
     assert!(resp.ready);
-    assert!(resp.admin_consent_reminder.is_empty(), "nothing to consent to");
+    assert!(
+        resp.admin_consent_reminder.is_empty(),
+        "nothing to consent to"
+    );
     assert_eq!(resp.cloud, "commercial");
     env.stop().await;
 }
@@ -64,9 +74,15 @@ async fn a_missing_role_is_named_exactly_and_the_rest_still_works() {
     assert!(resp.admin_consent_reminder.contains("admin consent"));
     let isolate = capability(&resp, Capability::Isolate);
     assert!(!isolate.available);
-    assert_eq!(isolate.missing_permissions, vec!["Machine.Isolate".to_string()]);
+    assert_eq!(
+        isolate.missing_permissions,
+        vec!["Machine.Isolate".to_string()]
+    );
     let vulns = capability(&resp, Capability::Vulnerabilities);
-    assert_eq!(vulns.missing_permissions, vec!["Vulnerability.Read.All".to_string()]);
+    assert_eq!(
+        vulns.missing_permissions,
+        vec!["Vulnerability.Read.All".to_string()]
+    );
     let unavailable: Vec<i32> = resp
         .capabilities
         .iter()
@@ -75,7 +91,10 @@ async fn a_missing_role_is_named_exactly_and_the_rest_still_works() {
         .collect();
     assert_eq!(
         unavailable,
-        vec![Capability::Vulnerabilities as i32, Capability::Isolate as i32]
+        vec![
+            Capability::Vulnerabilities as i32,
+            Capability::Isolate as i32
+        ]
     );
     assert!(resp.probe.expect("probe").ok);
     env.stop().await;
@@ -116,7 +135,12 @@ async fn concurrent_calls_share_one_token_request() {
     for t in tasks {
         assert!(t.await.expect("task").expect("rpc"));
     }
-    assert_eq!(token_requests(&env.sim, "securitycenter"), 1, "{:#?}", env.sim.requests());
+    assert_eq!(
+        token_requests(&env.sim, "securitycenter"),
+        1,
+        "{:#?}",
+        env.sim.requests()
+    );
     assert_eq!(token_requests(&env.sim, "graph.microsoft.com"), 1);
     env.stop().await;
 }
@@ -173,7 +197,10 @@ async fn check_command_names_exactly_the_missing_permissions_and_fails() {
     .await
     .expect("join");
     assert_eq!(code, 1, "{text}");
-    assert!(text.contains("Missing:      Machine.Isolate, Machine.Scan\n"), "{text}");
+    assert!(
+        text.contains("Missing:      Machine.Isolate, Machine.Scan\n"),
+        "{text}"
+    );
     assert!(text.contains("NOT READY"), "{text}");
     assert!(text.contains("admin consent"), "{text}");
     sim.shutdown().await;
@@ -191,7 +218,10 @@ async fn without_machine_read_the_service_is_not_ready_and_makes_no_probe() {
     assert!(!resp.ready);
     let machine = capability(&resp, Capability::MachineRisk);
     assert!(machine.required && !machine.available);
-    assert_eq!(machine.missing_permissions, vec!["Machine.Read.All".to_string()]);
+    assert_eq!(
+        machine.missing_permissions,
+        vec!["Machine.Read.All".to_string()]
+    );
     assert!(!resp.probe.expect("probe").attempted);
     assert!(
         common::api_requests(&env.sim, "/api/").is_empty(),

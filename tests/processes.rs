@@ -4,7 +4,7 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -25,7 +25,10 @@ fn free_port() -> u16 {
 async fn wait_until_listening(port: u16) {
     let deadline = Instant::now() + Duration::from_secs(20);
     while Instant::now() < deadline {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
             return;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -50,35 +53,38 @@ fn terminate(child: &mut Child) -> i32 {
     }
 }
 
-fn spawn_serve(sim_base: &str, config: &SimConfig, secret: &str, port: u16, json: bool) -> Child {
+/// Logs go to a file: a piped stderr that nobody reads fills up at trace level and blocks the
+/// child.
+fn spawn_serve(
+    sim_base: &str,
+    config: &SimConfig,
+    secret: &str,
+    port: u16,
+    json: bool,
+    log: &std::path::Path,
+) -> Child {
+    let log_file = std::fs::File::create(log).expect("log file");
     Command::new(env!("CARGO_BIN_EXE_defender-bridge"))
         .arg("serve")
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("RUST_LOG", "trace")
+        .env("DEFENDER_BRIDGE_SHUTDOWN_GRACE_SECS", "2")
         .env("DEFENDER_BRIDGE_LISTEN", format!("127.0.0.1:{port}"))
-        .env("DEFENDER_BRIDGE_LOG_FORMAT", if json { "json" } else { "human" })
+        .env(
+            "DEFENDER_BRIDGE_LOG_FORMAT",
+            if json { "json" } else { "human" },
+        )
         .env("DEFENDER_API_URL", sim_base)
         .env("DEFENDER_LOGIN_URL", sim_base)
         .env("DEFENDER_GRAPH_URL", sim_base)
         .env("DEFENDER_TENANT_ID", &config.tenant_id)
         .env("DEFENDER_CLIENT_ID", &config.client_id)
         .env("DEFENDER_CLIENT_SECRET", secret)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(log_file))
         .spawn()
         .expect("spawn serve")
-}
-
-fn output_of(mut child: Child) -> String {
-    let mut text = String::new();
-    if let Some(mut out) = child.stdout.take() {
-        let _ = out.read_to_string(&mut text);
-    }
-    if let Some(mut err) = child.stderr.take() {
-        let _ = err.read_to_string(&mut text);
-    }
-    text
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -90,8 +96,14 @@ async fn the_client_secret_appears_in_no_log_line_and_sigterm_drains() {
         };
         let sim = start_sim(config.clone()).await;
         let port = free_port();
-        let used_secret = if good { SECRET.to_string() } else { format!("{SECRET}-wrong") };
-        let mut child = spawn_serve(&sim.base_url(), &config, &used_secret, port, json);
+        let used_secret = if good {
+            SECRET.to_string()
+        } else {
+            format!("{SECRET}-wrong")
+        };
+        let dir = tempfile::tempdir().expect("tempdir");
+        let log = dir.path().join("serve.log");
+        let mut child = spawn_serve(&sim.base_url(), &config, &used_secret, port, json, &log);
         wait_until_listening(port).await;
         let channel = connect(format!("127.0.0.1:{port}").parse().expect("addr")).await;
         let resp = RiskServiceClient::new(channel)
@@ -100,12 +112,24 @@ async fn the_client_secret_appears_in_no_log_line_and_sigterm_drains() {
             .expect("rpc")
             .into_inner();
         assert_eq!(resp.token.expect("token").ok, good);
-        let code = terminate(&mut child);
-        let logs = output_of(child);
+        let code = tokio::task::spawn_blocking(move || {
+            let code = terminate(&mut child);
+            (code, child)
+        })
+        .await
+        .expect("join");
+        let (code, _child) = code;
+        let logs = std::fs::read_to_string(&log).expect("read logs");
         assert_eq!(code, 0, "graceful exit after SIGTERM; logs:\n{logs}");
         assert!(logs.contains("SIGTERM"), "shutdown is logged:\n{logs}");
-        assert!(logs.lines().count() > 3, "trace logging produced output:\n{logs}");
-        assert!(!logs.contains(SECRET), "the secret leaked into the logs:\n{logs}");
+        assert!(
+            logs.lines().count() > 3,
+            "trace logging produced output:\n{logs}"
+        );
+        assert!(
+            !logs.contains(SECRET),
+            "the secret leaked into the logs:\n{logs}"
+        );
         sim.shutdown().await;
     }
 }
@@ -114,7 +138,13 @@ async fn the_client_secret_appears_in_no_log_line_and_sigterm_drains() {
 async fn demo_serves_with_zero_configuration_and_prints_grpcurl_commands() {
     let port = free_port();
     let mut child = Command::new(env!("CARGO_BIN_EXE_defender-bridge"))
-        .args(["demo", "--listen", &format!("127.0.0.1:{port}"), "--machines", "300"])
+        .args([
+            "demo",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--machines",
+            "300",
+        ])
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .stdout(Stdio::piped())
@@ -124,7 +154,8 @@ async fn demo_serves_with_zero_configuration_and_prints_grpcurl_commands() {
     let stdout = child.stdout.take().expect("stdout");
     let banner = tokio::task::spawn_blocking(move || {
         let mut lines = Vec::new();
-        for line in BufReader::new(stdout).lines() {
+        let mut reader = BufReader::new(stdout).lines();
+        for line in reader.by_ref() {
             let Ok(line) = line else { break };
             let done = line.contains("Ctrl-C");
             lines.push(line);
@@ -132,11 +163,16 @@ async fn demo_serves_with_zero_configuration_and_prints_grpcurl_commands() {
                 break;
             }
         }
+        // Keep reading so the child never blocks on a full pipe.
+        std::thread::spawn(move || reader.for_each(drop));
         lines.join("\n")
     })
     .await
     .expect("banner");
-    assert!(banner.contains(&format!("grpcurl -plaintext 127.0.0.1:{port} list")), "{banner}");
+    assert!(
+        banner.contains(&format!("grpcurl -plaintext 127.0.0.1:{port} list")),
+        "{banner}"
+    );
     let id_line = banner
         .lines()
         .find(|l| l.contains("GetEndpointRisk"))
@@ -157,5 +193,53 @@ async fn demo_serves_with_zero_configuration_and_prints_grpcurl_commands() {
         .expect("rpc")
         .into_inner();
     assert!(resp.ready, "the demo's simulator grants every permission");
-    assert_eq!(terminate(&mut child), 0);
+    let code = tokio::task::spawn_blocking(move || terminate(&mut child))
+        .await
+        .expect("join");
+    assert_eq!(code, 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_endless_stream_cannot_hold_shutdown_past_the_grace_period() {
+    use tonic_health::pb::HealthCheckRequest;
+    use tonic_health::pb::health_client::HealthClient;
+
+    let config = sim_config();
+    let sim = start_sim(config.clone()).await;
+    let port = free_port();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = dir.path().join("serve.log");
+    let mut cmd_child = spawn_serve(
+        &sim.base_url(),
+        &config,
+        &config.client_secret,
+        port,
+        false,
+        &log,
+    );
+    wait_until_listening(port).await;
+    let channel = connect(format!("127.0.0.1:{port}").parse().expect("addr")).await;
+    // Health/Watch never ends by itself: graceful shutdown alone would wait for it forever.
+    let mut watch = HealthClient::new(channel)
+        .watch(HealthCheckRequest {
+            service: String::new(),
+        })
+        .await
+        .expect("watch")
+        .into_inner();
+    assert!(watch.message().await.expect("first status").is_some());
+    let started = Instant::now();
+    let code = tokio::task::spawn_blocking(move || terminate(&mut cmd_child))
+        .await
+        .expect("join");
+    assert_eq!(code, 0);
+    let logs = std::fs::read_to_string(&log).expect("logs");
+    assert!(logs.contains("drain period over"), "{logs}");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "took {:?}",
+        started.elapsed()
+    );
+    drop(watch);
+    sim.shutdown().await;
 }

@@ -9,12 +9,15 @@ use defender_bridge::proto;
 use defender_bridge::server;
 use tokio_stream::StreamExt;
 use tonic::Code;
+use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
-use tonic_health::pb::HealthCheckRequest;
 use tonic_types::StatusExt;
 
-const SERVICES: [&str; 2] = ["defenderbridge.v1.RiskService", "defenderbridge.v1.ActionService"];
+const SERVICES: [&str; 2] = [
+    "defenderbridge.v1.RiskService",
+    "defenderbridge.v1.ActionService",
+];
 
 async fn health_of(channel: tonic::transport::Channel, service: &str) -> i32 {
     HealthClient::new(channel)
@@ -30,19 +33,26 @@ async fn health_of(channel: tonic::transport::Channel, service: &str) -> i32 {
 #[tokio::test]
 async fn health_reports_serving_overall_and_per_service() {
     let env = TestEnv::start(sim_config()).await;
-    assert_eq!(health_of(env.channel.clone(), "").await, ServingStatus::Serving as i32);
+    assert_eq!(
+        health_of(env.channel.clone(), "").await,
+        ServingStatus::Serving as i32
+    );
     for s in SERVICES {
-        assert_eq!(health_of(env.channel.clone(), s).await, ServingStatus::Serving as i32, "{s}");
+        assert_eq!(
+            health_of(env.channel.clone(), s).await,
+            ServingStatus::Serving as i32,
+            "{s}"
+        );
     }
     env.stop().await;
 }
 
 #[tokio::test]
 async fn reflection_v1_lists_both_services_and_health() {
+    use tonic_reflection::pb::v1::ServerReflectionRequest;
     use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
     use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
     use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
-    use tonic_reflection::pb::v1::ServerReflectionRequest;
 
     let env = TestEnv::start(sim_config()).await;
     let mut client = ServerReflectionClient::new(env.channel.clone());
@@ -68,10 +78,10 @@ async fn reflection_v1_lists_both_services_and_health() {
 
 #[tokio::test]
 async fn reflection_v1alpha_serves_the_api_descriptors() {
+    use tonic_reflection::pb::v1alpha::ServerReflectionRequest;
     use tonic_reflection::pb::v1alpha::server_reflection_client::ServerReflectionClient;
     use tonic_reflection::pb::v1alpha::server_reflection_request::MessageRequest;
     use tonic_reflection::pb::v1alpha::server_reflection_response::MessageResponse;
-    use tonic_reflection::pb::v1alpha::ServerReflectionRequest;
 
     let env = TestEnv::start(sim_config()).await;
     let mut client = ServerReflectionClient::new(env.channel.clone());
@@ -107,16 +117,26 @@ async fn disabled_integration_is_not_serving_and_says_so() {
         .await
         .expect("starts");
     let channel = connect(running.addr).await;
-    assert_eq!(health_of(channel.clone(), "").await, ServingStatus::NotServing as i32);
+    assert_eq!(
+        health_of(channel.clone(), "").await,
+        ServingStatus::NotServing as i32
+    );
     for s in SERVICES {
-        assert_eq!(health_of(channel.clone(), s).await, ServingStatus::NotServing as i32);
+        assert_eq!(
+            health_of(channel.clone(), s).await,
+            ServingStatus::NotServing as i32
+        );
     }
     let err = proto::risk_service_client::RiskServiceClient::new(channel)
         .check_connection(proto::CheckConnectionRequest::default())
         .await
         .expect_err("disabled");
     assert_eq!(err.code(), Code::FailedPrecondition);
-    let info = err.get_error_details().error_info().cloned().expect("error info");
+    let info = err
+        .get_error_details()
+        .error_info()
+        .cloned()
+        .expect("error info");
     assert_eq!(info.reason, "INTEGRATION_DISABLED");
     assert_eq!(info.domain, "defenderbridge");
     running.shutdown().await.expect("shutdown");
@@ -137,7 +157,10 @@ async fn unimplemented_rpcs_say_which_work_item_delivers_them_and_call_nothing_u
         .expect_err("not implemented yet");
     assert_eq!(err.code(), Code::Unimplemented);
     assert!(err.message().contains("Actions"), "{}", err.message());
-    assert!(env.sim.requests().is_empty(), "no upstream call may be made");
+    assert!(
+        env.sim.requests().is_empty(),
+        "no upstream call may be made"
+    );
     env.stop().await;
 }
 
@@ -154,9 +177,14 @@ async fn an_unknown_tenant_is_invalid_argument() {
         .expect_err("unknown tenant");
     assert_eq!(err.code(), Code::InvalidArgument);
     let details = err.get_error_details();
-    assert_eq!(details.error_info().map(|i| i.reason.as_str()), Some("INVALID_FIELD"));
     assert_eq!(
-        details.bad_request().map(|b| b.field_violations[0].field.as_str()),
+        details.error_info().map(|i| i.reason.as_str()),
+        Some("INVALID_FIELD")
+    );
+    assert_eq!(
+        details
+            .bad_request()
+            .map(|b| b.field_violations[0].field.as_str()),
         Some("tenant")
     );
     env.stop().await;

@@ -20,7 +20,10 @@ use crate::server::AppState;
 
 /// Shared gate of every handler: the integration must be enabled and the tenant must be the
 /// configured one.
-fn defender<'a>(state: &'a Arc<AppState>, tenant: &str) -> Result<&'a DefenderClient, ServiceError> {
+fn defender<'a>(
+    state: &'a Arc<AppState>,
+    tenant: &str,
+) -> Result<&'a DefenderClient, ServiceError> {
     let client = state
         .defender
         .as_ref()

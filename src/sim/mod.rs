@@ -5,10 +5,18 @@
 //! request so tests can count upstream calls. `defender-bridge sim`, `demo` and the
 //! integration tests all run it.
 //!
-//! Layout: [`fleet`] (machines) with `catalog` (software, vulnerabilities) and `alerts`;
-//! `odata` (the `$filter` parser); `auth` (tokens); `faults`, `ratelimit`; `routes` (dispatch
-//! and the request log) with the handlers in `api_machines`, `api_alerts`, `api_tvm`,
-//! `actions`, `hunting`; `control` (the `/_sim` control plane); `wire` (envelopes and errors).
+//! Layout: [`fleet`] (the data set) built by `generate` from the `catalog` (software,
+//! vulnerabilities) with `alerts` rebuilt on demand and `rng` for stable randomness; `paths`
+//! (route table, roles, rate families) and `routes` (request log, faults, auth gate, dispatch);
+//! handlers in `api_machines`, `api_alerts`, `api_tvm`, `actions` and `hunting`; `odata`,
+//! `odata_lex` and `query` (`$filter` and paging options); `auth` (Entra tokens); `faults`;
+//! `ratelimit`; `control` (the `/_sim` control plane); `wire` (envelopes and error bodies).
+//!
+//! Modelling choices worth knowing: string comparisons in `$filter` are case-insensitive;
+//! rate limits follow the rows of Defender's table (get/list/findbyip machines share one
+//! budget, as do the three action POSTs); `findbyip` treats `Active` machines as online up to
+//! the present; alerts live on machines with a risk score other than None, vulnerabilities on
+//! machines with an exposure level other than None.
 
 mod actions;
 mod alerts;
@@ -20,8 +28,12 @@ mod catalog;
 mod control;
 mod faults;
 pub mod fleet;
+mod generate;
 mod hunting;
 mod odata;
+mod odata_lex;
+mod paths;
+mod query;
 mod ratelimit;
 mod rng;
 mod routes;
@@ -29,6 +41,8 @@ mod wire;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_api;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
