@@ -17,7 +17,8 @@
 //! Records hold the caller, the request and Defender's answer, never a token or secret: they are
 //! built only from request fields and Defender's action entity. Without `audit_log` the records
 //! go to the tracing log (target `defender_bridge::audit`), which is not durable; the server
-//! warns about it at start-up. The file is never truncated or rotated by the service; an
+//! warns about it at start-up. A path that is not a regular file (e.g. `/dev/stdout` for a
+//! container's log collector) is written but cannot be fsynced. The file is never truncated or rotated by the service; an
 //! external rotation must use copy-truncate (the file stays open in append mode).
 
 use std::fs::{File, OpenOptions};
@@ -49,6 +50,8 @@ enum Sink {
     File {
         path: PathBuf,
         file: Arc<Mutex<File>>,
+        /// Regular files are fsynced; a device or pipe (e.g. `/dev/stdout`) cannot be.
+        sync: bool,
     },
     Tracing,
 }
@@ -85,17 +88,21 @@ impl AuditLog {
             .append(true)
             .open(path)
             .map_err(err)?;
-        file.sync_all().map_err(err)?;
-        // Make the file's creation itself durable.
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            if let Ok(dir) = File::open(dir) {
-                let _ = dir.sync_all();
+        let sync = file.metadata().map_err(err)?.is_file();
+        if sync {
+            file.sync_all().map_err(err)?;
+            // Make the file's creation itself durable.
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                if let Ok(dir) = File::open(dir) {
+                    let _ = dir.sync_all();
+                }
             }
         }
         Ok(Self {
             sink: Sink::File {
                 path: path.to_path_buf(),
                 file: Arc::new(Mutex::new(file)),
+                sync,
             },
         })
     }
@@ -117,13 +124,12 @@ impl AuditLog {
                 tracing::info!(target: "defender_bridge::audit", record = %line.trim_end());
                 Ok(())
             }
-            Sink::File { path, file } => {
-                let file = Arc::clone(file);
-                let path = path.clone();
+            Sink::File { path, file, sync } => {
+                let (file, path, sync) = (Arc::clone(file), path.clone(), *sync);
                 let written = tokio::task::spawn_blocking(move || {
                     let mut file = file.lock().unwrap_or_else(PoisonError::into_inner);
                     file.write_all(line.as_bytes())?;
-                    file.sync_data()
+                    if sync { file.sync_data() } else { file.flush() }
                 })
                 .await
                 .unwrap_or_else(|join| Err(std::io::Error::other(join.to_string())));
