@@ -23,6 +23,7 @@ async fn the_same_request_id_twice_in_a_row_makes_one_post() {
         .await
         .expect("isolated")
         .into_inner();
+    let upstream_before = env.sim.requests().len();
     let second = env
         .actions()
         .isolate_machine(request)
@@ -32,6 +33,11 @@ async fn the_same_request_id_twice_in_a_row_makes_one_post() {
     assert_eq!(second.id, first.id);
     assert_eq!(second, first, "the first result, as it was");
     assert_eq!(posts(&env.sim, "isolate").len(), 1);
+    assert_eq!(
+        env.sim.requests().len(),
+        upstream_before,
+        "answered from memory, without asking Defender"
+    );
     env.stop().await;
 }
 
