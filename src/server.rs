@@ -21,8 +21,7 @@ use crate::config::Config;
 use crate::defender::{DefenderClient, DefenderError};
 use crate::page_token::PageTokenSigner;
 use crate::proto::action_service_server::ActionServiceServer;
-use crate::proto::risk_service_server::RiskServiceServer;
-use crate::services::{ActionApi, RiskApi};
+use crate::services::{ActionApi, RiskServer};
 
 /// The fully qualified names of the API services, as health and reflection report them.
 pub const SERVICE_NAMES: [&str; 2] = [
@@ -225,7 +224,9 @@ async fn build(state: Arc<AppState>) -> Result<Router, ServerError> {
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
-        .add_service(RiskServiceServer::new(RiskApi::new(state.clone())))
+        // `RiskServer` is the generated `RiskServiceServer` with an encoded fast path for
+        // `GetEndpointRisk` cache hits (see services/risk_server.rs).
+        .add_service(RiskServer::new(state.clone()))
         .add_service(ActionServiceServer::new(ActionApi::new(state))))
 }
 

@@ -2,7 +2,7 @@
 //! the per-machine APIs, score it with [`scoring`](super::scoring), and attach the portal links
 //! of the configured cloud. The result, [`Assessment`], is what the cache stores.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::SystemTime;
 
 use url::Url;
@@ -37,6 +37,10 @@ pub struct Assessment {
     pub links: PortalLinks,
     /// When it was computed from Defender's data.
     pub evaluated_at: SystemTime,
+    /// The encoded API message, rendered once by the service layer on first use, so that a
+    /// cache hit (the hot path) writes these bytes instead of converting and encoding every
+    /// field again.
+    pub rendered: OnceLock<bytes::Bytes>,
 }
 
 impl Assessment {
@@ -49,6 +53,7 @@ impl Assessment {
             score,
             links,
             evaluated_at: SystemTime::now(),
+            rendered: OnceLock::new(),
         }
     }
 
@@ -82,7 +87,8 @@ impl Assessment {
             .map_or(0, |a| 700 + text(&a.title) + text(&a.description));
         let reasons: usize = self.score.reasons.iter().map(|r| r.len() + 24).sum();
         let links = self.links.overview_url.len() * 3;
-        machine + vuln + alert + reasons + links + 200
+        // The rendered bytes repeat about as much again.
+        2 * (machine + vuln + alert + reasons + links) + 200
     }
 }
 

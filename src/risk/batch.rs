@@ -19,7 +19,7 @@ use futures::StreamExt;
 
 use super::assess::Assessment;
 use super::bulk::{self, BulkParts, CallCounter};
-use super::engine::{EndpointQuery, EndpointRisk, RiskEngine};
+use super::engine::{EndpointQuery, EndpointRisk, MACHINE_REUSE, RiskEngine};
 use super::lookup::{Candidate, EndpointKey, HOSTNAMES_PER_CALL, machine_key, resolve_hostnames};
 use super::scoring::{self, Part};
 use crate::cache::{LookupKey, RiskKey};
@@ -217,7 +217,7 @@ impl RiskEngine<'_> {
                     Err(err) => return Stage::Done(Err(err)),
                     Ok(served) => {
                         let r = served.value;
-                        let fresh = !served.cached || r.resolved_at.elapsed().as_secs() < 30;
+                        let fresh = !served.cached || r.resolved_at.elapsed() < MACHINE_REUSE;
                         let hint = fresh.then(|| r.machine.clone());
                         (
                             r.machine_id.clone(),

@@ -15,7 +15,7 @@ use crate::error::ServiceError;
 
 /// A look-up's machine entity is reused for the assessment (saving a `GET /machines/{id}`)
 /// only while it is this fresh.
-const MACHINE_REUSE: Duration = Duration::from_secs(30);
+pub(crate) const MACHINE_REUSE: Duration = Duration::from_secs(30);
 
 /// One endpoint to assess (validated).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -73,8 +73,18 @@ impl<'a> RiskEngine<'a> {
         let bypass = query.bypass_cache;
         let (machine_id, hint, candidates, lookup_stale) = match &query.key {
             EndpointKey::MachineId(id) => {
-                let missing = LookupKey::new(self.tenant, &query.key);
                 if !bypass {
+                    // The hot path: one cache read, nothing else.
+                    let key = RiskKey::new(self.tenant, id);
+                    if let Some(assessment) = self.cache.cached_risk(&key).await {
+                        return Ok(EndpointRisk {
+                            assessment,
+                            other_candidates: Vec::new(),
+                            cached: true,
+                            stale_because: None,
+                        });
+                    }
+                    let missing = LookupKey::new(self.tenant, &query.key);
                     if let Some(err) = self.cache.known_missing(&missing).await {
                         return Err(err);
                     }

@@ -8,12 +8,14 @@ mod convert;
 mod risk;
 mod risk_convert;
 mod risk_requests;
+mod risk_server;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 pub use action::ActionApi;
 pub use risk::RiskApi;
+pub use risk_server::RiskServer;
 
 use crate::defender::{CallOptions, DefenderClient};
 use crate::error::ServiceError;

@@ -47,8 +47,22 @@ impl RiskApi {
         }
     }
 
-    fn portal(&self) -> &Url {
+    /// The portal base of the links.
+    pub(super) fn portal(&self) -> &Url {
         &self.state.config.portal_url
+    }
+
+    /// `GetEndpointRisk` up to the domain result (shared by the generated handler and the
+    /// encoded fast path of [`super::RiskServer`]).
+    pub(super) async fn endpoint_risk(
+        &self,
+        request: Request<proto::GetEndpointRiskRequest>,
+    ) -> Result<EndpointRisk, ServiceError> {
+        let opts = call_options(&request);
+        let req = request.into_inner();
+        let client = defender(&self.state, &req.tenant)?;
+        let query = input::endpoint_query(&req, "", false, OffsetDateTime::now_utc())?;
+        self.engine(client).endpoint_risk(&query, &opts).await
     }
 
     fn engine<'a>(&'a self, client: &'a DefenderClient) -> RiskEngine<'a> {
@@ -97,11 +111,7 @@ impl RiskService for RiskApi {
         &self,
         request: Request<proto::GetEndpointRiskRequest>,
     ) -> Result<Response<proto::EndpointRisk>, Status> {
-        let opts = call_options(&request);
-        let req = request.into_inner();
-        let client = defender(&self.state, &req.tenant)?;
-        let query = input::endpoint_query(&req, "", false, OffsetDateTime::now_utc())?;
-        let risk = self.engine(client).endpoint_risk(&query, &opts).await?;
+        let risk = self.endpoint_risk(request).await?;
         Ok(Response::new(out::endpoint_risk(&risk, self.portal())))
     }
 

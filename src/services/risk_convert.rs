@@ -1,6 +1,8 @@
 //! Read-side responses, domain → proto: Defender entities field by field (Defender's names in
 //! snake_case; null becomes empty or 0), risk levels, and the endpoint risk with its links.
 
+use bytes::Bytes;
+use prost::Message;
 use url::Url;
 
 use crate::defender::{
@@ -9,7 +11,7 @@ use crate::defender::{
 use crate::error::ServiceError;
 use crate::proto;
 use crate::risk::assess::{alert_url, vulnerability_url};
-use crate::risk::{Candidate, EndpointRisk, FleetSummary, RiskLevel};
+use crate::risk::{Assessment, Candidate, EndpointRisk, FleetSummary, RiskLevel};
 
 /// A domain level as the proto enum number; unknown is UNSPECIFIED.
 pub fn risk_level(level: Option<RiskLevel>) -> i32 {
@@ -207,18 +209,67 @@ fn candidate(c: &Candidate) -> proto::CandidateMachine {
     }
 }
 
-/// One endpoint's risk. A stale answer says so first in `reasons`.
+/// One endpoint's risk as a message. A stale answer says so first in `reasons`.
 pub fn endpoint_risk(r: &EndpointRisk, portal: &Url) -> proto::EndpointRisk {
-    let a = &*r.assessment;
-    let s = &a.score;
-    let mut reasons = Vec::with_capacity(s.reasons.len() + 1);
+    let mut msg = render(&r.assessment, portal);
     if let Some(err) = &r.stale_because {
-        reasons.push(format!(
-            "stale: Defender is failing ({}), so this is the last good assessment; see evaluated_at",
-            err.reason()
-        ));
+        msg.reasons.insert(0, stale_reason(err));
     }
-    reasons.extend(s.reasons.iter().cloned());
+    msg.stale = r.stale_because.is_some();
+    msg.cached = r.cached;
+    msg.other_candidates = r.other_candidates.iter().map(candidate).collect();
+    msg
+}
+
+fn stale_reason(err: &ServiceError) -> String {
+    format!(
+        "stale: Defender is failing ({}), so this is the last good assessment; see evaluated_at",
+        err.reason()
+    )
+}
+
+/// One endpoint's risk, encoded: the assessment's own part is encoded once and kept with it;
+/// the per-request fields (`cached`, `other_candidates`) are appended as protobuf fields, which
+/// protobuf defines as the same as setting them in the message. A stale answer (which also
+/// changes `reasons`) is encoded in full.
+pub fn endpoint_risk_encoded(r: &EndpointRisk, portal: &Url) -> EncodedMessage {
+    if r.stale_because.is_some() {
+        return EncodedMessage::from_message(&endpoint_risk(r, portal));
+    }
+    let base = r
+        .assessment
+        .rendered
+        .get_or_init(|| Bytes::from(render(&r.assessment, portal).encode_to_vec()))
+        .clone();
+    let suffix = proto::EndpointRisk {
+        other_candidates: r.other_candidates.iter().map(candidate).collect(),
+        cached: r.cached,
+        ..Default::default()
+    };
+    EncodedMessage {
+        parts: [base, Bytes::from(suffix.encode_to_vec())],
+    }
+}
+
+/// A message already encoded, in parts written one after the other.
+#[derive(Clone, Debug, Default)]
+pub struct EncodedMessage {
+    /// The parts.
+    pub parts: [Bytes; 2],
+}
+
+impl EncodedMessage {
+    /// Encodes a whole message.
+    pub fn from_message<M: Message>(m: &M) -> Self {
+        Self {
+            parts: [Bytes::from(m.encode_to_vec()), Bytes::new()],
+        }
+    }
+}
+
+/// The assessment as the API message, without the per-request fields.
+fn render(a: &Assessment, portal: &Url) -> proto::EndpointRisk {
+    let s = &a.score;
     proto::EndpointRisk {
         machine: Some(machine(&a.machine)),
         risk_level: risk_level(s.risk_level),
@@ -241,13 +292,13 @@ pub fn endpoint_risk(r: &EndpointRisk, portal: &Url) -> proto::EndpointRisk {
             vulnerabilities_url: a.links.vulnerabilities_url.clone(),
             alerts_url: a.links.alerts_url.clone(),
         }),
-        reasons,
+        reasons: s.reasons.clone(),
         missing_permissions: s.missing_permissions.clone(),
         evaluated_at: Some(prost_types::Timestamp::from(a.evaluated_at)),
-        stale: r.stale_because.is_some(),
-        other_candidates: r.other_candidates.iter().map(candidate).collect(),
+        stale: false,
+        other_candidates: Vec::new(),
         tenant: a.tenant.clone(),
-        cached: r.cached,
+        cached: false,
     }
 }
 
