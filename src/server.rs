@@ -15,6 +15,7 @@ use tonic::transport::server::TcpIncoming;
 use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
 
+use crate::actions::ActionRuntime;
 use crate::cache::RiskCache;
 use crate::config::Config;
 use crate::defender::{DefenderClient, DefenderError};
@@ -48,6 +49,9 @@ pub enum ServerError {
     /// The transport failed.
     #[error("gRPC transport error: {0}")]
     Transport(#[from] tonic::transport::Error),
+    /// The audit log could not be opened (actions fail closed: no start without it).
+    #[error("cannot open the audit log: {0}")]
+    Audit(#[from] crate::actions::AuditError),
     /// The server task panicked or was cancelled.
     #[error("server task failed: {0}")]
     Task(String),
@@ -64,11 +68,14 @@ pub struct AppState {
     pub cache: RiskCache,
     /// Signs and verifies the list RPCs' page tokens.
     pub page_tokens: PageTokenSigner,
+    /// The action side: `request_id` store, audit log, watch pollers.
+    pub actions: ActionRuntime,
 }
 
 impl AppState {
-    /// Builds the state (and the Defender client when the integration is enabled).
-    pub fn new(config: Config) -> Result<Self, DefenderError> {
+    /// Builds the state (and the Defender client when the integration is enabled); opens the
+    /// audit log.
+    pub fn new(config: Config) -> Result<Self, ServerError> {
         let defender = match (&config.defender, config.enabled) {
             (Some(settings), true) => Some(DefenderClient::new(settings.clone())?),
             _ => None,
@@ -79,6 +86,7 @@ impl AppState {
         };
         Ok(Self {
             cache: RiskCache::new(&config.cache),
+            actions: ActionRuntime::new(config.audit_log.as_deref())?,
             config,
             defender,
             page_tokens,
