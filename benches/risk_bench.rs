@@ -45,6 +45,23 @@ use tonic_health::ServingStatus;
 use tonic_health::pb::HealthCheckRequest;
 
 const CONNECTIONS: usize = 4;
+const ROUNDS: usize = 3;
+
+/// This process's user + system CPU time, in seconds (`/proc/self/stat`, 100 ticks a second
+/// as on every common Linux build).
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the `(comm)`: state is field 3, utime 14, stime 15.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (ticks(11) + ticks(12)) / 100.0
+}
 
 struct Knobs {
     secs: u64,
@@ -109,11 +126,13 @@ async fn start_service(sim: &SimHandle, sim_config: &SimConfig) -> Result<Runnin
 async fn channels(addr: SocketAddr) -> Result<Vec<Channel>> {
     let mut out = Vec::new();
     for _ in 0..CONNECTIONS {
-        out.push(
-            Channel::from_shared(format!("http://{addr}"))?
-                .connect()
-                .await?,
-        );
+        // Receive windows of a real gRPC client (grpc-go sizes them dynamically); h2's 64 KiB
+        // default would throttle any answer bigger than a hello-world's.
+        let endpoint = Channel::from_shared(format!("http://{addr}"))?
+            .initial_connection_window_size(Some(8 * 1024 * 1024))
+            .initial_stream_window_size(Some(1024 * 1024))
+            .tcp_nodelay(true);
+        out.push(endpoint.connect().await?);
     }
     Ok(out)
 }
@@ -339,29 +358,41 @@ async fn run(k: Knobs) -> Result<()> {
         k.machines, k.secs, k.concurrency, k.rate
     );
 
-    // Closed loop, alternating A/B.
-    let (mut base_rps, mut svc_rps) = (Vec::new(), Vec::new());
-    for round in 1..=2 {
+    // Closed loop, alternating A/B. Besides wall-clock throughput (noisy on a shared machine),
+    // the process CPU time per call: on a shared machine the steadier comparison.
+    let (mut base_rps, mut svc_rps, mut base_cpu, mut svc_cpu) = (vec![], vec![], vec![], vec![]);
+    for round in 1..=ROUNDS {
+        let cpu = cpu_seconds();
         let (b, bf) = closed_loop(&baseline, &baseline_chans, k.concurrency, k.secs).await;
+        let b_us = (cpu_seconds() - cpu) * 1e6 / (b * k.secs as f64);
+        let cpu = cpu_seconds();
         let (s, sf) = closed_loop(&hot, &service_chans, k.concurrency, k.secs).await;
+        let s_us = (cpu_seconds() - cpu) * 1e6 / (s * k.secs as f64);
         println!(
-            "  closed loop round {round}: baseline {b:>9.0} RPS ({bf} failed), service {s:>9.0} RPS ({sf} failed)"
+            "  closed loop round {round}: baseline {b:>7.0} RPS {b_us:>5.1} µs CPU/call ({bf} failed), service {s:>7.0} RPS {s_us:>5.1} µs CPU/call ({sf} failed)"
         );
         base_rps.push(b);
         svc_rps.push(s);
+        base_cpu.push(b_us);
+        svc_cpu.push(s_us);
     }
     let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
     let (b, s) = (mean(&base_rps), mean(&svc_rps));
+    let (bc, sc) = (mean(&base_cpu), mean(&svc_cpu));
 
     // Open loop at a fixed rate.
     let (bh, bfail, brate) = open_loop(&baseline, &baseline_chans, k.rate, k.secs).await?;
     let (sh, sfail, srate) = open_loop(&hot, &service_chans, k.rate, k.secs).await?;
     let ms = |h: &Histogram<u64>, q: f64| h.value_at_quantile(q) as f64 / 1000.0;
-    println!("\nthroughput (closed loop, mean of 2 runs)");
+    println!("\nthroughput (closed loop, mean of {ROUNDS} runs)");
     println!("  baseline Health/Check          {b:>9.0} RPS");
     println!(
         "  service GetEndpointRisk (hit)  {s:>9.0} RPS   ratio service/baseline {:.2}",
         s / b
+    );
+    println!(
+        "  CPU per call (server + load generator): baseline {bc:.1} µs, service {sc:.1} µs; ratio baseline/service {:.2}",
+        bc / sc
     );
     println!(
         "\nlatency (open loop at {} RPS; sent at {brate:.0} / {srate:.0} RPS)",
