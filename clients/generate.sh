@@ -122,7 +122,12 @@ generate_typescript() {
 generate_java() {
   command -v mvn >/dev/null || { echo "mvn not found: install Maven first" >&2; exit 1; }
   log "java: clients/java/src/main/java/com/defenderbridge/v1"
-  (cd clients/java && mvn -B -q -Pgenerate generate-sources)
+  # Maven prints its errors on stdout: show them only when it fails.
+  local output
+  if ! output="$(cd clients/java && mvn -B -q -Pgenerate generate-sources 2>&1)"; then
+    echo "$output" >&2
+    exit 1
+  fi
   local generated="clients/java/target/generated-sources/protobuf"
   local dest="clients/java/src/main/java/com/defenderbridge/v1"
   rm -rf "$dest"
