@@ -60,7 +60,7 @@ suite_typescript() {
 }
 
 suite_java() {
-  local args=(-B --no-transfer-progress test)
+  local args=(-B --no-transfer-progress -Dstyle.color=never test)
   # Surefire excludes the JUnit tag "pending-rpcs" unless the property is emptied.
   [[ "$pending" == "1" ]] && args+=(-Dclients.excludedGroups=)
   (cd clients/java && mvn "${args[@]}")

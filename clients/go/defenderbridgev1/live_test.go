@@ -112,12 +112,22 @@ func TestUnknownTenantFailsWithInvalidFieldAndBadRequest(t *testing.T) {
 	}
 }
 
-func TestDeadlineShorterThanAnyCallFailsWithDeadlineExceeded(t *testing.T) {
-	risk := pb.NewRiskServiceClient(dial(t))
-	ctx, cancel := context.WithTimeout(context.Background(), time.Microsecond)
+// Health/Watch sends the current status, then waits for changes that never come: only the
+// caller's deadline ends it. (A tiny deadline on a fast unary call is a race, not a test.)
+func TestDeadlineEndsAnEndlessStreamWithDeadlineExceeded(t *testing.T) {
+	health := healthpb.NewHealthClient(dial(t))
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 	defer cancel()
-	_, err := risk.CheckConnection(ctx, &pb.CheckConnectionRequest{})
+	stream, err := health.Watch(ctx, &healthpb.HealthCheckRequest{})
+	if err != nil {
+		t.Fatalf("Health/Watch: %v", err)
+	}
+	first, err := stream.Recv()
+	if err != nil || first.GetStatus() != healthpb.HealthCheckResponse_SERVING {
+		t.Fatalf("first message = %v, %v; want SERVING", first, err)
+	}
+	_, err = stream.Recv()
 	if status.Code(err) != codes.DeadlineExceeded {
-		t.Errorf("error = %v, want DeadlineExceeded", err)
+		t.Errorf("after the deadline: %v, want DeadlineExceeded", err)
 	}
 }

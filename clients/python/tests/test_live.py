@@ -42,7 +42,13 @@ def test_unknown_tenant_fails_with_invalid_field_and_bad_request(client: Client)
     assert isinstance(details.bad_request, error_details_pb2.BadRequest)
 
 
-def test_deadline_shorter_than_any_call_fails_with_deadline_exceeded(client: Client) -> None:
+def test_deadline_ends_an_endless_stream_with_deadline_exceeded(client: Client) -> None:
+    # Health/Watch sends the current status, then waits for changes that never come: only the
+    # caller's deadline ends it. (A tiny deadline on a fast unary call is a race, not a test.)
+    health = health_pb2_grpc.HealthStub(client.channel)
+    received = []
     with pytest.raises(grpc.RpcError) as raised:
-        client.risk.CheckConnection(risk_service_pb2.CheckConnectionRequest(), timeout=0.000001)
+        for response in health.Watch(health_pb2.HealthCheckRequest(service=""), timeout=0.5):
+            received.append(response.status)
     assert raised.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED  # type: ignore[attr-defined]
+    assert received == [health_pb2.HealthCheckResponse.SERVING]

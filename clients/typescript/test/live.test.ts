@@ -46,9 +46,15 @@ test("an unknown tenant fails with INVALID_FIELD and a BadRequest naming tenant"
   assert.ok(details.badRequest.fieldViolations.some((v) => v.field === "tenant"));
 });
 
-test("a deadline shorter than any call fails with DEADLINE_EXCEEDED", async () => {
-  const thrown = await clients.risk
-    .checkConnection({}, { timeoutMs: 1 })
-    .then(() => assert.fail("a 1 ms call succeeded"), (err: unknown) => err);
+// Health/Watch sends the current status, then waits for changes that never come: only the
+// caller's deadline ends it. (A tiny deadline on a fast unary call is a race, not a test.)
+test("a deadline ends an endless stream with DEADLINE_EXCEEDED", async () => {
+  const received: health.HealthCheckResponse_ServingStatus[] = [];
+  const thrown = await (async () => {
+    for await (const response of clients.health.watch({ service: "" }, { timeoutMs: 500 })) {
+      received.push(response.status);
+    }
+  })().then(() => assert.fail("Health/Watch ended without an error"), (err: unknown) => err);
   assert.equal(ConnectError.from(thrown).code, Code.DeadlineExceeded);
+  assert.deepEqual(received, [health.HealthCheckResponse_ServingStatus.SERVING]);
 });
