@@ -167,6 +167,10 @@ pub struct ConnectionReport {
     pub ready: bool,
 }
 
+/// What the service itself cannot work without: reading machines. Everything else degrades
+/// (risk without vulnerabilities, no actions, ...) and is reported, not required.
+pub const SERVICE_REQUIRED: &[Capability] = &[Capability::MachineRisk];
+
 /// Runs the check. `required` lists the capabilities that must work for `ready`.
 pub async fn run(
     client: &DefenderClient,
@@ -220,10 +224,11 @@ pub async fn run(
             available,
             required: required.contains(&capability),
             required_permissions: perms.iter().map(|p| (*p).to_string()).collect(),
+            // The first alternative is the least privileged one: that is what to grant.
             missing_permissions: if available {
                 Vec::new()
             } else {
-                perms.iter().map(|p| (*p).to_string()).collect()
+                perms.iter().take(1).map(|p| (*p).to_string()).collect()
             },
             note,
         });

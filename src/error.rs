@@ -215,7 +215,7 @@ impl ServiceError {
                 metadata.insert("machine_id".into(), machine_id.clone());
                 metadata.insert("action_type".into(), action.clone());
                 if let Some(id) = pending_action_id {
-                    metadata.insert("pending_action_id".into(), id.clone());
+                    metadata.insert("action_id".into(), id.clone());
                 }
             }
             Self::RateLimited {

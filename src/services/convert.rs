@@ -76,7 +76,12 @@ pub fn connection_report(
             error: report.probe.error.clone().unwrap_or_default(),
         }),
         ready: report.ready,
-        admin_consent_reminder: crate::check::ADMIN_CONSENT_REMINDER.to_string(),
+        // The reminder matters only when a permission has to be added.
+        admin_consent_reminder: if report.capabilities.iter().all(|c| c.available) {
+            String::new()
+        } else {
+            crate::check::ADMIN_CONSENT_REMINDER.to_string()
+        },
         cloud: settings.cloud.to_string(),
         api_url: settings.api_base().to_string(),
         hunting_backend: hunting_backend(backend) as i32,

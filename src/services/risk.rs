@@ -8,7 +8,7 @@ use futures::Stream;
 use tonic::{Request, Response, Status};
 
 use super::{call_options, convert, defender};
-use crate::check::{self, Capability};
+use crate::check;
 use crate::error::ServiceError;
 use crate::proto;
 use crate::proto::risk_service_server::RiskService;
@@ -124,7 +124,7 @@ impl RiskService for RiskApi {
         let req = request.into_inner();
         let client = defender(&self.state, &req.tenant)?;
         let backend = self.state.config.hunting_backend;
-        let report = check::run(client, backend, &Capability::ALL, !req.skip_probe, &opts).await;
+        let report = check::run(client, backend, check::SERVICE_REQUIRED, !req.skip_probe, &opts).await;
         Ok(Response::new(convert::connection_report(
             &report,
             client.settings(),

@@ -1,0 +1,560 @@
+//! Sending one logical call to Defender or Graph: rate budget, bearer token, per-attempt timeout,
+//! error classification, the one re-token on 401, and retries with backoff.
+//!
+//! Retry rules: GETs are retried on 429, 408, 5xx, connection errors and timeouts; the hunting
+//! POSTs are read-only, so they are retried too, except after a timeout (a query that ran out of
+//! time would likely do so again and burn the tenant's CPU quota). Action POSTs (isolate,
+//! unisolate, scan, cancel) are never retried: a failure after the request may have been written
+//! is reported as `Transport { ambiguous: true }` for the caller to reconcile. Sleeps honour
+//! `Retry-After` and never go past the caller's deadline.
+
+use std::time::{Duration, SystemTime};
+
+use rand::Rng as _;
+use reqwest::Method;
+use reqwest::header::{ACCEPT, HeaderMap, RETRY_AFTER};
+use secrecy::ExposeSecret as _;
+use tracing::Instrument as _;
+use url::Url;
+
+use super::auth::{AccessToken, TokenProvider, TokenScope};
+use super::budget::{ApiFamily, RateBudget};
+use super::error::{DefenderError, parse_missing_roles, truncate};
+use super::models::{ErrorBody, ErrorDetail};
+use super::settings::{CallOptions, RetryPolicy};
+use super::stats::{Outcome, UpstreamStats};
+
+/// Largest response body accepted (hunting allows 124 MB; a 10,000-machine page is ~20 MB).
+const MAX_BODY_BYTES: usize = 256 * 1024 * 1024;
+
+/// Without a caller deadline, the longest wait for the local rate budget: an hour-long wait (the
+/// hourly quota, or a 429 with a long `Retry-After`) is reported as `RateBudgetExhausted` with
+/// its `retry_after` instead of stalling the caller.
+const MAX_BUDGET_WAIT_WITHOUT_DEADLINE: Duration = Duration::from_secs(120);
+
+/// How a call may be retried.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum RetryClass {
+    /// GETs: every transient failure.
+    Idempotent,
+    /// Read-only POSTs (hunting): transient failures except timeouts.
+    ReadOnly,
+    /// Action POSTs: never.
+    Never,
+}
+
+/// One logical call.
+pub(crate) struct Call<'a> {
+    pub(crate) method: Method,
+    pub(crate) url: Url,
+    pub(crate) family: ApiFamily,
+    pub(crate) scope: TokenScope,
+    pub(crate) body: Option<&'a serde_json::Value>,
+    pub(crate) retry: RetryClass,
+    pub(crate) timeout: Duration,
+}
+
+/// Why one attempt failed.
+enum Failure {
+    /// 401: re-token once.
+    Unauthorized(DefenderError),
+    /// Worth another attempt if the retry class and budget allow.
+    Transient {
+        error: DefenderError,
+        retry_after: Option<Duration>,
+        timed_out: bool,
+    },
+    /// Final.
+    Fatal(DefenderError),
+}
+
+/// The shared machinery of every call of one client.
+pub(crate) struct Executor {
+    pub(crate) http: reqwest::Client,
+    pub(crate) tokens: TokenProvider,
+    pub(crate) budget: std::sync::Arc<RateBudget>,
+    pub(crate) stats: UpstreamStats,
+    pub(crate) tenant: String,
+    pub(crate) retry: RetryPolicy,
+}
+
+impl Executor {
+    /// Runs `call` to a 2xx body or a classified error.
+    pub(crate) async fn execute(
+        &self,
+        call: &Call<'_>,
+        opts: &CallOptions,
+    ) -> Result<Vec<u8>, DefenderError> {
+        let span = tracing::debug_span!(
+            "defender_request",
+            method = %call.method,
+            family = %call.family,
+            path = call.url.path(),
+        );
+        self.execute_inner(call, opts).instrument(span).await
+    }
+
+    async fn execute_inner(
+        &self,
+        call: &Call<'_>,
+        opts: &CallOptions,
+    ) -> Result<Vec<u8>, DefenderError> {
+        let mut retries = 0u32;
+        let mut retokened = false;
+        loop {
+            if opts.remaining().is_some_and(|left| left.is_zero()) {
+                return Err(DefenderError::DeadlineExceeded);
+            }
+            let budget_deadline = opts
+                .deadline
+                .or_else(|| Some(tokio::time::Instant::now() + MAX_BUDGET_WAIT_WITHOUT_DEADLINE));
+            if let Err(err) = self
+                .budget
+                .acquire(&self.tenant, call.family, budget_deadline)
+                .await
+            {
+                self.stats.record_budget_refusal(call.family);
+                return Err(err);
+            }
+            let failure = match self.tokens.token(call.scope, opts).await {
+                Ok(token) => match self.attempt(call, &token, opts, retries).await {
+                    Ok(body) => return Ok(body),
+                    Err(Failure::Unauthorized(_)) if !retokened => {
+                        tracing::debug!("401 from upstream; fetching a fresh token");
+                        self.tokens.invalidate(call.scope, &token).await;
+                        retokened = true;
+                        continue;
+                    }
+                    Err(Failure::Unauthorized(err)) => Failure::Fatal(err),
+                    Err(other) => other,
+                },
+                // Token endpoint trouble (5xx, connection) is transient; bad credentials are not.
+                Err(err @ (DefenderError::Upstream { .. } | DefenderError::Transport { .. })) => {
+                    Failure::Transient {
+                        error: err,
+                        retry_after: None,
+                        timed_out: false,
+                    }
+                }
+                Err(err) => Failure::Fatal(err),
+            };
+            let (error, retry_after) = match failure {
+                Failure::Fatal(err) | Failure::Unauthorized(err) => return Err(err),
+                Failure::Transient {
+                    error,
+                    retry_after,
+                    timed_out,
+                } => {
+                    let allowed = match call.retry {
+                        RetryClass::Idempotent => true,
+                        RetryClass::ReadOnly => !timed_out,
+                        RetryClass::Never => false,
+                    };
+                    if !allowed || retries >= self.retry.max_retries {
+                        return Err(error);
+                    }
+                    (error, retry_after)
+                }
+            };
+            let delay = self.backoff(retries, retry_after);
+            if delay > self.retry.max_delay {
+                tracing::debug!(
+                    delay_ms = delay.as_millis() as u64,
+                    "Retry-After exceeds the longest retry wait"
+                );
+                return Err(error);
+            }
+            if opts.remaining().is_some_and(|left| delay >= left) {
+                tracing::debug!(
+                    delay_ms = delay.as_millis() as u64,
+                    "retry would pass the deadline"
+                );
+                return Err(error);
+            }
+            tracing::debug!(attempt = retries + 1, delay_ms = delay.as_millis() as u64, error = %error, "retrying");
+            self.stats.record_retry(call.family);
+            tokio::time::sleep(delay).await;
+            retries += 1;
+        }
+    }
+
+    /// Exponential backoff with full jitter, but never less than `Retry-After`.
+    fn backoff(&self, retries: u32, retry_after: Option<Duration>) -> Duration {
+        let ceiling = self
+            .retry
+            .base_delay
+            .saturating_mul(2u32.saturating_pow(retries))
+            .min(self.retry.max_delay);
+        let ceiling_ms = u64::try_from(ceiling.as_millis()).unwrap_or(u64::MAX);
+        let jittered = Duration::from_millis(rand::rng().random_range(0..=ceiling_ms));
+        jittered.max(retry_after.unwrap_or_default())
+    }
+
+    async fn attempt(
+        &self,
+        call: &Call<'_>,
+        token: &AccessToken,
+        opts: &CallOptions,
+        retries: u32,
+    ) -> Result<Vec<u8>, Failure> {
+        let (timeout, limited_by_deadline) = match opts.remaining() {
+            Some(left) if left < call.timeout => (left, true),
+            _ => (call.timeout, false),
+        };
+        let is_action = call.retry == RetryClass::Never;
+        let mut request = self
+            .http
+            .request(call.method.clone(), call.url.clone())
+            .bearer_auth(token.bearer.expose_secret())
+            .header(ACCEPT, "application/json");
+        if let Some(body) = call.body {
+            request = request.json(body);
+        }
+        let exchange = async {
+            let mut response = request
+                .send()
+                .await
+                .map_err(|e| transport_error(&e, is_action))?;
+            let status = response.status().as_u16();
+            let retry_after = parse_retry_after(response.headers());
+            let body = read_body_capped(&mut response)
+                .await
+                .map_err(|e| transport_error(&e, is_action))?;
+            Ok::<_, DefenderError>((status, retry_after, body))
+        };
+        let (status, retry_after, body) = match tokio::time::timeout(timeout, exchange).await {
+            Err(_) => {
+                self.stats.record(call.family, Outcome::Transport);
+                tracing::debug!(attempt = retries, "attempt timed out");
+                if limited_by_deadline && !is_action {
+                    return Err(Failure::Fatal(DefenderError::DeadlineExceeded));
+                }
+                return Err(Failure::Transient {
+                    error: DefenderError::Transport {
+                        message: format!("no answer within {} ms", timeout.as_millis()),
+                        timeout: true,
+                        ambiguous: is_action,
+                    },
+                    retry_after: None,
+                    timed_out: true,
+                });
+            }
+            Ok(Err(error)) => {
+                self.stats.record(call.family, Outcome::Transport);
+                tracing::debug!(attempt = retries, error = %error, "attempt failed");
+                let timed_out = matches!(error, DefenderError::Transport { timeout: true, .. });
+                return Err(Failure::Transient {
+                    error,
+                    retry_after: None,
+                    timed_out,
+                });
+            }
+            Ok(Ok(answer)) => answer,
+        };
+        self.stats.record(call.family, Outcome::Status(status));
+        if (200..300).contains(&status) {
+            tracing::debug!(status, attempt = retries, "upstream answered");
+            return Ok(body);
+        }
+        let error = classify(status, &body, retry_after);
+        tracing::debug!(status, attempt = retries, target = error.target().unwrap_or(""), error = %error, "upstream error");
+        if let (429, Some(wait)) = (status, retry_after) {
+            // Every caller of this family should hold back, not just this one.
+            self.budget.block_for(&self.tenant, call.family, wait);
+        }
+        match status {
+            401 => Err(Failure::Unauthorized(error)),
+            408 | 429 | 500..=599 => Err(Failure::Transient {
+                error,
+                retry_after,
+                timed_out: false,
+            }),
+            _ => Err(Failure::Fatal(error)),
+        }
+    }
+}
+
+/// Turns a non-2xx answer into the matching error, keeping Defender's code and `target`.
+pub(crate) fn classify(status: u16, body: &[u8], retry_after: Option<Duration>) -> DefenderError {
+    let detail: ErrorDetail = serde_json::from_slice::<ErrorBody>(body)
+        .ok()
+        .and_then(|b| b.error)
+        .unwrap_or_default();
+    let message = detail
+        .message
+        .map(|m| truncate(&m))
+        .filter(|m| !m.is_empty())
+        .unwrap_or_else(|| {
+            let text = truncate(&String::from_utf8_lossy(body));
+            if text.is_empty() {
+                format!("HTTP {status}")
+            } else {
+                text
+            }
+        });
+    // Graph puts its correlation id in `innerError.request-id`.
+    let target = detail.target.or_else(|| {
+        detail
+            .inner_error
+            .as_ref()
+            .and_then(|inner| inner.get("request-id"))
+            .and_then(|id| id.as_str())
+            .map(str::to_owned)
+    });
+    let code = detail.code;
+    let code_or = |fallback: &str| code.clone().unwrap_or_else(|| fallback.to_owned());
+    match status {
+        400 if code
+            .as_deref()
+            .is_some_and(|c| c.eq_ignore_ascii_case("ActiveRequestAlreadyExists"))
+            || message.to_ascii_lowercase().contains("already in progress") =>
+        {
+            DefenderError::ActiveRequestAlreadyExists { message, target }
+        }
+        400 => DefenderError::BadRequest {
+            code: code_or("BadRequest"),
+            message,
+            target,
+        },
+        401 => DefenderError::Unauthorized { message, target },
+        403 => match parse_missing_roles(&message) {
+            Some((required, granted)) => DefenderError::MissingPermission {
+                required,
+                granted,
+                message,
+                target,
+            },
+            None => DefenderError::Forbidden {
+                code: code_or("Forbidden"),
+                message,
+                target,
+            },
+        },
+        404 => DefenderError::NotFound {
+            code: code_or("NotFound"),
+            message,
+            target,
+        },
+        429 => {
+            let lower = message.to_ascii_lowercase();
+            DefenderError::Throttled {
+                retry_after,
+                cpu_quota: lower.contains("cpu") || lower.contains("resource"),
+                message,
+                target,
+            }
+        }
+        _ => DefenderError::Upstream {
+            status,
+            code,
+            message,
+            target,
+        },
+    }
+}
+
+/// `Retry-After` as seconds or an HTTP date.
+pub(crate) fn parse_retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    if let Ok(seconds) = value.parse::<f64>() {
+        return (seconds.is_finite() && seconds >= 0.0).then(|| Duration::from_secs_f64(seconds));
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(at.duration_since(SystemTime::now()).unwrap_or_default())
+}
+
+/// Reads a body, refusing more than [`MAX_BODY_BYTES`].
+pub(crate) async fn read_body_capped(
+    response: &mut reqwest::Response,
+) -> Result<Vec<u8>, BodyError> {
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(BodyError::Http)? {
+        if body.len() + chunk.len() > MAX_BODY_BYTES {
+            return Err(BodyError::TooLarge);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// Why a body could not be read.
+pub(crate) enum BodyError {
+    Http(reqwest::Error),
+    TooLarge,
+}
+
+/// What a failed exchange becomes. `ambiguous_if_sent`: the request is an action POST, so any
+/// failure other than a refused connection may have happened after Defender received it.
+pub(crate) fn transport_error(
+    err: &impl TransportFailure,
+    ambiguous_if_sent: bool,
+) -> DefenderError {
+    DefenderError::Transport {
+        message: err.describe(),
+        timeout: err.is_timeout(),
+        ambiguous: ambiguous_if_sent && !err.is_connect(),
+    }
+}
+
+/// A failure without an HTTP answer.
+pub(crate) trait TransportFailure {
+    fn describe(&self) -> String;
+    fn is_timeout(&self) -> bool;
+    fn is_connect(&self) -> bool;
+}
+
+impl TransportFailure for reqwest::Error {
+    fn describe(&self) -> String {
+        // reqwest's own Display names the URL; build the text from the kind and the sources.
+        let kind = if self.is_connect() {
+            "connection failed"
+        } else if self.is_timeout() {
+            "timed out"
+        } else if self.is_body() || self.is_decode() {
+            "reading the response failed"
+        } else {
+            "sending the request failed"
+        };
+        let mut parts = vec![kind.to_owned()];
+        let mut source = std::error::Error::source(self);
+        while let Some(cause) = source {
+            parts.push(cause.to_string());
+            source = cause.source();
+        }
+        truncate(&parts.join(": "))
+    }
+    fn is_timeout(&self) -> bool {
+        reqwest::Error::is_timeout(self)
+    }
+    fn is_connect(&self) -> bool {
+        reqwest::Error::is_connect(self)
+    }
+}
+
+impl TransportFailure for BodyError {
+    fn describe(&self) -> String {
+        match self {
+            BodyError::Http(err) => err.describe(),
+            BodyError::TooLarge => format!("response larger than {MAX_BODY_BYTES} bytes"),
+        }
+    }
+    fn is_timeout(&self) -> bool {
+        matches!(self, BodyError::Http(err) if err.is_timeout())
+    }
+    fn is_connect(&self) -> bool {
+        false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::header::HeaderValue;
+
+    #[test]
+    fn retry_after_accepts_seconds_and_http_dates() {
+        let mut headers = HeaderMap::new();
+        headers.insert(RETRY_AFTER, HeaderValue::from_static("7"));
+        assert_eq!(parse_retry_after(&headers), Some(Duration::from_secs(7)));
+        let later = httpdate::fmt_http_date(SystemTime::now() + Duration::from_secs(120));
+        headers.insert(RETRY_AFTER, HeaderValue::from_str(&later).expect("header"));
+        let parsed = parse_retry_after(&headers).expect("date");
+        assert!(parsed > Duration::from_secs(100) && parsed <= Duration::from_secs(120));
+        headers.insert(RETRY_AFTER, HeaderValue::from_static("soon"));
+        assert_eq!(parse_retry_after(&headers), None);
+    }
+
+    #[test]
+    fn error_samples_classify_to_their_variants() {
+        let e = classify(
+            400,
+            include_bytes!("testdata/error_400_active_request_already_exists.json"),
+            None,
+        );
+        assert!(matches!(
+            e,
+            DefenderError::ActiveRequestAlreadyExists { .. }
+        ));
+        let e = classify(
+            400,
+            include_bytes!("testdata/error_400_invalid_request_body.json"),
+            None,
+        );
+        assert!(
+            matches!(e, DefenderError::BadRequest { ref code, ref target, .. } if code == "InvalidRequestBody" && target.as_deref() == Some("1fa66c0f-18bd-4133-b378-36d76f3a2ba0"))
+        );
+        match classify(
+            403,
+            include_bytes!("testdata/error_403_missing_role.json"),
+            None,
+        ) {
+            DefenderError::MissingPermission {
+                required, granted, ..
+            } => {
+                assert_eq!(required, ["Machine.Read.All", "Machine.ReadWrite.All"]);
+                assert_eq!(granted, ["Machine.Isolate"]);
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        let e = classify(
+            403,
+            include_bytes!("testdata/error_403_missing_permission_legacy.json"),
+            None,
+        );
+        assert!(matches!(e, DefenderError::MissingPermission { .. }));
+        let e = classify(
+            403,
+            br#"{"error":{"code":"DisabledFeature","message":"nope"}}"#,
+            None,
+        );
+        assert!(
+            matches!(e, DefenderError::Forbidden { ref code, .. } if code == "DisabledFeature")
+        );
+        let e = classify(
+            404,
+            include_bytes!("testdata/error_404_resource_not_found.json"),
+            None,
+        );
+        assert!(
+            matches!(e, DefenderError::NotFound { ref code, .. } if code == "ResourceNotFound")
+        );
+        let e = classify(
+            429,
+            include_bytes!("testdata/error_429_quota.json"),
+            Some(Duration::from_secs(3)),
+        );
+        assert!(matches!(
+            e,
+            DefenderError::Throttled {
+                cpu_quota: false,
+                retry_after: Some(_),
+                ..
+            }
+        ));
+        let e = classify(
+            429,
+            br#"{"error":{"code":"TooManyRequests","message":"CPU resources quota exceeded"}}"#,
+            None,
+        );
+        assert!(matches!(
+            e,
+            DefenderError::Throttled {
+                cpu_quota: true,
+                ..
+            }
+        ));
+        let e = classify(502, b"<html>bad gateway</html>", None);
+        assert!(
+            matches!(e, DefenderError::Upstream { status: 502, ref message, .. } if message.contains("bad gateway"))
+        );
+        let e = classify(
+            403,
+            br#"{"error":{"code":"Forbidden","message":"x","innerError":{"request-id":"rid"}}}"#,
+            None,
+        );
+        assert_eq!(e.target(), Some("rid"));
+    }
+}

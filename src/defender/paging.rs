@@ -1,0 +1,266 @@
+//! Pages and where the next one is. Defender's `@odata.nextLink` is followed verbatim (it may name
+//! a regional host), but only to the configured API origin or the cloud's own Defender API
+//! domains over https: the bearer token must never reach another host, so a link elsewhere is an
+//! error and no request is made. Where an API gives no next link, a full page continues with
+//! `$skip += $top` until a short page.
+
+use serde::de::DeserializeOwned;
+use url::{Host, Url};
+
+use super::error::DefenderError;
+use super::models::ODataCollection;
+use super::odata::set_query;
+
+/// Where the next page is. Both forms are absolute URLs that passed the link policy; they are
+/// checked again before use, so a cursor decoded from a page token cannot redirect the token.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub enum PageCursor {
+    /// Defender's `@odata.nextLink`, as returned.
+    NextLink(#[serde(with = "url_text")] Url),
+    /// Our continuation of the previous request with `$skip` advanced by `$top` (no next link
+    /// was given and the page was full).
+    Skip(#[serde(with = "url_text")] Url),
+}
+
+/// `Url` as its text (the `url` crate's serde feature is not enabled).
+mod url_text {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use url::Url;
+
+    pub(super) fn serialize<S: Serializer>(url: &Url, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(url.as_str())
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Url, D::Error> {
+        let text = String::deserialize(d)?;
+        Url::parse(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+impl PageCursor {
+    /// The URL the next page is read from.
+    pub fn url(&self) -> &Url {
+        match self {
+            PageCursor::NextLink(url) | PageCursor::Skip(url) => url,
+        }
+    }
+}
+
+/// One page of a list.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Page<T> {
+    /// The items of this page.
+    pub items: Vec<T>,
+    /// The next page, if any.
+    pub next: Option<PageCursor>,
+}
+
+/// Several pages gathered into one list.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Collection<T> {
+    /// The items.
+    pub items: Vec<T>,
+    /// False when the read stopped at `max_items` with more left: never mistake it for the fleet.
+    pub complete: bool,
+}
+
+/// Which URLs may receive the bearer token.
+#[derive(Clone, Debug)]
+pub(crate) struct LinkPolicy {
+    api_base: Url,
+    /// Path every link on the configured origin must start with (`{base path}/api/`).
+    base_api_path: String,
+    domains: &'static [&'static str],
+}
+
+impl LinkPolicy {
+    pub(crate) fn new(api_base: Url, domains: &'static [&'static str]) -> Self {
+        let base_api_path = format!("{}/api/", api_base.path().trim_end_matches('/'));
+        Self {
+            api_base,
+            base_api_path,
+            domains,
+        }
+    }
+
+    /// Ok when `link` is on the configured API origin (any scheme, as configured) or on one of
+    /// the cloud's Defender API domains over https on the default port.
+    pub(crate) fn check(&self, link: &Url) -> Result<(), DefenderError> {
+        let refuse = || DefenderError::DisallowedNextLink {
+            host: link.host_str().unwrap_or_default().to_owned(),
+        };
+        if !link.username().is_empty() || link.password().is_some() {
+            return Err(refuse());
+        }
+        if link.origin() == self.api_base.origin() {
+            return if link.path().starts_with(&self.base_api_path) {
+                Ok(())
+            } else {
+                Err(refuse())
+            };
+        }
+        let on_cloud_domain = match link.host() {
+            Some(Host::Domain(host)) => self.domains.iter().any(|suffix| {
+                host.strip_suffix(suffix)
+                    .is_some_and(|rest| rest.ends_with('.'))
+            }),
+            _ => false,
+        };
+        if link.scheme() == "https"
+            && link.port().is_none()
+            && on_cloud_domain
+            && link.path().starts_with("/api/")
+        {
+            Ok(())
+        } else {
+            Err(refuse())
+        }
+    }
+
+    /// Parses a collection body read from `request_url` into a page, validating its next link.
+    pub(crate) fn page<T: DeserializeOwned>(
+        &self,
+        request_url: &Url,
+        body: &[u8],
+        what: &str,
+    ) -> Result<Page<T>, DefenderError> {
+        let collection: ODataCollection<T> =
+            serde_json::from_slice(body).map_err(|e| DefenderError::decode(what, e))?;
+        let next = match collection.next_link.as_deref().filter(|l| !l.is_empty()) {
+            Some(link) => {
+                let url = request_url
+                    .join(link)
+                    .map_err(|e| DefenderError::decode("@odata.nextLink", e))?;
+                self.check(&url)?;
+                if &url == request_url {
+                    return Err(DefenderError::Decode {
+                        what: "@odata.nextLink".into(),
+                        message: "the link points at the page just read".into(),
+                    });
+                }
+                Some(PageCursor::NextLink(url))
+            }
+            None => skip_continuation(request_url, collection.value.len()).map(PageCursor::Skip),
+        };
+        Ok(Page {
+            items: collection.value,
+            next,
+        })
+    }
+}
+
+/// `request_url` with `$skip` advanced by `$top`, when it asked for `$top` items and got them all.
+pub(crate) fn skip_continuation(request_url: &Url, item_count: usize) -> Option<Url> {
+    let mut pairs: Vec<(String, String)> = request_url.query_pairs().into_owned().collect();
+    let value_of = |pairs: &[(String, String)], key: &str| {
+        pairs
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(key))
+            .and_then(|(_, v)| v.trim().parse::<u64>().ok())
+    };
+    let top = value_of(&pairs, "$top").filter(|top| *top > 0)?;
+    if (item_count as u64) < top {
+        return None;
+    }
+    let skip = value_of(&pairs, "$skip").unwrap_or(0).saturating_add(top);
+    pairs.retain(|(k, _)| !k.eq_ignore_ascii_case("$skip"));
+    pairs.push(("$skip".into(), skip.to_string()));
+    let mut next = request_url.clone();
+    set_query(&mut next, &pairs);
+    Some(next)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::defender::cloud::Cloud;
+
+    fn url(s: &str) -> Url {
+        Url::parse(s).expect("url")
+    }
+
+    fn commercial() -> LinkPolicy {
+        LinkPolicy::new(
+            url("https://api.securitycenter.microsoft.com"),
+            Cloud::Commercial.defender_api_domains(),
+        )
+    }
+
+    #[test]
+    fn regional_defender_hosts_are_allowed() {
+        let policy = commercial();
+        for ok in [
+            "https://api.securitycenter.microsoft.com/api/machines?$skip=2",
+            "https://api-us3.securitycenter.microsoft.com/api/machines?$skiptoken=x",
+            "https://eu.api.security.microsoft.com/api/alerts",
+            "https://api-eu.securitycenter.windows.com/api/alerts",
+        ] {
+            assert!(policy.check(&url(ok)).is_ok(), "{ok}");
+        }
+    }
+
+    #[test]
+    fn foreign_or_weakened_links_are_refused() {
+        let policy = commercial();
+        for bad in [
+            "https://evil.example.com/api/machines",
+            "https://securitycenter.microsoft.com.evil.com/api/machines",
+            "https://evilsecuritycenter.microsoft.com/api/machines",
+            "http://api-us3.securitycenter.microsoft.com/api/machines",
+            "https://api-us3.securitycenter.microsoft.com:8443/api/machines",
+            "https://user:pw@api.securitycenter.microsoft.com/api/machines",
+            "https://api-gov.securitycenter.microsoft.us/api/machines",
+            "https://api.securitycenter.microsoft.com/other",
+            "https://10.0.0.1/api/machines",
+        ] {
+            let err = policy.check(&url(bad)).expect_err(bad);
+            assert!(
+                matches!(err, DefenderError::DisallowedNextLink { .. }),
+                "{bad}"
+            );
+        }
+        let gov = LinkPolicy::new(
+            Cloud::GccHigh.api_url(),
+            Cloud::GccHigh.defender_api_domains(),
+        );
+        assert!(
+            gov.check(&url("https://api-gov.securitycenter.microsoft.us/api/x"))
+                .is_ok()
+        );
+        assert!(
+            gov.check(&url("https://api.securitycenter.microsoft.com/api/x"))
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn http_is_allowed_only_on_the_configured_origin() {
+        let policy = LinkPolicy::new(url("http://127.0.0.1:8080/prefix/"), &[]);
+        assert!(
+            policy
+                .check(&url("http://127.0.0.1:8080/prefix/api/machines?$skip=1"))
+                .is_ok()
+        );
+        assert!(
+            policy
+                .check(&url("http://127.0.0.1:8081/prefix/api/machines"))
+                .is_err()
+        );
+        assert!(
+            policy
+                .check(&url("http://127.0.0.1:8080/api/machines"))
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn skip_continuation_advances_only_after_a_full_page() {
+        let first = url("http://h/api/machines?$filter=a+eq+%27b%27&$top=2");
+        let next = skip_continuation(&first, 2).expect("full page");
+        assert_eq!(next.query(), Some("$filter=a+eq+%27b%27&$top=2&$skip=2"));
+        let next = skip_continuation(&next, 2).expect("full page");
+        assert_eq!(next.query(), Some("$filter=a+eq+%27b%27&$top=2&$skip=4"));
+        assert!(skip_continuation(&next, 1).is_none());
+        assert!(skip_continuation(&url("http://h/api/machines"), 50).is_none());
+    }
+}
