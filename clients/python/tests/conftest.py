@@ -15,7 +15,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import IO, Iterator, Optional
 
 import pytest
 
@@ -37,10 +37,11 @@ class Demo:
 def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+        port: int = sock.getsockname()[1]
+        return port
 
 
-def _start_demo(binary: str, log: "tempfile._TemporaryFileWrapper[bytes]") -> tuple[subprocess.Popen[str], str]:
+def _start_demo(binary: str, log: IO[bytes]) -> tuple[subprocess.Popen[str], str]:
     """Starts the demo and returns it with its banner, or raises with the server's log."""
     port = _free_port()
     process = subprocess.Popen(

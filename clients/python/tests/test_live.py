@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import grpc
 import pytest
-from google.rpc import error_details_pb2
+from google.rpc import error_details_pb2  # type: ignore[import-untyped]  # ships no stubs
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from defender_bridge_client import Client, error_details
@@ -50,5 +50,5 @@ def test_deadline_ends_an_endless_stream_with_deadline_exceeded(client: Client) 
     with pytest.raises(grpc.RpcError) as raised:
         for response in health.Watch(health_pb2.HealthCheckRequest(service=""), timeout=0.5):
             received.append(response.status)
-    assert raised.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED  # type: ignore[attr-defined]
+    assert raised.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
     assert received == [health_pb2.HealthCheckResponse.SERVING]

@@ -79,7 +79,7 @@ def test_get_endpoint_risk_of_an_unknown_machine_is_not_found(client: Client) ->
 
 def test_stream_fleet_risk_sends_each_machine_once_then_a_summary(client: Client) -> None:
     machine_ids: list[str] = []
-    summaries = []
+    summaries: list[risk_service_pb2.FleetSummary] = []
     for message in client.risk.StreamFleetRisk(risk_service_pb2.StreamFleetRiskRequest(), timeout=120):
         if message.HasField("risk"):
             assert not summaries, "a risk came after the summary"
@@ -106,8 +106,10 @@ def test_stream_fleet_risk_stopped_by_max_machines_is_incomplete(client: Client)
     assert messages[-1].summary.reason_incomplete
 
 
-def _watch_to_terminal(client: Client, action_id: str) -> list[int]:
-    statuses = []
+def _watch_to_terminal(
+    client: Client, action_id: str
+) -> list[resources_pb2.MachineActionStatus.ValueType]:
+    statuses: list[resources_pb2.MachineActionStatus.ValueType] = []
     request = action_service_pb2.WatchMachineActionRequest(
         action_id=action_id, poll_interval=duration_pb2.Duration(seconds=2)
     )

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 import grpc
-from google.rpc import error_details_pb2
+from google.rpc import error_details_pb2  # type: ignore[import-untyped]  # ships no stubs
 from grpc_status import rpc_status
 
 
@@ -38,7 +38,8 @@ class ErrorDetails:
         """How long the server asks the caller to wait before retrying, if it said."""
         if self.retry_info is None or not self.retry_info.HasField("retry_delay"):
             return None
-        return self.retry_info.retry_delay.ToTimedelta()
+        delay: timedelta = self.retry_info.retry_delay.ToTimedelta()
+        return delay
 
 
 _DETAIL_TYPES = {
