@@ -41,6 +41,28 @@ pub mod reason {
     pub const DEADLINE_EXCEEDED: &str = "DEADLINE_EXCEEDED";
     /// Something unexpected inside the service or in Defender's answer.
     pub const INTERNAL: &str = "INTERNAL";
+    /// The audit log could not be written, so the action was refused (or, if it was already
+    /// taken, its success is not reported silently).
+    pub const AUDIT_LOG_UNAVAILABLE: &str = "AUDIT_LOG_UNAVAILABLE";
+}
+
+/// What is known about an action request whose answer from Defender was lost.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ActionTaken {
+    /// Defender's action list was read and holds no such action: Defender did not act.
+    No,
+    /// Defender's action list could not be read: it may have acted.
+    Unknown,
+}
+
+impl ActionTaken {
+    /// The `action_taken` metadata value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::No => "false",
+            Self::Unknown => "unknown",
+        }
+    }
 }
 
 /// Everything that can go wrong in an RPC, in the service's own words. `Clone` so that one
@@ -125,6 +147,27 @@ pub enum ServiceError {
         /// Which work item delivers it.
         detail: &'static str,
     },
+    /// An action request failed after it may have reached Defender (timeout, lost connection,
+    /// 5xx), and the service looked for the action in Defender's list instead of retrying.
+    #[error("{}", action_not_confirmed_message(machine_id, action, *taken, detail))]
+    ActionNotConfirmed {
+        /// The machine.
+        machine_id: String,
+        /// The action type (Defender's name, e.g. `Isolate`).
+        action: String,
+        /// Whether Defender acted, as far as could be found out.
+        taken: ActionTaken,
+        /// What failed (no secrets).
+        detail: String,
+    },
+    /// The audit log could not be written.
+    #[error("{}", audit_message(detail, action_id.as_deref()))]
+    AuditLogUnavailable {
+        /// What failed.
+        detail: String,
+        /// The Defender action that was taken before the outcome record failed, if any.
+        action_id: Option<String>,
+    },
     /// The caller's deadline passed before Defender answered.
     #[error("the deadline passed before Defender answered; retry with a longer deadline")]
     DeadlineExceeded,
@@ -187,6 +230,11 @@ impl ServiceError {
                 Code::FailedPrecondition
             }
             Self::NotImplemented { .. } => Code::Unimplemented,
+            Self::ActionNotConfirmed { .. } => Code::Unavailable,
+            Self::AuditLogUnavailable {
+                action_id: None, ..
+            } => Code::Unavailable,
+            Self::AuditLogUnavailable { .. } => Code::Internal,
             Self::DeadlineExceeded => Code::DeadlineExceeded,
             Self::Internal(_) => Code::Internal,
         }
@@ -205,6 +253,8 @@ impl ServiceError {
             Self::AuthenticationFailed { .. } => reason::AUTHENTICATION_FAILED,
             Self::IntegrationDisabled => reason::INTEGRATION_DISABLED,
             Self::NotImplemented { .. } => reason::NOT_IMPLEMENTED,
+            Self::ActionNotConfirmed { .. } => reason::UPSTREAM_UNAVAILABLE,
+            Self::AuditLogUnavailable { .. } => reason::AUDIT_LOG_UNAVAILABLE,
             Self::DeadlineExceeded => reason::DEADLINE_EXCEEDED,
             Self::Internal(_) => reason::INTERNAL,
         }
@@ -276,6 +326,25 @@ impl ServiceError {
             Self::NotImplemented { rpc, .. } => {
                 metadata.insert("rpc".into(), (*rpc).into());
             }
+            Self::ActionNotConfirmed {
+                machine_id,
+                action,
+                taken,
+                ..
+            } => {
+                metadata.insert("machine_id".into(), machine_id.clone());
+                metadata.insert("action_type".into(), action.clone());
+                metadata.insert("action_taken".into(), taken.as_str().into());
+                details.set_retry_info(Some(match taken {
+                    ActionTaken::No => Duration::from_secs(1),
+                    ActionTaken::Unknown => Duration::from_secs(5),
+                }));
+            }
+            Self::AuditLogUnavailable { action_id, .. } => {
+                if let Some(id) = action_id {
+                    metadata.insert("action_id".into(), id.clone());
+                }
+            }
             Self::CallerNotAuthorized(_)
             | Self::IntegrationDisabled
             | Self::DeadlineExceeded
@@ -300,6 +369,40 @@ fn permission_api(permissions: &[String]) -> &'static str {
         "Microsoft Graph"
     } else {
         "WindowsDefenderATP"
+    }
+}
+
+fn action_not_confirmed_message(
+    machine_id: &str,
+    action: &str,
+    taken: ActionTaken,
+    detail: &str,
+) -> String {
+    match taken {
+        ActionTaken::No => format!(
+            "Defender did not answer the {action} request for machine `{machine_id}` ({detail}) and \
+             its action list holds no such request: Defender did not act. It is safe to retry"
+        ),
+        ActionTaken::Unknown => format!(
+            "Defender did not answer the {action} request for machine `{machine_id}` ({detail}) and \
+             its action list could not be read, so it may have acted. Check ListMachineActions for \
+             the machine, or retry with the same request_id: the service then looks for the \
+             action before acting again"
+        ),
+    }
+}
+
+fn audit_message(detail: &str, action_id: Option<&str>) -> String {
+    match action_id {
+        None => format!(
+            "the audit log cannot be written ({detail}), so no action was requested from \
+             Defender; fix the audit log (DEFENDER_BRIDGE_AUDIT_LOG) and retry"
+        ),
+        Some(id) => format!(
+            "Defender took the action (machine action {id}) but its audit record could not be \
+             written ({detail}); do not retry: follow the action with GetMachineAction and fix \
+             the audit log (DEFENDER_BRIDGE_AUDIT_LOG)"
+        ),
     }
 }
 

@@ -6,6 +6,8 @@
 //! - [`error`]: `ServiceError`, the one vocabulary of failures, mapped to `tonic::Status` once.
 //! - [`defender`]: the Defender REST client (tokens, rate budget, retries, paging, models).
 //! - [`risk`]: the risk model (DESIGN.md §3), look-ups, bulk reads and entity lists.
+//! - [`actions`]: acting on machines (isolate, release, scan, cancel): idempotency, audit,
+//!   reconciliation of ambiguous failures, shared polling for watches.
 //! - [`cache`]: typed moka caches of risk and look-ups, with single-flight and stale serving.
 //! - [`page_token`]: signed, opaque page tokens of the list RPCs.
 //! - [`services`]: the tonic service implementations (thin adapters onto plain Rust code).
@@ -16,6 +18,7 @@
 //! - [`hunting`]: `RunHuntingQuery`: query validation, backends, typed cells, size-bounded batches.
 //! - [`software`]: `GetSoftware` and `ListSoftwareMachines` (paged machine references).
 
+pub mod actions;
 pub mod cache;
 pub mod check;
 pub mod config;

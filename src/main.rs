@@ -149,6 +149,8 @@ async fn run_demo(args: DemoArgs) -> ExitCode {
         machines: args.machines,
         seed: args.seed,
     };
+    // Installed before anything starts, so an early SIGTERM still drains.
+    let signal = server::shutdown_signal();
     let running = match demo::start(options).await {
         Ok(r) => r,
         Err(err) => {
@@ -157,7 +159,7 @@ async fn run_demo(args: DemoArgs) -> ExitCode {
         }
     };
     println!("{}", running.banner());
-    server::shutdown_signal().await;
+    signal.await;
     running.shutdown().await;
     ExitCode::SUCCESS
 }
@@ -190,6 +192,7 @@ async fn run_sim(args: SimArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let signal = server::shutdown_signal();
     let base = handle.base_url();
     println!(
         "Defender simulator listening on {base} ({} machines, seed {}, ready in {} ms)",
@@ -208,7 +211,7 @@ async fn run_sim(args: SimArgs) -> ExitCode {
     );
     println!("request log: curl {base}/_sim/requests");
     tokio::select! {
-        () = server::shutdown_signal() => {}
+        () = signal => {}
         () = handle.wait() => {}
     }
     handle.shutdown().await;

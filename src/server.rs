@@ -15,6 +15,7 @@ use tonic::transport::server::TcpIncoming;
 use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
 
+use crate::actions::ActionRuntime;
 use crate::cache::RiskCache;
 use crate::config::Config;
 use crate::defender::{DefenderClient, DefenderError};
@@ -48,6 +49,9 @@ pub enum ServerError {
     /// The transport failed.
     #[error("gRPC transport error: {0}")]
     Transport(#[from] tonic::transport::Error),
+    /// The audit log could not be opened (actions fail closed: no start without it).
+    #[error("cannot open the audit log: {0}")]
+    Audit(#[from] crate::actions::AuditError),
     /// The server task panicked or was cancelled.
     #[error("server task failed: {0}")]
     Task(String),
@@ -64,11 +68,14 @@ pub struct AppState {
     pub cache: RiskCache,
     /// Signs and verifies the list RPCs' page tokens.
     pub page_tokens: PageTokenSigner,
+    /// The action side: `request_id` store, audit log, watch pollers.
+    pub actions: ActionRuntime,
 }
 
 impl AppState {
-    /// Builds the state (and the Defender client when the integration is enabled).
-    pub fn new(config: Config) -> Result<Self, DefenderError> {
+    /// Builds the state (and the Defender client when the integration is enabled); opens the
+    /// audit log.
+    pub fn new(config: Config) -> Result<Self, ServerError> {
         let defender = match (&config.defender, config.enabled) {
             (Some(settings), true) => Some(DefenderClient::new(settings.clone())?),
             _ => None,
@@ -79,6 +86,7 @@ impl AppState {
         };
         Ok(Self {
             cache: RiskCache::new(&config.cache),
+            actions: ActionRuntime::new(config.audit_log.as_deref())?,
             config,
             defender,
             page_tokens,
@@ -236,29 +244,38 @@ async fn set_health(health: &HealthReporter, enabled: bool) {
 }
 
 /// Completes on SIGTERM or Ctrl-C (graceful shutdown for orchestrators and terminals).
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        if let Err(err) = tokio::signal::ctrl_c().await {
-            tracing::warn!(error = %err, "cannot listen for Ctrl-C");
-            std::future::pending::<()>().await;
-        }
-    };
+///
+/// The handlers are installed when this is called, not when the future is first polled, so a
+/// signal that arrives right after start-up (e.g. right after `demo` prints its banner) is
+/// never lost to the default action. Must be called inside the runtime.
+pub fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
     #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut sig) => {
-                sig.recv().await;
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let terminate = signal(SignalKind::terminate());
+        let interrupt = signal(SignalKind::interrupt());
+        async move {
+            let (mut terminate, mut interrupt) = match (terminate, interrupt) {
+                (Ok(t), Ok(i)) => (t, i),
+                (Err(err), _) | (_, Err(err)) => {
+                    tracing::warn!(error = %err, "cannot listen for SIGTERM/SIGINT");
+                    return std::future::pending::<()>().await;
+                }
+            };
+            tokio::select! {
+                _ = interrupt.recv() => tracing::info!("Ctrl-C received, draining"),
+                _ = terminate.recv() => tracing::info!("SIGTERM received, draining"),
             }
-            Err(err) => {
-                tracing::warn!(error = %err, "cannot listen for SIGTERM");
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        async {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                tracing::info!("Ctrl-C received, draining");
+            } else {
                 std::future::pending::<()>().await;
             }
         }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => tracing::info!("Ctrl-C received, draining"),
-        () = terminate => tracing::info!("SIGTERM received, draining"),
     }
 }

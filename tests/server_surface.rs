@@ -147,16 +147,15 @@ async fn unimplemented_rpcs_say_which_work_item_delivers_them_and_call_nothing_u
     let env = TestEnv::start(sim_config()).await;
     env.sim.clear_requests();
     let err = env
-        .actions()
-        .isolate_machine(proto::IsolateMachineRequest {
-            machine_id: "1e5bc9d7e413ddd7902c2932e418702b84d0cc07".into(),
-            comment: "test".into(),
+        .risk()
+        .get_software(proto::GetSoftwareRequest {
+            software_id: "microsoft-_-edge".into(),
             ..Default::default()
         })
         .await
         .expect_err("not implemented yet");
     assert_eq!(err.code(), Code::Unimplemented);
-    assert!(err.message().contains("Actions"), "{}", err.message());
+    assert!(err.message().contains("Investigation"), "{}", err.message());
     assert!(
         env.sim.requests().is_empty(),
         "no upstream call may be made"

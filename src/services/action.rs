@@ -1,18 +1,30 @@
-//! `ActionService`: acting on machines. Every RPC answers UNIMPLEMENTED (naming the work item
-//! that delivers it) until the actions land; nothing is ever sent to Defender from here yet.
+//! `ActionService`: acting on machines. Each handler validates (no upstream call on bad
+//! input), identifies the caller, and hands over to [`crate::actions`], which does the work.
+//!
+//! Caller identity: there is no caller authentication yet, so the caller is its peer address
+//! plus an optional, unverified `x-caller-id` metadata value (1 to 128 characters of letters,
+//! digits and `._@:/+-`), stamped into the Defender comment and the audit log as
+//! `unverified:<id>`.
 
 use std::sync::Arc;
+use std::time::Duration;
 
+use futures::StreamExt;
 use tonic::{Request, Response, Status};
 
-use super::defender;
+use super::action_convert as convert;
 use super::risk::ResponseStream;
+use super::{call_options, defender};
+use crate::actions::{self, Caller};
 use crate::error::ServiceError;
+use crate::page_token::PageScope;
 use crate::proto;
 use crate::proto::action_service_server::ActionService;
+use crate::risk::validate;
 use crate::server::AppState;
 
-const ACTIONS: &str = "delivered by the work item \"Actions: ActionService end to end\"";
+/// How long a watch without a deadline may run before it ends (DEADLINE_EXCEEDED): watch again.
+pub const MAX_WATCH_WITHOUT_DEADLINE: Duration = Duration::from_secs(3600);
 
 /// The `ActionService` implementation.
 #[derive(Debug, Clone)]
@@ -25,17 +37,23 @@ impl ActionApi {
     pub fn new(state: Arc<AppState>) -> Self {
         Self { state }
     }
+}
 
-    fn not_yet(&self, tenant: &str, rpc: &'static str) -> Status {
-        match defender(&self.state, tenant) {
-            Err(err) => err.into(),
-            Ok(_) => ServiceError::NotImplemented {
-                rpc,
-                detail: ACTIONS,
-            }
-            .into(),
-        }
-    }
+fn caller<T>(request: &Request<T>) -> Result<Caller, ServiceError> {
+    Caller::from_metadata(request.metadata(), request.remote_addr())
+}
+
+/// The three ways of acting share one path.
+macro_rules! act {
+    ($self:ident, $request:ident, $convert:path) => {{
+        let opts = call_options(&$request);
+        let caller = caller(&$request)?;
+        let req = $request.into_inner();
+        let client = defender(&$self.state, &req.tenant)?;
+        let action = $convert(&req)?;
+        let done = actions::request_action(&$self.state, client, caller, action, opts).await?;
+        Ok(Response::new(convert::machine_action(&done)))
+    }};
 }
 
 #[tonic::async_trait]
@@ -44,35 +62,57 @@ impl ActionService for ActionApi {
         &self,
         request: Request<proto::IsolateMachineRequest>,
     ) -> Result<Response<proto::MachineAction>, Status> {
-        Err(self.not_yet(&request.get_ref().tenant, "IsolateMachine"))
+        act!(self, request, convert::isolate)
     }
 
     async fn release_machine(
         &self,
         request: Request<proto::ReleaseMachineRequest>,
     ) -> Result<Response<proto::MachineAction>, Status> {
-        Err(self.not_yet(&request.get_ref().tenant, "ReleaseMachine"))
+        act!(self, request, convert::release)
     }
 
     async fn run_antivirus_scan(
         &self,
         request: Request<proto::RunAntivirusScanRequest>,
     ) -> Result<Response<proto::MachineAction>, Status> {
-        Err(self.not_yet(&request.get_ref().tenant, "RunAntivirusScan"))
+        act!(self, request, convert::scan)
     }
 
     async fn get_machine_action(
         &self,
         request: Request<proto::GetMachineActionRequest>,
     ) -> Result<Response<proto::MachineAction>, Status> {
-        Err(self.not_yet(&request.get_ref().tenant, "GetMachineAction"))
+        let opts = call_options(&request);
+        let req = request.into_inner();
+        let client = defender(&self.state, &req.tenant)?;
+        let id = actions::request::action_id("action_id", &req.action_id)?;
+        let action = actions::get_action(client, &id, &opts).await?;
+        Ok(Response::new(convert::machine_action(&action)))
     }
 
     async fn list_machine_actions(
         &self,
         request: Request<proto::ListMachineActionsRequest>,
     ) -> Result<Response<proto::ListMachineActionsResponse>, Status> {
-        Err(self.not_yet(&request.get_ref().tenant, "ListMachineActions"))
+        let opts = call_options(&request);
+        let req = request.into_inner();
+        let client = defender(&self.state, &req.tenant)?;
+        let filters = convert::filters(&req)?;
+        let size = validate::page_size("page_size", req.page_size)?;
+        let scope: PageScope = filters.scope(&client.settings().tenant_id);
+        let offset = self
+            .state
+            .page_tokens
+            .verify("page_token", &scope, &req.page_token)?;
+        let page = actions::list_actions(client, &filters, offset, size, &opts).await?;
+        Ok(Response::new(proto::ListMachineActionsResponse {
+            machine_actions: page.items.iter().map(convert::machine_action).collect(),
+            next_page_token: page
+                .next_offset
+                .map(|o| self.state.page_tokens.sign(&scope, o))
+                .unwrap_or_default(),
+        }))
     }
 
     type WatchMachineActionStream = ResponseStream<proto::MachineAction>;
@@ -81,13 +121,32 @@ impl ActionService for ActionApi {
         &self,
         request: Request<proto::WatchMachineActionRequest>,
     ) -> Result<Response<Self::WatchMachineActionStream>, Status> {
-        Err(self.not_yet(&request.get_ref().tenant, "WatchMachineAction"))
+        let deadline = call_options(&request)
+            .deadline
+            .unwrap_or_else(|| tokio::time::Instant::now() + MAX_WATCH_WITHOUT_DEADLINE);
+        let req = request.into_inner();
+        let client = defender(&self.state, &req.tenant)?;
+        let id = actions::request::action_id("action_id", &req.action_id)?;
+        let interval =
+            actions::watch::poll_interval(convert::poll_interval(req.poll_interval.as_ref())?);
+        let stream =
+            actions::watch_action(&self.state, client, &id, interval, deadline).map(|item| {
+                item.map(|a| convert::machine_action(&a))
+                    .map_err(Status::from)
+            });
+        Ok(Response::new(Box::pin(stream)))
     }
 
     async fn cancel_machine_action(
         &self,
         request: Request<proto::CancelMachineActionRequest>,
     ) -> Result<Response<proto::MachineAction>, Status> {
-        Err(self.not_yet(&request.get_ref().tenant, "CancelMachineAction"))
+        let opts = call_options(&request);
+        let caller = caller(&request)?;
+        let req = request.into_inner();
+        let client = defender(&self.state, &req.tenant)?;
+        let cancel = convert::cancel(&req)?;
+        let action = actions::cancel_action(&self.state, client, caller, cancel, opts).await?;
+        Ok(Response::new(convert::machine_action(&action)))
     }
 }

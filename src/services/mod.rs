@@ -3,6 +3,7 @@
 //! into `tonic::Status` exactly once, by `From<ServiceError>`.
 
 mod action;
+mod action_convert;
 mod convert;
 mod investigation;
 mod risk;

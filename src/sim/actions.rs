@@ -2,7 +2,8 @@
 //! Pending → InProgress → Succeeded one `action_step` at a time (computed from the clock, no
 //! background task), refuse a second active action of the same type with
 //! `ActiveRequestAlreadyExists`, validate case-sensitive body keys, and can be listed, fetched
-//! and cancelled.
+//! and cancelled. An [`ActionPlan`] makes the next matching action take other timings or end
+//! Failed / TimeOut, so tests can follow every path a real action can take.
 
 use std::borrow::Cow;
 use std::time::{Duration, Instant};
@@ -19,6 +20,61 @@ use super::routes::Call;
 use super::wire::{self, ApiError, ApiResult, iso, paginate};
 
 const MAX_TOP: usize = 10_000;
+
+/// `errorHResult` of a failed action: E_FAIL.
+const E_FAIL: i32 = -2_147_467_259;
+
+/// How an action ends when its time is up.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+pub enum ActionOutcome {
+    /// `Succeeded` (the default).
+    #[default]
+    Succeeded,
+    /// `Failed`, with a non-zero `errorHResult`.
+    Failed,
+    /// `TimeOut`: the device never picked it up.
+    TimeOut,
+}
+
+impl ActionOutcome {
+    fn status(self) -> &'static str {
+        match self {
+            Self::Succeeded => "Succeeded",
+            Self::Failed => "Failed",
+            Self::TimeOut => "TimeOut",
+        }
+    }
+}
+
+/// How the next action created that matches `machine_id` and `action_type` plays out. Plans
+/// are used once, in the order they were queued.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+pub struct ActionPlan {
+    /// Only an action on this machine (any when unset).
+    #[serde(default)]
+    pub machine_id: Option<String>,
+    /// Only an action of this Defender type, e.g. `Isolate` (any when unset).
+    #[serde(default)]
+    pub action_type: Option<String>,
+    /// Time per transition instead of `SimConfig::action_step`.
+    #[serde(default)]
+    pub step: Option<Duration>,
+    /// The final status.
+    #[serde(default)]
+    pub outcome: ActionOutcome,
+}
+
+impl ActionPlan {
+    fn matches(&self, machine_id: &str, kind: &str) -> bool {
+        self.machine_id
+            .as_deref()
+            .is_none_or(|m| m.eq_ignore_ascii_case(machine_id))
+            && self
+                .action_type
+                .as_deref()
+                .is_none_or(|t| t.eq_ignore_ascii_case(kind))
+    }
+}
 
 /// A cancellation.
 #[derive(Debug, Clone)]
@@ -41,30 +97,57 @@ pub(crate) struct SimAction {
     created: OffsetDateTime,
     created_at: Instant,
     cancellation: Option<Cancellation>,
+    /// Time per transition.
+    step: Duration,
+    outcome: ActionOutcome,
 }
 
 impl SimAction {
-    /// Status and last-update time at `now`, given the time per transition.
-    fn state(&self, now: Instant, step: Duration) -> (&'static str, OffsetDateTime) {
+    /// Status and last-update time at `now`.
+    fn state(&self, now: Instant) -> (&'static str, OffsetDateTime) {
         if let Some(c) = &self.cancellation {
             return ("Cancelled", c.at);
         }
+        let step = self.step;
         let elapsed = now.saturating_duration_since(self.created_at);
         let step_t = time::Duration::try_from(step).unwrap_or(time::Duration::ZERO);
         if elapsed < step {
             ("Pending", self.created)
+        } else if self.outcome == ActionOutcome::TimeOut && elapsed < step * 2 {
+            // A device that never picks the action up never shows it InProgress.
+            ("Pending", self.created)
         } else if elapsed < step * 2 {
             ("InProgress", self.created + step_t)
         } else {
-            ("Succeeded", self.created + step_t * 2)
+            (self.outcome.status(), self.created + step_t * 2)
         }
+    }
+
+    fn error_h_result(&self, status: &str) -> i32 {
+        if status == "Failed" { E_FAIL } else { 0 }
     }
 }
 
-/// Every action, oldest first.
+/// Every action, oldest first, and the plans for actions to come.
 #[derive(Debug, Default)]
 pub(crate) struct ActionStore {
     actions: Vec<SimAction>,
+    plans: Vec<ActionPlan>,
+}
+
+impl ActionStore {
+    /// Queues a plan for the next matching action.
+    pub(crate) fn plan(&mut self, plan: ActionPlan) {
+        self.plans.push(plan);
+    }
+
+    fn take_plan(&mut self, machine_id: &str, kind: &str) -> Option<ActionPlan> {
+        let index = self
+            .plans
+            .iter()
+            .position(|p| p.matches(machine_id, kind))?;
+        Some(self.plans.remove(index))
+    }
 }
 
 static ACTION_SCHEMA: Schema = Schema {
@@ -146,14 +229,14 @@ fn dto<'a>(s: &Snapshot<'a>) -> ActionDto<'a> {
         cancellation_requestor: c.map(|c| c.requestor.as_str()),
         cancellation_comment: c.map(|c| c.comment.as_str()),
         cancellation_date_time_utc: c.map(|c| iso(c.at)),
-        error_h_result: 0,
+        error_h_result: s.a.error_h_result(s.status),
         commands: [],
         related_file_info: None,
     }
 }
 
-fn snapshot(a: &SimAction, now: Instant, step: Duration) -> Snapshot<'_> {
-    let (status, updated) = a.state(now, step);
+fn snapshot(a: &SimAction, now: Instant) -> Snapshot<'_> {
+    let (status, updated) = a.state(now);
     Snapshot { a, status, updated }
 }
 
@@ -224,13 +307,10 @@ fn create(
     comment: String,
 ) -> ApiResult {
     let m = lookup(c, machine)?;
-    let step = c.shared.config.action_step;
     let now = Instant::now();
     let mut store = lock(&c.shared.actions);
     let duplicate = store.actions.iter().any(|a| {
-        a.machine_id == m.id
-            && a.kind == kind
-            && matches!(a.state(now, step).0, "Pending" | "InProgress")
+        a.machine_id == m.id && a.kind == kind && matches!(a.state(now).0, "Pending" | "InProgress")
     });
     if duplicate {
         return Err(wire::bad_request(
@@ -238,7 +318,10 @@ fn create(
             "Action is already in progress",
         ));
     }
+    let plan = store.take_plan(&m.id, kind).unwrap_or_default();
     let action = SimAction {
+        step: plan.step.unwrap_or(c.shared.config.action_step),
+        outcome: plan.outcome,
         id: uuid::Uuid::new_v4().to_string(),
         kind,
         scope,
@@ -253,7 +336,7 @@ fn create(
     let response = wire::entity_with_status(
         StatusCode::CREATED,
         "MachineActions/$entity",
-        dto(&snapshot(&action, now, step)),
+        dto(&snapshot(&action, now)),
     );
     store.actions.push(action);
     Ok(response)
@@ -299,13 +382,13 @@ pub(crate) fn list(c: &Call<'_>) -> ApiResult {
     let opts = c.options()?;
     let paging = c.paging(&opts, MAX_TOP)?;
     let filter = opts.filter(&ACTION_SCHEMA)?;
-    let (now, step) = (Instant::now(), c.shared.config.action_step);
+    let now = Instant::now();
     let store = lock(&c.shared.actions);
     let matching = store
         .actions
         .iter()
         .rev()
-        .map(|a| snapshot(a, now, step))
+        .map(|a| snapshot(a, now))
         .filter(|s| filter.as_ref().is_none_or(|f| f.matches(s)));
     let (page, more) = paginate(matching, opts.skip, paging.size);
     let value: Vec<ActionDto<'_>> = page.iter().map(dto).collect();
@@ -318,7 +401,7 @@ pub(crate) fn get(c: &Call<'_>, id: &str) -> ApiResult {
     match store.actions.iter().find(|a| a.id.eq_ignore_ascii_case(id)) {
         Some(a) => Ok(wire::entity(
             "MachineActions/$entity",
-            dto(&snapshot(a, Instant::now(), c.shared.config.action_step)),
+            dto(&snapshot(a, Instant::now())),
         )),
         None => Err(wire::not_found(format!("MachineAction {id} was not found"))),
     }
@@ -328,14 +411,14 @@ pub(crate) fn get(c: &Call<'_>, id: &str) -> ApiResult {
 pub(crate) fn cancel(c: &Call<'_>, id: &str) -> ApiResult {
     let body = body_object(c.body, &["Comment"])?;
     let comment = required_string(&body, "Comment")?;
-    let (now, step) = (Instant::now(), c.shared.config.action_step);
+    let now = Instant::now();
     let mut store = lock(&c.shared.actions);
     let action = store
         .actions
         .iter_mut()
         .find(|a| a.id.eq_ignore_ascii_case(id))
         .ok_or_else(|| wire::not_found(format!("MachineAction {id} was not found")))?;
-    let (status, _) = action.state(now, step);
+    let (status, _) = action.state(now);
     if !matches!(status, "Pending" | "InProgress") {
         return Err(wire::bad_request(
             "InvalidRequestBody",
@@ -349,7 +432,7 @@ pub(crate) fn cancel(c: &Call<'_>, id: &str) -> ApiResult {
     });
     Ok(wire::entity(
         "MachineActions/$entity",
-        dto(&snapshot(action, now, step)),
+        dto(&snapshot(action, now)),
     ))
 }
 
@@ -359,6 +442,8 @@ mod tests {
 
     fn action(created_at: Instant) -> SimAction {
         SimAction {
+            step: Duration::from_secs(2),
+            outcome: ActionOutcome::Succeeded,
             id: "a".into(),
             kind: "Isolate",
             scope: Some("Full"),
@@ -376,14 +461,37 @@ mod tests {
     fn state_advances_one_step_at_a_time_and_stops_at_succeeded() {
         let t0 = Instant::now();
         let a = action(t0);
-        let step = Duration::from_secs(2);
-        assert_eq!(a.state(t0, step).0, "Pending");
-        assert_eq!(
-            a.state(t0 + Duration::from_millis(2500), step).0,
-            "InProgress"
-        );
-        assert_eq!(a.state(t0 + Duration::from_secs(4), step).0, "Succeeded");
-        assert_eq!(a.state(t0 + Duration::from_secs(400), step).0, "Succeeded");
+        assert_eq!(a.state(t0).0, "Pending");
+        assert_eq!(a.state(t0 + Duration::from_millis(2500)).0, "InProgress");
+        assert_eq!(a.state(t0 + Duration::from_secs(4)).0, "Succeeded");
+        assert_eq!(a.state(t0 + Duration::from_secs(400)).0, "Succeeded");
+    }
+
+    #[test]
+    fn a_planned_failure_ends_failed_with_an_hresult_and_a_timeout_never_runs() {
+        let t0 = Instant::now();
+        let mut a = action(t0);
+        a.outcome = ActionOutcome::Failed;
+        let (status, _) = a.state(t0 + Duration::from_secs(5));
+        assert_eq!(status, "Failed");
+        assert_ne!(a.error_h_result(status), 0);
+        a.outcome = ActionOutcome::TimeOut;
+        assert_eq!(a.state(t0 + Duration::from_secs(3)).0, "Pending");
+        assert_eq!(a.state(t0 + Duration::from_secs(5)).0, "TimeOut");
+    }
+
+    #[test]
+    fn plans_apply_once_to_the_first_matching_action() {
+        let mut store = ActionStore::default();
+        store.plan(ActionPlan {
+            action_type: Some("RunAntiVirusScan".into()),
+            outcome: ActionOutcome::Failed,
+            ..ActionPlan::default()
+        });
+        assert!(store.take_plan("m1", "Isolate").is_none());
+        let plan = store.take_plan("m1", "RunAntiVirusScan").expect("matches");
+        assert_eq!(plan.outcome, ActionOutcome::Failed);
+        assert!(store.take_plan("m1", "RunAntiVirusScan").is_none());
     }
 
     #[test]
@@ -395,11 +503,7 @@ mod tests {
             comment: "y".into(),
             at: OffsetDateTime::now_utc(),
         });
-        assert_eq!(
-            a.state(t0 + Duration::from_secs(60), Duration::from_secs(1))
-                .0,
-            "Cancelled"
-        );
+        assert_eq!(a.state(t0 + Duration::from_secs(60)).0, "Cancelled");
     }
 
     #[test]

@@ -53,7 +53,7 @@ pub enum FaultKind {
         /// Milliseconds.
         millis: u64,
     },
-    /// Accept the request and do not answer within 60 s.
+    /// Accept the request and do not answer within 60 s (the request is not handled).
     Hang,
     /// 429 for advanced hunting's CPU-time quota rather than its call count, with an optional
     /// `Retry-After`. The body's wording is ours: Microsoft documents only that the body says
@@ -62,6 +62,13 @@ pub enum FaultKind {
         /// `Retry-After` header value.
         #[serde(default)]
         retry_after: Option<String>,
+    },
+    /// Handle the request normally, then hold the answer back for `millis`: the work is done
+    /// (an action is created) even if the client gives up first, as when Defender acted but its
+    /// answer was lost.
+    SlowResponse {
+        /// Milliseconds.
+        millis: u64,
     },
 }
 
@@ -85,6 +92,8 @@ impl Fault {
 pub(crate) struct Applied {
     /// Extra delay from latency faults.
     pub delay: Duration,
+    /// Delay between handling the request and answering (slow-response faults).
+    pub delay_answer: Duration,
     /// The fault that answers instead of the normal handler.
     pub terminal: Option<FaultKind>,
 }
@@ -106,8 +115,9 @@ impl FaultQueue {
         self.queue.clear();
     }
 
-    /// Walks the queue in order: every matching latency fault adds its delay, the first matching
-    /// other fault answers the request; each applied fault loses one use.
+    /// Walks the queue in order: every matching latency (slow-response) fault adds its delay
+    /// before (after) handling, the first matching other fault answers the request; each
+    /// applied fault loses one use.
     pub(crate) fn take(&mut self, path: &str, is_token_endpoint: bool) -> Applied {
         let mut applied = Applied::default();
         for fault in &mut self.queue {
@@ -117,6 +127,9 @@ impl FaultQueue {
             fault.count -= 1;
             match &fault.kind {
                 FaultKind::Latency { millis } => applied.delay += Duration::from_millis(*millis),
+                FaultKind::SlowResponse { millis } => {
+                    applied.delay_answer += Duration::from_millis(*millis);
+                }
                 other => {
                     applied.terminal = Some(other.clone());
                     break;
@@ -210,6 +223,21 @@ mod tests {
             q.take("/t/oauth2/v2.0/token", true).terminal,
             Some(FaultKind::TokenError { aadsts: 7000215 })
         );
+    }
+
+    #[test]
+    fn slow_response_delays_the_answer_without_replacing_the_handler() {
+        let mut q = FaultQueue::default();
+        q.push(Fault {
+            kind: FaultKind::SlowResponse { millis: 7 },
+            count: 1,
+            path_contains: Some("/isolate".into()),
+        });
+        assert_eq!(q.take("/api/machines/x", false), Applied::default());
+        let applied = q.take("/api/machines/x/isolate", false);
+        assert_eq!(applied.delay_answer, Duration::from_millis(7));
+        assert!(applied.terminal.is_none());
+        assert_eq!(q.take("/api/machines/x/isolate", false), Applied::default());
     }
 
     #[test]

@@ -52,6 +52,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+pub use actions::{ActionOutcome, ActionPlan};
 pub use alerts::{ALERT_SEVERITIES, SimAlert, alert_severity_rank};
 pub use catalog::{
     PlatformClass, SimSoftware, SimVulnerability, VULN_SEVERITIES, vuln_severity_rank,
@@ -287,6 +288,11 @@ impl SimHandle {
     /// Removes every queued fault.
     pub fn clear_faults(&self) {
         lock(&self.inner.shared.faults).clear();
+    }
+
+    /// Makes the next action matching `plan` take its timings and end with its outcome.
+    pub fn plan_action(&self, plan: ActionPlan) {
+        lock(&self.inner.shared.actions).plan(plan);
     }
 
     /// Roles of tokens issued from now on.

@@ -244,6 +244,14 @@ async fn process(
     if let Some(kind) = applied.terminal {
         return fault_response(shared, kind, &route, ctx, is_graph).await;
     }
+    let response = answer(shared, route, ctx);
+    if !applied.delay_answer.is_zero() {
+        tokio::time::sleep(applied.delay_answer).await;
+    }
+    response
+}
+
+fn answer(shared: &Shared, route: Result<Route, RouteError>, ctx: &RequestContext<'_>) -> Response {
     match route {
         Err(RouteError::NotFound) => {
             wire::api_error(StatusCode::NOT_FOUND, "NotFound", "Resource not found")
@@ -499,8 +507,8 @@ async fn fault_response(
                 .map_or("", |(_, v)| v.as_str());
             auth::entra_error(aadsts, tenant, client, "")
         }
-        // The queue folds latency faults into a delay; they never answer a request.
-        FaultKind::Latency { .. } => wire::api_error(
+        // The queue folds latency faults into delays; they never answer a request.
+        FaultKind::Latency { .. } | FaultKind::SlowResponse { .. } => wire::api_error(
             StatusCode::INTERNAL_SERVER_ERROR,
             "InternalServerError",
             "latency faults do not answer requests",

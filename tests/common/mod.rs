@@ -3,6 +3,7 @@
 
 #![allow(dead_code, missing_docs)]
 
+pub mod actions;
 pub mod risk;
 
 use std::time::Duration;

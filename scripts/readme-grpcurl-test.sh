@@ -1,0 +1,118 @@
+#!/usr/bin/env bash
+# Runs every grpcurl example of README.md verbatim against a live demo, so that the README's
+# examples can never rot. Takes each line that starts with `grpcurl ` inside a ```sh block, starts
+# `defender-bridge demo` on 127.0.0.1:50051 (the address the README uses; the script stops if
+# something already listens there), runs each line with bash, and checks that it exits 0 and that
+# its output is what that kind of call should print.
+#
+# Usage: scripts/readme-grpcurl-test.sh [README]     (default: README.md of the repo)
+# Environment: DEFENDER_BRIDGE_BIN (default target/debug/defender-bridge, built when missing).
+set -euo pipefail
+
+repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+readme="$(realpath "${1:-$repo_root/README.md}")"
+cd "$repo_root"
+export PATH="$repo_root/.tools/bin:$PATH"
+host=127.0.0.1
+port=50051
+
+[[ -f "$readme" ]] || { echo "no README at $readme" >&2; exit 1; }
+command -v grpcurl >/dev/null || scripts/install-tools.sh
+binary="${DEFENDER_BRIDGE_BIN:-$repo_root/target/debug/defender-bridge}"
+if [[ ! -x "$binary" ]]; then
+  echo "== cargo build (no $binary)"
+  cargo build --locked
+fi
+
+# The grpcurl lines of ```sh blocks, exactly as written.
+mapfile -t commands < <(awk '
+  /^```/ { if (in_sh) { in_sh = 0 } else if ($0 ~ /^```(sh|bash|shell)[[:space:]]*$/) { in_sh = 1 }; next }
+  in_sh && /^grpcurl / { print }
+' "$readme")
+if [[ ${#commands[@]} -eq 0 ]]; then
+  echo "no grpcurl examples found in the sh code blocks of $readme" >&2
+  exit 1
+fi
+
+if (exec 3<>"/dev/tcp/$host/$port") 2>/dev/null; then
+  echo "$host:$port is already in use: stop what listens there (e.g. a running demo) and retry" >&2
+  exit 1
+fi
+
+work="$(mktemp -d)"
+demo_pid=""
+cleanup() {
+  if [[ -n "$demo_pid" ]] && kill -0 "$demo_pid" 2>/dev/null; then
+    kill -TERM "$demo_pid" 2>/dev/null || true
+    for _ in $(seq 1 50); do kill -0 "$demo_pid" 2>/dev/null || break; sleep 0.2; done
+    kill -KILL "$demo_pid" 2>/dev/null || true
+  fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+"$binary" demo --listen "$host:$port" --machines 300 >"$work/demo.out" 2>"$work/demo.err" &
+demo_pid=$!
+for _ in $(seq 1 600); do
+  grep -q "Press Ctrl-C to stop." "$work/demo.out" && break
+  if ! kill -0 "$demo_pid" 2>/dev/null; then
+    echo "defender-bridge demo exited before it was ready:" >&2
+    cat "$work/demo.out" "$work/demo.err" >&2
+    exit 1
+  fi
+  sleep 0.1
+done
+grep -q "Press Ctrl-C to stop." "$work/demo.out" || {
+  echo "defender-bridge demo not ready after 60s:" >&2
+  cat "$work/demo.out" "$work/demo.err" >&2
+  exit 1
+}
+
+# check_output COMMAND OUTPUT: what a sane answer to this kind of call contains.
+check_output() {
+  local command="$1" output="$2"
+  case "$command" in
+    *" list")
+      for service in defenderbridge.v1.RiskService defenderbridge.v1.ActionService grpc.health.v1.Health; do
+        grep -qx "$service" <<<"$output" || { echo "list does not name $service"; return 1; }
+      done
+      ;;
+    *" describe "*)
+      local symbol="${command##* }"
+      grep -q "^$symbol is a service:" <<<"$output" || { echo "no '$symbol is a service:'"; return 1; }
+      grep -q "rpc " <<<"$output" || { echo "no rpc in the description"; return 1; }
+      ;;
+    *grpc.health.v1.Health/Check)
+      grep -q '"status": "SERVING"' <<<"$output" || { echo "not SERVING"; return 1; }
+      ;;
+    *defenderbridge.v1.RiskService/CheckConnection)
+      grep -q '"ready": true' <<<"$output" || { echo "CheckConnection is not ready"; return 1; }
+      grep -q '"Machine.Read.All"' <<<"$output" || { echo "Machine.Read.All not granted"; return 1; }
+      ;;
+    *)
+      # Any other call: a JSON message.
+      grep -q '^{' <<<"$output" || { echo "no JSON message in the output"; return 1; }
+      ;;
+  esac
+}
+
+passed=0
+failed=0
+for command in "${commands[@]}"; do
+  echo "\$ $command"
+  if output="$(bash -c "$command" 2>&1)"; then
+    if problem="$(check_output "$command" "$output")"; then
+      passed=$((passed + 1))
+      echo "  ok"
+      continue
+    fi
+  else
+    problem="exit status $?"
+  fi
+  failed=$((failed + 1))
+  echo "  FAILED: $problem"
+  sed 's/^/  | /' <<<"$output"
+done
+
+echo "grpcurl: $passed passed, $failed failed"
+[[ $failed -eq 0 ]]

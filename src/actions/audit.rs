@@ -1,0 +1,368 @@
+//! The audit log: one JSON object per line, appended to the file named by `audit_log`
+//! (`DEFENDER_BRIDGE_AUDIT_LOG`), each line written and fsynced before the code moves on.
+//!
+//! Policy (fail closed):
+//! - The file is opened (created if needed, append-only) when the server starts; a path that
+//!   cannot be opened stops the start-up, so a misconfiguration shows at once.
+//! - Each action request writes a `requested` record *before* anything is sent to Defender. If
+//!   it cannot be written, nothing is sent and the RPC fails (UNAVAILABLE,
+//!   `AUDIT_LOG_UNAVAILABLE`).
+//! - Its `outcome` record (success or failure, with Defender's action id) is written before the
+//!   RPC returns. If that write fails after Defender acted, the RPC does not report success: it
+//!   fails INTERNAL / `AUDIT_LOG_UNAVAILABLE` naming the action id, and the record goes to the
+//!   error log instead.
+//! - A request answered from an earlier one (same `request_id`) adds a `replayed` record, best
+//!   effort: nothing was done for it.
+//!
+//! Records hold the caller, the request and Defender's answer, never a token or secret: they are
+//! built only from request fields and Defender's action entity. Without `audit_log` the records
+//! go to the tracing log (target `defender_bridge::audit`), which is not durable; the server
+//! warns about it at start-up. A path that is not a regular file (e.g. `/dev/stdout` for a
+//! container's log collector) is written but cannot be fsynced. The file is never truncated or rotated by the service; an
+//! external rotation must use copy-truncate (the file stays open in append mode).
+
+use std::fs::{File, OpenOptions};
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use serde::Serialize;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use super::caller::Caller;
+use crate::defender::MachineAction;
+use crate::error::ServiceError;
+
+/// Why the audit log could not be opened or written.
+#[derive(Debug, thiserror::Error)]
+#[error("audit log {}: {source}", path.display())]
+pub struct AuditError {
+    /// The file.
+    pub path: PathBuf,
+    /// The OS error.
+    pub source: std::io::Error,
+}
+
+/// Where records go.
+#[derive(Clone)]
+enum Sink {
+    File {
+        path: PathBuf,
+        file: Arc<Mutex<File>>,
+        /// Regular files are fsynced; a device or pipe (e.g. `/dev/stdout`) cannot be.
+        sync: bool,
+    },
+    Tracing,
+}
+
+/// The audit log (see the module docs). Cheap to clone.
+#[derive(Clone)]
+pub struct AuditLog {
+    sink: Sink,
+}
+
+impl std::fmt::Debug for AuditLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.sink {
+            Sink::File { path, .. } => write!(f, "AuditLog({})", path.display()),
+            Sink::Tracing => f.write_str("AuditLog(tracing)"),
+        }
+    }
+}
+
+impl AuditLog {
+    /// Opens (creating if needed) `path` for appending, or logs to tracing without a path.
+    pub fn open(path: Option<&Path>) -> Result<Self, AuditError> {
+        let Some(path) = path else {
+            return Ok(Self {
+                sink: Sink::Tracing,
+            });
+        };
+        let err = |source| AuditError {
+            path: path.to_path_buf(),
+            source,
+        };
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map_err(err)?;
+        let sync = file.metadata().map_err(err)?.is_file();
+        if sync {
+            file.sync_all().map_err(err)?;
+            // Make the file's creation itself durable.
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                if let Ok(dir) = File::open(dir) {
+                    let _ = dir.sync_all();
+                }
+            }
+        }
+        Ok(Self {
+            sink: Sink::File {
+                path: path.to_path_buf(),
+                file: Arc::new(Mutex::new(file)),
+                sync,
+            },
+        })
+    }
+
+    /// True when records go to a file (durably).
+    pub fn is_durable(&self) -> bool {
+        matches!(self.sink, Sink::File { .. })
+    }
+
+    /// Appends `record` as one line and fsyncs it.
+    pub async fn append(&self, record: &AuditRecord) -> Result<(), AuditError> {
+        let mut line = serde_json::to_string(record).map_err(|e| AuditError {
+            path: PathBuf::new(),
+            source: std::io::Error::other(e),
+        })?;
+        line.push('\n');
+        match &self.sink {
+            Sink::Tracing => {
+                tracing::info!(target: "defender_bridge::audit", record = %line.trim_end());
+                Ok(())
+            }
+            Sink::File { path, file, sync } => {
+                let (file, path, sync) = (Arc::clone(file), path.clone(), *sync);
+                let written = tokio::task::spawn_blocking(move || {
+                    let mut file = file.lock().unwrap_or_else(PoisonError::into_inner);
+                    file.write_all(line.as_bytes())?;
+                    if sync { file.sync_data() } else { file.flush() }
+                })
+                .await
+                .unwrap_or_else(|join| Err(std::io::Error::other(join.to_string())));
+                written.map_err(|source| AuditError { path, source })
+            }
+        }
+    }
+}
+
+/// The caller as audited.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct AuditCaller {
+    /// `anonymous`, or `unverified:<x-caller-id>`.
+    pub principal: String,
+    /// Peer address.
+    pub peer: String,
+    /// Whether the identity was verified (mTLS / API key); always false for now.
+    pub authenticated: bool,
+}
+
+/// The error of a failed request, as audited.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct AuditFailure {
+    /// gRPC code name.
+    pub code: String,
+    /// `ErrorInfo.reason`.
+    pub reason: String,
+    /// The status message.
+    pub message: String,
+}
+
+/// One line of the audit log. Every field is always present (null when not applicable).
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct AuditRecord {
+    /// When the record was written, RFC 3339 UTC.
+    pub time: String,
+    /// `requested`, `outcome` or `replayed`.
+    pub event: &'static str,
+    /// Ties a request's `requested` and `outcome` records together.
+    pub audit_id: String,
+    /// Who asked.
+    pub caller: AuditCaller,
+    /// The caller's `request_id`.
+    pub request_id: Option<String>,
+    /// The tenant.
+    pub tenant: String,
+    /// The machine acted on (for a cancellation: the action's machine, once known).
+    pub machine_id: Option<String>,
+    /// `Isolate`, `Unisolate`, `RunAntiVirusScan` or `Cancel`.
+    pub action: &'static str,
+    /// The action's parameters (isolation or scan type; the cancelled action's id).
+    pub parameters: serde_json::Value,
+    /// The caller's comment.
+    pub comment: String,
+    /// The comment as sent to Defender (with the caller stamp).
+    pub defender_comment: String,
+    /// Defender's machine action id.
+    pub defender_action_id: Option<String>,
+    /// Defender's status of that action when the record was written.
+    pub defender_status: Option<String>,
+    /// `pending` (requested), `succeeded`, `failed`, `unchanged` (cancel of a finished action)
+    /// or `replayed`.
+    pub result: &'static str,
+    /// True when the outcome was found by looking through Defender's action list after the
+    /// request's answer was lost.
+    pub reconciled: bool,
+    /// The failure, for `failed`.
+    pub error: Option<AuditFailure>,
+}
+
+impl AuditRecord {
+    /// The `requested` record of a request.
+    #[allow(clippy::too_many_arguments)]
+    pub fn requested(
+        caller: &Caller,
+        tenant: &str,
+        request_id: Option<&str>,
+        machine_id: Option<&str>,
+        action: &'static str,
+        parameters: serde_json::Value,
+        comment: &str,
+        defender_comment: &str,
+    ) -> Self {
+        Self {
+            time: now(),
+            event: "requested",
+            audit_id: uuid::Uuid::new_v4().to_string(),
+            caller: AuditCaller {
+                principal: caller.principal_label(),
+                peer: caller.peer_label(),
+                authenticated: false,
+            },
+            request_id: request_id.map(str::to_string),
+            tenant: tenant.to_string(),
+            machine_id: machine_id.map(str::to_string),
+            action,
+            parameters,
+            comment: comment.to_string(),
+            defender_comment: defender_comment.to_string(),
+            defender_action_id: None,
+            defender_status: None,
+            result: "pending",
+            reconciled: false,
+            error: None,
+        }
+    }
+
+    /// The `outcome` record of the same request: succeeded (or `result`) with Defender's action.
+    pub fn succeeded(
+        &self,
+        action: &MachineAction,
+        result: &'static str,
+        reconciled: bool,
+    ) -> Self {
+        let mut out = self.follow_up("outcome", result);
+        out.defender_action_id = action.id.clone();
+        out.defender_status = action.status.as_ref().map(ToString::to_string);
+        if out.machine_id.is_none() {
+            out.machine_id = action.machine_id.clone();
+        }
+        out.reconciled = reconciled;
+        out
+    }
+
+    /// The `outcome` record of the same request: failed with `err`.
+    pub fn failed(&self, err: &ServiceError) -> Self {
+        let mut out = self.follow_up("outcome", "failed");
+        out.reconciled = matches!(err, ServiceError::ActionNotConfirmed { .. });
+        if let ServiceError::ActionAlreadyPending {
+            pending_action_id, ..
+        } = err
+        {
+            out.defender_action_id = pending_action_id.clone();
+        }
+        out.error = Some(AuditFailure {
+            code: format!("{:?}", err.code()),
+            reason: err.reason().to_string(),
+            message: err.to_string(),
+        });
+        out
+    }
+
+    /// The `replayed` record of a request answered from an earlier one.
+    pub fn replayed(&self, action: &MachineAction) -> Self {
+        let mut out = self.succeeded(action, "replayed", false);
+        out.event = "replayed";
+        out
+    }
+
+    fn follow_up(&self, event: &'static str, result: &'static str) -> Self {
+        Self {
+            time: now(),
+            event,
+            result,
+            ..self.clone()
+        }
+    }
+}
+
+fn now() -> String {
+    OffsetDateTime::now_utc()
+        .format(&Rfc3339)
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record() -> AuditRecord {
+        let caller = Caller {
+            principal: super::super::caller::Principal::Anonymous,
+            peer: "127.0.0.1:9".parse().ok(),
+        };
+        AuditRecord::requested(
+            &caller,
+            "t",
+            Some("r1"),
+            Some("m"),
+            "Isolate",
+            serde_json::json!({"isolation_type": "Full"}),
+            "why",
+            "why [defender-bridge ...]",
+        )
+    }
+
+    #[tokio::test]
+    async fn records_are_appended_as_json_lines_across_reopenings() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("audit.jsonl");
+        let log = AuditLog::open(Some(&path)).expect("opens");
+        assert!(log.is_durable());
+        let r = record();
+        log.append(&r).await.expect("written");
+        drop(log);
+        let log = AuditLog::open(Some(&path)).expect("reopens");
+        let action = MachineAction {
+            id: Some("a-1".into()),
+            ..MachineAction::default()
+        };
+        log.append(&r.succeeded(&action, "succeeded", false))
+            .await
+            .expect("written");
+        let text = std::fs::read_to_string(&path).expect("read");
+        let lines: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("json line"))
+            .collect();
+        assert_eq!(lines.len(), 2);
+        assert_eq!(lines[0]["event"], "requested");
+        assert_eq!(lines[1]["event"], "outcome");
+        assert_eq!(lines[1]["defender_action_id"], "a-1");
+        assert_eq!(lines[0]["audit_id"], lines[1]["audit_id"]);
+    }
+
+    #[test]
+    fn an_unwritable_path_fails_at_open() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("missing-dir").join("audit.jsonl");
+        assert!(AuditLog::open(Some(&path)).is_err());
+    }
+
+    #[test]
+    fn failed_records_carry_code_and_reason() {
+        let r = record().failed(&ServiceError::ActionAlreadyPending {
+            machine_id: "m".into(),
+            action: "Isolate".into(),
+            pending_action_id: Some("p-1".into()),
+        });
+        assert_eq!(r.result, "failed");
+        assert_eq!(r.defender_action_id.as_deref(), Some("p-1"));
+        let e = r.error.expect("error");
+        assert_eq!(e.reason, "ACTION_ALREADY_PENDING");
+        assert_eq!(e.code, "AlreadyExists");
+    }
+}

@@ -1,0 +1,370 @@
+//! Requesting an action (or a cancellation) from Defender exactly once, and saying exactly what
+//! happened. One request, start to end:
+//!
+//! 1. The comment is stamped (caller, `request_id`, nonce) and a `requested` audit record is
+//!    written; if it cannot be, nothing is sent.
+//! 2. With a `request_id` this process has not answered yet, Defender's recent actions of the
+//!    machine are searched for it (a retry after a restart or via another replica).
+//! 3. One POST, never retried. Its deadline keeps part of the caller's time back for step 4.
+//! 4. `ActiveRequestAlreadyExists` becomes ALREADY_EXISTS with the pending action's id; an
+//!    ambiguous failure (timeout, lost connection, 5xx) is settled by finding the action by its
+//!    nonce in Defender's list: found is success, not found is UNAVAILABLE "did not act", and a
+//!    list that cannot be read is UNAVAILABLE "may have acted".
+//! 5. The machine's cached risk is dropped after any attempt that may have acted, and the
+//!    `outcome` audit record is written before the answer goes back.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use time::OffsetDateTime;
+use tokio::time::Instant;
+
+use super::audit::{AuditLog, AuditRecord};
+use super::caller::{Caller, Stamp, new_nonce, stamp_comment};
+use super::reconcile;
+use super::request::{ActionKind, ActionRequest, CancelRequest};
+use crate::defender::{CallOptions, DefenderClient, DefenderError, MachineAction};
+use crate::error::{ActionTaken, ServiceError};
+use crate::server::AppState;
+
+/// Longest part of the caller's time kept back from the POST for reconciliation.
+const MAX_RESERVE: Duration = Duration::from_secs(10);
+/// Least time given to reconciliation, even past the caller's deadline (the task outlives the
+/// call, and its outcome is still audited).
+const MIN_RECONCILE: Duration = Duration::from_secs(2);
+/// Time given to reconciliation when the caller set no deadline.
+const DEFAULT_RECONCILE: Duration = Duration::from_secs(15);
+
+/// What a detached action task needs.
+pub(super) struct Context {
+    pub state: Arc<AppState>,
+    pub client: DefenderClient,
+    pub caller: Caller,
+    pub opts: CallOptions,
+}
+
+/// A settled attempt: the action, the audited `result`, and whether it was found by looking.
+type Settled = Result<(MachineAction, &'static str, bool), ServiceError>;
+
+impl Context {
+    fn tenant(&self) -> &str {
+        &self.client.settings().tenant_id
+    }
+
+    async fn invalidate(&self, machine_id: Option<&str>) {
+        if let Some(id) = machine_id {
+            self.state.cache.invalidate_machine(self.tenant(), id).await;
+        }
+    }
+
+    fn audit(&self) -> &AuditLog {
+        &self.state.actions.audit
+    }
+}
+
+/// Isolate, release or scan (see the module docs).
+pub(super) async fn start(cx: Context, req: ActionRequest) -> Result<MachineAction, ServiceError> {
+    let nonce = new_nonce();
+    let stamped = stamp_comment(&req.comment, &cx.caller, req.request_id.as_deref(), &nonce);
+    let requested = AuditRecord::requested(
+        &cx.caller,
+        cx.tenant(),
+        req.request_id.as_deref(),
+        Some(&req.machine_id),
+        req.kind.name(),
+        req.kind.parameters(),
+        &req.comment,
+        &stamped,
+    );
+    write_requested(cx.audit(), &requested).await?;
+    let settled = attempt(&cx, &req, &stamped, &nonce).await;
+    settle(cx.audit(), &requested, settled).await
+}
+
+/// Cancel (see the module docs; a finished action is returned unchanged).
+pub(super) async fn cancel(cx: Context, req: CancelRequest) -> Result<MachineAction, ServiceError> {
+    let nonce = new_nonce();
+    let stamped = stamp_comment(&req.comment, &cx.caller, req.request_id.as_deref(), &nonce);
+    let requested = AuditRecord::requested(
+        &cx.caller,
+        cx.tenant(),
+        req.request_id.as_deref(),
+        None,
+        "Cancel",
+        serde_json::json!({ "action_id": req.action_id }),
+        &req.comment,
+        &stamped,
+    );
+    write_requested(cx.audit(), &requested).await?;
+    let settled = attempt_cancel(&cx, &req, &stamped, &nonce).await;
+    if let Ok((action, _, _)) = &settled {
+        cx.invalidate(action.machine_id.as_deref()).await;
+        cx.state.actions.watches.publish(cx.tenant(), action);
+    }
+    settle(cx.audit(), &requested, settled).await
+}
+
+async fn write_requested(audit: &AuditLog, record: &AuditRecord) -> Result<(), ServiceError> {
+    audit.append(record).await.map_err(|err| {
+        tracing::error!(error = %err, "audit log not writable; action refused");
+        ServiceError::AuditLogUnavailable {
+            detail: err.source.to_string(),
+            action_id: None,
+        }
+    })
+}
+
+async fn settle(
+    audit: &AuditLog,
+    requested: &AuditRecord,
+    settled: Settled,
+) -> Result<MachineAction, ServiceError> {
+    let (record, result) = match settled {
+        Ok((action, result, reconciled)) => {
+            (requested.succeeded(&action, result, reconciled), Ok(action))
+        }
+        Err(err) => (requested.failed(&err), Err(err)),
+    };
+    if let Err(err) = audit.append(&record).await {
+        let line = serde_json::to_string(&record).unwrap_or_default();
+        tracing::error!(error = %err, record = %line, "audit outcome record not written");
+        if let Ok(action) = &result {
+            return Err(ServiceError::AuditLogUnavailable {
+                detail: err.source.to_string(),
+                action_id: action.id.clone(),
+            });
+        }
+    }
+    result
+}
+
+async fn attempt(cx: &Context, req: &ActionRequest, stamped: &str, nonce: &str) -> Settled {
+    let client = &cx.client;
+    let kind = req.kind.defender_type();
+    if let Some(request_id) = &req.request_id {
+        match reconcile::find_by_request_id(client, &req.machine_id, &kind, request_id, &cx.opts)
+            .await
+        {
+            Ok(Some((action, stamp))) => {
+                check_same_request(&action, &stamp, req)?;
+                return Ok((action, "replayed", true));
+            }
+            Ok(None) => {}
+            Err(
+                err @ (DefenderError::MissingPermission { .. } | DefenderError::Forbidden { .. }),
+            ) => {
+                tracing::warn!(error = %err, "cannot read machine actions: request_id is only de-duplicated within this process");
+            }
+            Err(err) => return Err(err.into()),
+        }
+    }
+    let sent_at = OffsetDateTime::now_utc();
+    let opts = post_options(&cx.opts);
+    let posted = match req.kind {
+        ActionKind::Isolate(t) => {
+            client
+                .isolate_machine(&req.machine_id, stamped, t, &opts)
+                .await
+        }
+        ActionKind::Release => {
+            client
+                .unisolate_machine(&req.machine_id, stamped, &opts)
+                .await
+        }
+        ActionKind::Scan(t) => {
+            client
+                .run_antivirus_scan(&req.machine_id, stamped, t, &opts)
+                .await
+        }
+    };
+    match posted {
+        Ok(action) => {
+            cx.invalidate(Some(&req.machine_id)).await;
+            Ok((action, "succeeded", false))
+        }
+        Err(DefenderError::ActiveRequestAlreadyExists { .. }) => {
+            let pending = reconcile::find_pending(client, &req.machine_id, &kind, &cx.opts)
+                .await
+                .unwrap_or_else(|err| {
+                    tracing::warn!(error = %err, "could not look up the pending action");
+                    None
+                });
+            Err(ServiceError::ActionAlreadyPending {
+                machine_id: req.machine_id.clone(),
+                action: kind.to_string(),
+                pending_action_id: pending,
+            })
+        }
+        Err(err) if ambiguous(&err) => {
+            cx.invalidate(Some(&req.machine_id)).await;
+            let opts = reconcile_options(&cx.opts);
+            let found =
+                reconcile::find_by_nonce(client, &req.machine_id, &kind, nonce, sent_at, &opts)
+                    .await;
+            let not_confirmed = |taken, detail| ServiceError::ActionNotConfirmed {
+                machine_id: req.machine_id.clone(),
+                action: kind.to_string(),
+                taken,
+                detail,
+            };
+            match found {
+                Ok(Some(action)) => Ok((action, "succeeded", true)),
+                Ok(None) => Err(not_confirmed(ActionTaken::No, err.to_string())),
+                Err(lookup) => Err(not_confirmed(
+                    ActionTaken::Unknown,
+                    format!("{err}; listing the machine's actions then failed: {lookup}"),
+                )),
+            }
+        }
+        Err(err) => Err(ServiceError::from_defender(err, "machine", &req.machine_id)),
+    }
+}
+
+/// An earlier action found by `request_id` must be the same request.
+fn check_same_request(
+    action: &MachineAction,
+    stamp: &Stamp,
+    req: &ActionRequest,
+) -> Result<(), ServiceError> {
+    let scope_differs = match (action.scope.as_deref(), req.kind.scope()) {
+        (Some(found), Some(wanted)) => !found.eq_ignore_ascii_case(wanted),
+        _ => false,
+    };
+    if scope_differs || stamp.comment.trim() != req.comment {
+        return Err(ServiceError::invalid(
+            "request_id",
+            "was already used with other parameters (type or comment) for an action on this \
+             machine: use a new request_id for a different request",
+        ));
+    }
+    Ok(())
+}
+
+async fn attempt_cancel(cx: &Context, req: &CancelRequest, stamped: &str, nonce: &str) -> Settled {
+    let client = &cx.client;
+    let id = &req.action_id;
+    let posted = client
+        .cancel_machine_action(id, stamped, &post_options(&cx.opts))
+        .await;
+    let terminal = |a: &MachineAction| a.status.as_ref().is_some_and(|s| s.is_terminal());
+    match posted {
+        Ok(action) => Ok((action, "succeeded", false)),
+        Err(DefenderError::NotFound { .. }) => Err(ServiceError::NotFound {
+            resource_type: "machine_action",
+            name: id.clone(),
+        }),
+        // Defender refuses to cancel a finished action: answer with it, unchanged.
+        Err(err @ DefenderError::BadRequest { .. }) => {
+            match client.get_machine_action(id, &cx.opts).await {
+                Ok(action) if terminal(&action) => Ok((action, "unchanged", false)),
+                _ => Err(err.into()),
+            }
+        }
+        Err(err) if ambiguous(&err) => {
+            let opts = reconcile_options(&cx.opts);
+            let not_confirmed =
+                |taken, detail, machine: Option<&str>| ServiceError::ActionNotConfirmed {
+                    machine_id: machine.unwrap_or_default().to_string(),
+                    action: "Cancel".into(),
+                    taken,
+                    detail,
+                };
+            match client.get_machine_action(id, &opts).await {
+                Ok(action) => {
+                    let ours = action
+                        .cancellation_comment
+                        .as_deref()
+                        .and_then(Stamp::parse)
+                        .is_some_and(|s| s.nonce.as_deref() == Some(nonce));
+                    if ours {
+                        Ok((action, "succeeded", true))
+                    } else if terminal(&action) {
+                        Ok((action, "unchanged", true))
+                    } else {
+                        let machine = action.machine_id.clone();
+                        Err(not_confirmed(
+                            ActionTaken::No,
+                            err.to_string(),
+                            machine.as_deref(),
+                        ))
+                    }
+                }
+                Err(lookup) => Err(not_confirmed(
+                    ActionTaken::Unknown,
+                    format!("{err}; reading the action then failed: {lookup}"),
+                    None,
+                )),
+            }
+        }
+        Err(err) => Err(ServiceError::from_defender(err, "machine_action", id)),
+    }
+}
+
+/// A failure after which Defender may have acted: no answer, a lost connection, or a 5xx (a
+/// gateway may fail after the request was taken).
+fn ambiguous(err: &DefenderError) -> bool {
+    match err {
+        DefenderError::Transport { ambiguous, .. } => *ambiguous,
+        DefenderError::Upstream { status, .. } => *status >= 500 || *status == 408,
+        _ => false,
+    }
+}
+
+/// The POST's options: the caller's deadline less a third of the time left (at most 10 s), kept
+/// for reconciliation.
+fn post_options(opts: &CallOptions) -> CallOptions {
+    match opts.remaining() {
+        Some(left) => {
+            let reserve = (left / 3).min(MAX_RESERVE);
+            CallOptions::with_deadline(Instant::now() + (left - reserve))
+        }
+        None => CallOptions::default(),
+    }
+}
+
+/// Reconciliation's options: the caller's deadline, but at least [`MIN_RECONCILE`] from now.
+fn reconcile_options(opts: &CallOptions) -> CallOptions {
+    let floor = Instant::now() + MIN_RECONCILE;
+    match opts.deadline {
+        Some(deadline) => CallOptions::with_deadline(deadline.max(floor)),
+        None => CallOptions::with_timeout(DEFAULT_RECONCILE),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timeouts_lost_connections_and_5xx_are_ambiguous_but_refusals_are_not() {
+        let transport = |ambiguous| DefenderError::Transport {
+            message: "x".into(),
+            timeout: true,
+            ambiguous,
+        };
+        assert!(ambiguous(&transport(true)));
+        assert!(!ambiguous(&transport(false)));
+        let upstream = |status| DefenderError::Upstream {
+            status,
+            code: None,
+            message: String::new(),
+            target: None,
+        };
+        assert!(ambiguous(&upstream(503)));
+        assert!(!ambiguous(&DefenderError::DeadlineExceeded));
+        assert!(!ambiguous(&DefenderError::ActiveRequestAlreadyExists {
+            message: String::new(),
+            target: None,
+        }));
+    }
+
+    #[tokio::test]
+    async fn the_post_keeps_a_third_of_the_callers_time_for_reconciliation() {
+        let opts = CallOptions::with_timeout(Duration::from_secs(9));
+        let post = post_options(&opts).remaining().expect("deadline");
+        assert!(post <= Duration::from_secs(6) && post > Duration::from_millis(5_900));
+        assert!(post_options(&CallOptions::default()).deadline.is_none());
+        let reconcile = reconcile_options(&CallOptions::with_timeout(Duration::ZERO));
+        assert!(reconcile.remaining().expect("deadline") > Duration::from_secs(1));
+    }
+}
