@@ -10,15 +10,17 @@
 
 use std::time::Instant;
 
+use defender_bridge::proto::RunHuntingQueryRequest;
 use defender_bridge::proto::risk_service_client::RiskServiceClient;
 use defender_bridge::proto::run_hunting_query_response::Payload;
-use defender_bridge::proto::RunHuntingQueryRequest;
 use prost::Message as _;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
-    let addr = args.next().unwrap_or_else(|| "http://127.0.0.1:50051".into());
+    let addr = args
+        .next()
+        .unwrap_or_else(|| "http://127.0.0.1:50051".into());
     let query = args.next().unwrap_or_else(|| "DeviceInfo | take 10".into());
     let batch_rows: i32 = args.next().map(|b| b.parse()).transpose()?.unwrap_or(0);
     let mut client = RiskServiceClient::connect(addr)

@@ -92,21 +92,9 @@ impl Executor {
         call: &Call<'_>,
         opts: &CallOptions,
     ) -> Result<Vec<u8>, DefenderError> {
-        let span = tracing::debug_span!(
-            "defender_request",
-            method = %call.method,
-            family = %call.family,
-            path = call.url.path(),
-        );
-        match self
-            .execute_inner(call, opts, false)
-            .instrument(span)
-            .await?
-        {
+        match self.traced(call, opts, false).await? {
             Answer::Body(body) => Ok(body),
-            Answer::Open(_) => Err(DefenderError::Config(
-                "internal: an unread response where a body was expected".into(),
-            )),
+            Answer::Open(_) => Err(DefenderError::Config("internal: unread body".into())),
         }
     }
 
@@ -119,23 +107,26 @@ impl Executor {
         call: &Call<'_>,
         opts: &CallOptions,
     ) -> Result<reqwest::Response, DefenderError> {
+        match self.traced(call, opts, true).await? {
+            Answer::Open(response) => Ok(response),
+            Answer::Body(_) => Err(DefenderError::Config("internal: body already read".into())),
+        }
+    }
+
+    async fn traced(
+        &self,
+        call: &Call<'_>,
+        opts: &CallOptions,
+        open: bool,
+    ) -> Result<Answer, DefenderError> {
         let span = tracing::debug_span!(
             "defender_request",
             method = %call.method,
             family = %call.family,
             path = call.url.path(),
-            streamed = true,
+            streamed = open,
         );
-        match self
-            .execute_inner(call, opts, true)
-            .instrument(span)
-            .await?
-        {
-            Answer::Open(response) => Ok(response),
-            Answer::Body(_) => Err(DefenderError::Config(
-                "internal: a read body where an open response was expected".into(),
-            )),
-        }
+        self.execute_inner(call, opts, open).instrument(span).await
     }
 
     async fn execute_inner(
