@@ -8,7 +8,7 @@
 #   DEFENDER_BRIDGE_BIN           server binary (default target/debug/defender-bridge, built with
 #                                 `cargo build` when missing)
 #   DEFENDER_BRIDGE_ADDR          host:port of a running server: the suites use it and start none
-#   DEFENDER_BRIDGE_PENDING_RPCS  1: also run the tests of RPCs the server does not implement yet
+#   DEFENDER_BRIDGE_PENDING_RPCS  default 1 (the RPCs now exist); 0 runs only the basic tests
 #                                 (GetEndpointRisk, StreamFleetRisk, IsolateMachine,
 #                                 WatchMachineAction); each language keeps them apart
 #   CLIENTS                       the suites to run, e.g. "python go" (default: all four)
@@ -20,7 +20,7 @@ repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$repo_root"
 tools="$repo_root/.tools"
 export PATH="$tools/bin:$PATH"
-pending="${DEFENDER_BRIDGE_PENDING_RPCS:-0}"
+pending="${DEFENDER_BRIDGE_PENDING_RPCS:-1}"
 read -r -a suites <<<"${CLIENTS:-python go typescript java}"
 
 if [[ -z "${DEFENDER_BRIDGE_ADDR:-}" ]]; then

@@ -51,7 +51,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-"$binary" demo --listen "$host:$port" --machines 300 >"$work/demo.out" 2>"$work/demo.err" &
+"$binary" demo --listen "$host:$port" >"$work/demo.out" 2>"$work/demo.err" &
 demo_pid=$!
 for _ in $(seq 1 600); do
   grep -q "Press Ctrl-C to stop." "$work/demo.out" && break

@@ -1,19 +1,50 @@
 #!/usr/bin/env bash
-# Runs every test: proto lint (buf), then the Rust unit and integration tests (real sockets, the
-# real gRPC stack, the simulator over HTTP). The last line printed is cargo's test summary.
+# Runs every test: the proto checks (buf lint, format, breaking against the first published v1),
+# the generated-clients drift check, the four client test suites and the README's grpcurl
+# examples against live demos, then the Rust unit and integration tests (real sockets, the real
+# gRPC stack, the simulator over HTTP). The last line is the summary of the whole run.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 export PATH="$PWD/.tools/bin:$PATH"
+export CARGO_TERM_COLOR=never
+mkdir -p target
+started=$SECONDS
+phase() { echo; echo "== $1 ($((SECONDS - started))s)"; }
 
-if ! command -v buf >/dev/null; then
+if ! command -v buf >/dev/null || ! command -v grpcurl >/dev/null; then
   scripts/install-tools.sh
 fi
-echo "== buf lint"
+
+phase "buf lint, format, breaking"
 buf lint proto
 buf format -d --exit-code proto
+# v1 is a published contract: compare with the commit that first published it (buf.yaml added).
+baseline="$(git log --diff-filter=A --format=%H -- proto/buf.yaml | tail -n 1)"
+if [[ -n "$baseline" ]]; then
+  buf breaking proto --against ".git#ref=${baseline},subdir=proto"
+fi
 
-echo "== cargo test"
+phase "cargo build"
 cargo build --locked --all-targets
-cargo test --locked --all-targets 2>&1 | tee target/test-output.txt
-# One summary line for the whole run, from cargo's per-binary lines.
-awk '/^test result:/ { p += $4; f += $6; i += $8 } END { printf "%d passed, %d failed, %d skipped\n", p, f, i }' target/test-output.txt
+
+phase "generated clients are up to date"
+clients/check-generated.sh
+
+phase "client suites"
+scripts/clients-test.sh 2>&1 | tee target/clients-output.txt
+
+phase "README grpcurl examples"
+scripts/readme-grpcurl-test.sh 2>&1 | tee target/grpcurl-output.txt
+
+phase "cargo test"
+# --lib --bins --tests: `--all-targets` would also run the benchmark.
+cargo test --locked --lib --bins --tests 2>&1 | tee target/test-output.txt
+
+echo
+echo "== done in $((SECONDS - started))s"
+# One summary line for the whole run: cargo's tests, the client suites and the grpcurl examples.
+awk '
+  /^test result:/ { p += $4; f += $6; i += $8 }
+  /^(clients|grpcurl): [0-9]+ passed, [0-9]+ failed/ { p += $2; f += $4 }
+  END { printf "%d passed, %d failed, %d skipped\n", p, f, i }
+' target/test-output.txt target/clients-output.txt target/grpcurl-output.txt
