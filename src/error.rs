@@ -35,8 +35,6 @@ pub mod reason {
     pub const AUTHENTICATION_FAILED: &str = "AUTHENTICATION_FAILED";
     /// The integration is disabled in config.
     pub const INTEGRATION_DISABLED: &str = "INTEGRATION_DISABLED";
-    /// The RPC is declared but not implemented yet.
-    pub const NOT_IMPLEMENTED: &str = "NOT_IMPLEMENTED";
     /// The caller's deadline passed.
     pub const DEADLINE_EXCEEDED: &str = "DEADLINE_EXCEEDED";
     /// Something unexpected inside the service or in Defender's answer.
@@ -139,14 +137,6 @@ pub enum ServiceError {
         "the Microsoft Defender integration is disabled: enable it (`enabled = true` or DEFENDER_BRIDGE_ENABLED=true) and restart"
     )]
     IntegrationDisabled,
-    /// Declared in the API, implemented by a later change.
-    #[error("{rpc} is not implemented yet ({detail})")]
-    NotImplemented {
-        /// The RPC name.
-        rpc: &'static str,
-        /// Which work item delivers it.
-        detail: &'static str,
-    },
     /// An action request failed after it may have reached Defender (timeout, lost connection,
     /// 5xx), and the service looked for the action in Defender's list instead of retrying.
     #[error("{}", action_not_confirmed_message(machine_id, action, *taken, detail))]
@@ -229,7 +219,6 @@ impl ServiceError {
             Self::AuthenticationFailed { .. } | Self::IntegrationDisabled => {
                 Code::FailedPrecondition
             }
-            Self::NotImplemented { .. } => Code::Unimplemented,
             Self::ActionNotConfirmed { .. } => Code::Unavailable,
             Self::AuditLogUnavailable {
                 action_id: None, ..
@@ -252,7 +241,6 @@ impl ServiceError {
             Self::UpstreamUnavailable { .. } => reason::UPSTREAM_UNAVAILABLE,
             Self::AuthenticationFailed { .. } => reason::AUTHENTICATION_FAILED,
             Self::IntegrationDisabled => reason::INTEGRATION_DISABLED,
-            Self::NotImplemented { .. } => reason::NOT_IMPLEMENTED,
             Self::ActionNotConfirmed { .. } => reason::UPSTREAM_UNAVAILABLE,
             Self::AuditLogUnavailable { .. } => reason::AUDIT_LOG_UNAVAILABLE,
             Self::DeadlineExceeded => reason::DEADLINE_EXCEEDED,
@@ -322,9 +310,6 @@ impl ServiceError {
                 if let Some(code) = aadsts_code {
                     metadata.insert("aadsts_code".into(), code.clone());
                 }
-            }
-            Self::NotImplemented { rpc, .. } => {
-                metadata.insert("rpc".into(), (*rpc).into());
             }
             Self::ActionNotConfirmed {
                 machine_id,

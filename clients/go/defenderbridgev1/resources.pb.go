@@ -44,6 +44,11 @@
 //   unknown tenant); metadata `aadsts_code` holds the AADSTS code.
 // - `INTEGRATION_DISABLED` (FAILED_PRECONDITION): the Defender integration is disabled in the
 //   server's configuration.
+// - `AUDIT_LOG_UNAVAILABLE` (UNAVAILABLE): an action was refused before Defender was asked,
+//   because its audit record could not be written.
+// - `DEADLINE_EXCEEDED` (DEADLINE_EXCEEDED): the caller's deadline passed before Defender
+//   answered.
+// - `INTERNAL` (INTERNAL): an unexpected failure inside the service or in Defender's answer.
 
 package defenderbridgev1
 
