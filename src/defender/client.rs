@@ -5,9 +5,9 @@ use std::collections::HashSet;
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use super::HuntingEvent;
 use reqwest::Method;
 use serde::de::DeserializeOwned;
-use serde_json::json;
 use url::Url;
 
 use super::auth::{TokenInfo, TokenProvider, TokenScope};
@@ -362,33 +362,25 @@ impl DefenderClient {
         }
     }
 
-    /// Defender `POST /api/advancedqueries/run` `{"Query"}`. Read-only, so transient failures
-    /// are retried (not timeouts: see the `http` module).
+    /// Defender `POST /api/advancedqueries/run` `{"Query"}`, the whole answer in memory (the
+    /// service streams with [`DefenderClient::open_advanced_query`] instead). Read-only, so
+    /// transient failures are retried (not timeouts: see the `http` module).
     pub async fn run_advanced_query(
         &self,
         query: &str,
         opts: &CallOptions,
     ) -> Result<HuntingResult, DefenderError> {
-        let url = self.api_url(&["advancedqueries", "run"])?;
-        self.hunt(
-            url,
-            ApiFamily::AdvancedHunting,
-            TokenScope::Defender,
-            query,
-            opts,
-        )
-        .await
+        collect_hunt(self.open_advanced_query(query, opts).await?).await
     }
 
-    /// Graph `POST {graph}/v1.0/security/runHuntingQuery` `{"Query"}` with a Graph token.
+    /// Graph `POST {graph}/v1.0/security/runHuntingQuery` `{"Query"}` with a Graph token, the
+    /// whole answer in memory (see [`DefenderClient::open_graph_hunting_query`]).
     pub async fn run_graph_hunting_query(
         &self,
         query: &str,
         opts: &CallOptions,
     ) -> Result<HuntingResult, DefenderError> {
-        let url = self.graph_hunting_url()?;
-        self.hunt(url, ApiFamily::GraphHunting, TokenScope::Graph, query, opts)
-            .await
+        collect_hunt(self.open_graph_hunting_query(query, opts).await?).await
     }
 
     /// `{graph_base}/v1.0/security/runHuntingQuery`.
@@ -404,31 +396,6 @@ impl DefenderClient {
     /// The shared call machinery (for the streamed hunting calls).
     pub(super) fn executor(&self) -> &Executor {
         &self.inner.exec
-    }
-
-    async fn hunt(
-        &self,
-        url: Url,
-        family: ApiFamily,
-        scope: TokenScope,
-        query: &str,
-        opts: &CallOptions,
-    ) -> Result<HuntingResult, DefenderError> {
-        if query.trim().is_empty() {
-            return Err(DefenderError::invalid_input("the hunting query is empty"));
-        }
-        let body = json!({ "Query": query });
-        let call = Call {
-            method: Method::POST,
-            url,
-            family,
-            scope,
-            body: Some(&body),
-            retry: RetryClass::ReadOnly,
-            timeout: self.inner.settings.hunting_timeout,
-        };
-        let bytes = self.inner.exec.execute(&call, opts).await?;
-        serde_json::from_slice(&bytes).map_err(|e| DefenderError::decode("hunting result", e))
     }
 
     /// `{api_base}/api/{segments...}`; each segment is percent-encoded, so an id cannot add path.
@@ -542,4 +509,19 @@ fn non_empty_comment(comment: &str) -> Result<&str, DefenderError> {
     } else {
         Ok(comment)
     }
+}
+
+/// Drains a hunting stream into one in-memory result: one request path for both forms.
+async fn collect_hunt(
+    mut stream: super::hunting_stream::HuntingStream,
+) -> Result<HuntingResult, DefenderError> {
+    let mut result = HuntingResult::default();
+    while let Some(event) = stream.next_event().await {
+        match event? {
+            HuntingEvent::Schema(columns) => result.schema = columns,
+            HuntingEvent::Row(row) => result.rows.push(row),
+            HuntingEvent::Stats(stats) => result.stats = Some(stats),
+        }
+    }
+    Ok(result)
 }
