@@ -70,20 +70,34 @@ impl<'a> RiskEngine<'a> {
         query: &EndpointQuery,
         opts: &CallOptions,
     ) -> Result<EndpointRisk, ServiceError> {
+        if let (EndpointKey::MachineId(id), false) = (&query.key, query.bypass_cache) {
+            // The hot path: one cache read, nothing else.
+            if let Some(assessment) = self.cache.cached_risk_of(self.tenant, id).await {
+                return Ok(EndpointRisk {
+                    assessment,
+                    other_candidates: Vec::new(),
+                    cached: true,
+                    stale_because: None,
+                });
+            }
+        }
+        // Boxed: the cold path's state (look-ups, Defender calls) is kilobytes, and an unboxed
+        // future that size is copied whenever the hot path's future moves (measured: ~1.4 µs
+        // of memcpy per cache hit).
+        Box::pin(self.endpoint_risk_cold(query, opts)).await
+    }
+
+    /// [`Self::endpoint_risk`] past a fresh cached risk: the negative cache, the look-up, the
+    /// single-flight load, stale-on-failure.
+    async fn endpoint_risk_cold(
+        &self,
+        query: &EndpointQuery,
+        opts: &CallOptions,
+    ) -> Result<EndpointRisk, ServiceError> {
         let bypass = query.bypass_cache;
         let (machine_id, hint, candidates, lookup_stale) = match &query.key {
             EndpointKey::MachineId(id) => {
                 if !bypass {
-                    // The hot path: one cache read, nothing else.
-                    let key = RiskKey::new(self.tenant, id);
-                    if let Some(assessment) = self.cache.cached_risk(&key).await {
-                        return Ok(EndpointRisk {
-                            assessment,
-                            other_candidates: Vec::new(),
-                            cached: true,
-                            stale_because: None,
-                        });
-                    }
                     let missing = LookupKey::new(self.tenant, &query.key);
                     if let Some(err) = self.cache.known_missing(&missing).await {
                         return Err(err);

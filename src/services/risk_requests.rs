@@ -1,6 +1,8 @@
 //! Read-side requests, proto → domain: every field validated (DESIGN.md §2 "bad input": no
 //! upstream call is made) and turned into the plain types of [`crate::risk`].
 
+use std::borrow::Cow;
+
 use time::OffsetDateTime;
 
 use crate::defender::{AlertSeverity, AlertStatus, VulnerabilitySeverity};
@@ -18,7 +20,14 @@ pub fn endpoint_query(
     bypass_cache: bool,
     now: OffsetDateTime,
 ) -> Result<EndpointQuery, ServiceError> {
-    let field = |name: &str| format!("{prefix}{name}");
+    // Field names are only read on an error; the common, unprefixed call allocates none.
+    let field = |name: &'static str| -> Cow<'static, str> {
+        if prefix.is_empty() {
+            Cow::Borrowed(name)
+        } else {
+            Cow::Owned(format!("{prefix}{name}"))
+        }
+    };
     let key = match &req.endpoint {
         None => {
             return Err(ServiceError::invalid(
