@@ -37,10 +37,21 @@ pub struct Assessment {
     pub links: PortalLinks,
     /// When it was computed from Defender's data.
     pub evaluated_at: SystemTime,
-    /// The encoded API message, rendered once by the service layer on first use, so that a
+    /// The encoded API answer, rendered once by the service layer on first use, so that a
     /// cache hit (the hot path) writes these bytes instead of converting and encoding every
     /// field again.
-    pub rendered: OnceLock<bytes::Bytes>,
+    pub rendered: OnceLock<RenderedAnswer>,
+}
+
+/// An assessment's `EndpointRisk` answer, encoded (by the service layer, which knows the
+/// wire format).
+#[derive(Clone, Debug)]
+pub struct RenderedAnswer {
+    /// A cache hit's whole answer as one gRPC message frame: the 5-byte prefix, the
+    /// assessment's own fields, `cached = true`. Written to the wire as is.
+    pub hit_frame: bytes::Bytes,
+    /// Length of the assessment's own fields, which start right after the prefix.
+    pub fields_len: usize,
 }
 
 impl Assessment {

@@ -5,6 +5,7 @@
 mod action;
 mod action_convert;
 mod convert;
+mod grpc_raw;
 mod investigation;
 mod risk;
 mod risk_convert;
@@ -47,8 +48,12 @@ fn defender<'a>(
 /// The caller's deadline (the `grpc-timeout` header), so upstream retries and rate-budget waits
 /// never outlive the call.
 fn call_options<T>(request: &tonic::Request<T>) -> CallOptions {
-    let deadline = request
-        .metadata()
+    call_options_of(request.metadata().as_ref())
+}
+
+/// [`call_options`] from the request's HTTP headers.
+fn call_options_of(headers: &http::HeaderMap) -> CallOptions {
+    let deadline = headers
         .get("grpc-timeout")
         .and_then(|v| v.to_str().ok())
         .and_then(parse_grpc_timeout)

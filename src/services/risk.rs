@@ -15,13 +15,13 @@ use super::{
     call_options, convert, defender, investigation, risk_convert as out, risk_requests as input,
 };
 use crate::check;
-use crate::defender::DefenderClient;
+use crate::defender::{CallOptions, DefenderClient};
 use crate::error::ServiceError;
 use crate::page_token::PageScope;
 use crate::proto;
 use crate::proto::risk_service_server::RiskService;
 use crate::risk::lists::{self, ListPage};
-use crate::risk::{EndpointRisk, FleetItem, FleetRequest, RiskEngine, fleet};
+use crate::risk::{EndpointQuery, EndpointRisk, FleetItem, FleetRequest, RiskEngine, fleet};
 use crate::server::AppState;
 
 /// A boxed server stream.
@@ -44,17 +44,25 @@ impl RiskApi {
         &self.state.config.portal_url
     }
 
-    /// `GetEndpointRisk` up to the domain result (shared by the generated handler and the
-    /// encoded fast path of [`super::RiskServer`]).
+    /// `GetEndpointRisk`'s checks, done before any upstream call (bad input costs none): the
+    /// tenant and the validated query. Shared by the generated handler and the encoded fast
+    /// path of [`super::RiskServer`].
+    pub(super) fn endpoint_query(
+        &self,
+        req: &proto::GetEndpointRiskRequest,
+    ) -> Result<EndpointQuery, ServiceError> {
+        defender(&self.state, &req.tenant)?;
+        input::endpoint_query(req, "", false, OffsetDateTime::now_utc())
+    }
+
+    /// `GetEndpointRisk` of a checked request, up to the domain result.
     pub(super) async fn endpoint_risk(
         &self,
-        request: Request<proto::GetEndpointRiskRequest>,
+        query: &EndpointQuery,
+        opts: &CallOptions,
     ) -> Result<EndpointRisk, ServiceError> {
-        let opts = call_options(&request);
-        let req = request.into_inner();
-        let client = defender(&self.state, &req.tenant)?;
-        let query = input::endpoint_query(&req, "", false, OffsetDateTime::now_utc())?;
-        self.engine(client).endpoint_risk(&query, &opts).await
+        let client = defender(&self.state, "")?;
+        self.engine(client).endpoint_risk(query, opts).await
     }
 
     fn engine<'a>(&'a self, client: &'a DefenderClient) -> RiskEngine<'a> {
@@ -103,7 +111,9 @@ impl RiskService for RiskApi {
         &self,
         request: Request<proto::GetEndpointRiskRequest>,
     ) -> Result<Response<proto::EndpointRisk>, Status> {
-        let risk = self.endpoint_risk(request).await?;
+        let opts = call_options(&request);
+        let query = self.endpoint_query(request.get_ref())?;
+        let risk = self.endpoint_risk(&query, &opts).await?;
         Ok(Response::new(out::endpoint_risk(&risk, self.portal())))
     }
 

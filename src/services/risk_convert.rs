@@ -1,16 +1,18 @@
 //! Read-side responses, domain → proto: Defender entities field by field (Defender's names in
 //! snake_case; null becomes empty or 0), risk levels, and the endpoint risk with its links.
 
-use bytes::Bytes;
+use bytes::{BufMut, Bytes, BytesMut};
 use prost::Message;
+use tonic::Status;
 use url::Url;
 
+use super::grpc_raw;
 use crate::defender::{
     Alert, AlertSeverity, AlertStatus, DefenderTime, Machine, Vulnerability, VulnerabilitySeverity,
 };
 use crate::error::ServiceError;
 use crate::proto;
-use crate::risk::assess::{alert_url, vulnerability_url};
+use crate::risk::assess::{RenderedAnswer, alert_url, vulnerability_url};
 use crate::risk::{Assessment, Candidate, EndpointRisk, FleetSummary, RiskLevel};
 
 /// A domain level as the proto enum number; unknown is UNSPECIFIED.
@@ -228,43 +230,70 @@ fn stale_reason(err: &ServiceError) -> String {
     )
 }
 
-/// One endpoint's risk, encoded: the assessment's own part is encoded once and kept with it;
-/// the per-request fields (`cached`, `other_candidates`) are appended as protobuf fields, which
-/// protobuf defines as the same as setting them in the message. A stale answer (which also
-/// changes `reasons`) is encoded in full.
-pub fn endpoint_risk_encoded(r: &EndpointRisk, portal: &Url) -> EncodedMessage {
+/// One endpoint's risk as a whole gRPC message frame (prefix included), ready to write.
+///
+/// The assessment's own fields are encoded once and kept with it, together with the complete
+/// frame of a cache hit's answer, which is then written as is. Other answers append their
+/// per-request fields (`cached`, `other_candidates`) to the kept fields: protobuf defines a
+/// field appended to a message as the same as that field set in it. A stale answer (which
+/// also changes `reasons`) is encoded in full.
+pub fn endpoint_risk_frame(r: EndpointRisk, portal: &Url) -> Result<Bytes, Status> {
     if r.stale_because.is_some() {
-        return EncodedMessage::from_message(&endpoint_risk(r, portal));
+        let message = endpoint_risk(&r, portal);
+        let mut frame = BytesMut::with_capacity(grpc_raw::PREFIX_LEN + message.encoded_len());
+        grpc_raw::put_prefix(&mut frame, message.encoded_len())?;
+        message.encode(&mut frame).map_err(encode_error)?;
+        return Ok(frame.freeze());
     }
-    let base = r
-        .assessment
-        .rendered
-        .get_or_init(|| Bytes::from(render(&r.assessment, portal).encode_to_vec()))
-        .clone();
-    let suffix = proto::EndpointRisk {
+    let rendered = match r.assessment.rendered.get() {
+        Some(rendered) => rendered,
+        None => {
+            let rendered = render_answer(&r.assessment, portal)?;
+            r.assessment.rendered.get_or_init(|| rendered)
+        }
+    };
+    if r.cached && r.other_candidates.is_empty() {
+        return Ok(rendered.hit_frame.clone());
+    }
+    let fields = rendered
+        .hit_frame
+        .get(grpc_raw::PREFIX_LEN..grpc_raw::PREFIX_LEN + rendered.fields_len)
+        .unwrap_or_default();
+    let per_request = proto::EndpointRisk {
         other_candidates: r.other_candidates.iter().map(candidate).collect(),
         cached: r.cached,
         ..Default::default()
     };
-    EncodedMessage {
-        parts: [base, Bytes::from(suffix.encode_to_vec())],
-    }
+    let len = fields.len() + per_request.encoded_len();
+    let mut frame = BytesMut::with_capacity(grpc_raw::PREFIX_LEN + len);
+    grpc_raw::put_prefix(&mut frame, len)?;
+    frame.put_slice(fields);
+    per_request.encode(&mut frame).map_err(encode_error)?;
+    Ok(frame.freeze())
 }
 
-/// A message already encoded, in parts written one after the other.
-#[derive(Clone, Debug, Default)]
-pub struct EncodedMessage {
-    /// The parts.
-    pub parts: [Bytes; 2],
+/// Encoding into a `BytesMut` only fails if it cannot grow; said plainly should it happen.
+fn encode_error(err: prost::EncodeError) -> Status {
+    Status::internal(format!("cannot encode the answer: {err}"))
 }
 
-impl EncodedMessage {
-    /// Encodes a whole message.
-    pub fn from_message<M: Message>(m: &M) -> Self {
-        Self {
-            parts: [Bytes::from(m.encode_to_vec()), Bytes::new()],
-        }
-    }
+/// The assessment's fields, encoded, and the frame of a cache hit's answer around them.
+fn render_answer(a: &Assessment, portal: &Url) -> Result<RenderedAnswer, Status> {
+    let fields = render(a, portal);
+    let hit = proto::EndpointRisk {
+        cached: true,
+        ..Default::default()
+    };
+    let fields_len = fields.encoded_len();
+    let len = fields_len + hit.encoded_len();
+    let mut frame = BytesMut::with_capacity(grpc_raw::PREFIX_LEN + len);
+    grpc_raw::put_prefix(&mut frame, len)?;
+    fields.encode(&mut frame).map_err(encode_error)?;
+    hit.encode(&mut frame).map_err(encode_error)?;
+    Ok(RenderedAnswer {
+        hit_frame: frame.freeze(),
+        fields_len,
+    })
 }
 
 /// The assessment as the API message, without the per-request fields.
@@ -326,6 +355,66 @@ pub fn fleet_summary(s: &FleetSummary) -> proto::FleetSummary {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::risk::{Score, assess::Assessment};
+
+    fn decode_frame(frame: &[u8]) -> proto::EndpointRisk {
+        assert_eq!(frame[0], 0, "uncompressed");
+        let len = u32::from_be_bytes(frame[1..5].try_into().expect("prefix")) as usize;
+        assert_eq!(len, frame.len() - 5, "the prefix gives the message length");
+        proto::EndpointRisk::decode(&frame[5..]).expect("valid protobuf")
+    }
+
+    #[test]
+    fn every_frame_decodes_to_the_converted_message() {
+        let portal = Url::parse("https://security.microsoft.com").expect("url");
+        let machine = Machine {
+            id: Some("ab".repeat(20)),
+            computer_dns_name: Some("ws-1.contoso.com".into()),
+            ..Machine::default()
+        };
+        let score = Score {
+            risk_level: Some(RiskLevel::High),
+            vulnerability_count: 3,
+            reasons: vec!["riskScore is High".into()],
+            ..Score::default()
+        };
+        let assessment = std::sync::Arc::new(Assessment::new(
+            "t",
+            &portal,
+            std::sync::Arc::new(machine),
+            score,
+        ));
+        let risk = |cached, candidates: usize, stale: bool| EndpointRisk {
+            assessment: assessment.clone(),
+            other_candidates: (0..candidates)
+                .map(|i| Candidate {
+                    machine_id: format!("{i:040}"),
+                    computer_dns_name: format!("ws-{i}"),
+                    last_ip_address: "10.0.0.1".into(),
+                    last_seen: None,
+                })
+                .collect(),
+            cached,
+            stale_because: stale.then(|| ServiceError::UpstreamUnavailable {
+                message: "503".into(),
+                retry_after: None,
+            }),
+        };
+        // The hit twice: first rendered, then the kept frame.
+        for r in [
+            risk(true, 0, false),
+            risk(true, 0, false),
+            risk(false, 0, false),
+            risk(true, 2, false),
+            risk(false, 1, false),
+            risk(true, 0, true),
+        ] {
+            let expected = endpoint_risk(&r, &portal);
+            let frame = endpoint_risk_frame(r, &portal).expect("frame");
+            assert_eq!(decode_frame(&frame), expected);
+        }
+        assert!(assessment.rendered.get().is_some(), "rendered once, kept");
+    }
 
     #[test]
     fn times_keep_sub_second_precision() {

@@ -1,27 +1,28 @@
-//! [`RiskServer`]: the generated `RiskServiceServer` with one method, `GetEndpointRisk`, served
-//! from pre-encoded bytes.
+//! [`RiskServer`]: the generated `RiskServiceServer`, with `GetEndpointRisk` served from
+//! pre-encoded bytes.
 //!
-//! Why: a cache hit is the product's hot path (thousands of endpoints, again and again), and
-//! its cost was dominated by converting the cached assessment to a ~3 KB message and encoding
-//! it on every call. The assessment now keeps its encoded form (rendered once), and this
-//! wrapper answers `GetEndpointRisk` with a codec that writes those bytes plus the few
-//! per-request fields. Decoding, validation and the lookup are the same code as the generated
-//! path ([`RiskApi::endpoint_risk`]); every other method goes to the generated server. The
-//! wrapper sits inside the same `Server`, so every tower layer still applies.
+//! Why: a cache hit is the product's hot path (thousands of endpoints, again and again). Its
+//! cost was dominated first by converting the cached assessment to a ~2.3 KB message and
+//! encoding it on every call, then by tonic's codec copying that message into a fresh buffer.
+//! The assessment now keeps its answer as a whole gRPC message frame (rendered once), and this
+//! wrapper answers `GetEndpointRisk` with those bytes ([`super::grpc_raw`]). Decoding,
+//! validation and the look-up are the same code as the generated path
+//! ([`RiskApi::endpoint_query`], [`RiskApi::endpoint_risk`]); every other method goes to
+//! the generated server. The wrapper sits inside the same `Server`, so every tower layer
+//! (gRPC-Web included) still applies.
 
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use bytes::{Buf, BufMut};
 use prost::Message;
-use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
+use tonic::Status;
 use tonic::codegen::{Body, BoxFuture, Service, StdError, http};
-use tonic::server::{NamedService, UnaryService};
-use tonic::{Request, Response, Status};
+use tonic::server::NamedService;
 
-use super::RiskApi;
-use super::risk_convert::{self, EncodedMessage};
+use super::{RiskApi, call_options_of};
+use super::{grpc_raw, risk_convert};
+use crate::defender::CallOptions;
 use crate::proto;
 use crate::proto::risk_service_server::RiskServiceServer;
 use crate::server::AppState;
@@ -67,76 +68,42 @@ where
         if req.uri().path() != GET_ENDPOINT_RISK {
             return self.generated.call(req);
         }
-        let method = FastGetEndpointRisk(self.api.clone());
-        Box::pin(async move {
-            Ok(tonic::server::Grpc::new(EncodedCodec)
-                .unary(method, req)
-                .await)
-        })
-    }
-}
-
-struct FastGetEndpointRisk(Arc<RiskApi>);
-
-impl UnaryService<proto::GetEndpointRiskRequest> for FastGetEndpointRisk {
-    type Response = EncodedMessage;
-    type Future = BoxFuture<Response<EncodedMessage>, Status>;
-
-    fn call(&mut self, request: Request<proto::GetEndpointRiskRequest>) -> Self::Future {
-        let api = self.0.clone();
-        Box::pin(async move {
-            let risk = api.endpoint_risk(request).await?;
-            Ok(Response::new(risk_convert::endpoint_risk_encoded(
-                &risk,
-                api.portal(),
-            )))
-        })
-    }
-}
-
-/// Decodes the request with prost; encodes a response that is already bytes.
-#[derive(Debug, Clone, Copy)]
-struct EncodedCodec;
-
-struct BytesEncoder;
-struct RequestDecoder;
-
-impl Codec for EncodedCodec {
-    type Encode = EncodedMessage;
-    type Decode = proto::GetEndpointRiskRequest;
-    type Encoder = BytesEncoder;
-    type Decoder = RequestDecoder;
-
-    fn encoder(&mut self) -> BytesEncoder {
-        BytesEncoder
-    }
-
-    fn decoder(&mut self) -> RequestDecoder {
-        RequestDecoder
-    }
-}
-
-impl Encoder for BytesEncoder {
-    type Item = EncodedMessage;
-    type Error = Status;
-
-    fn encode(&mut self, item: EncodedMessage, dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
-        for part in &item.parts {
-            dst.put_slice(part);
+        // What the call needs from the headers is taken now, so that the future holds only the
+        // body and the checked query: a future over glibc's 1 KiB thread cache takes the
+        // locked allocator path on every call (measured).
+        let (parts, body) = req.into_parts();
+        if let Err(status) = grpc_raw::check_encoding(&parts.headers) {
+            return Box::pin(std::future::ready(Ok(status.into_http())));
         }
-        Ok(())
+        let opts = call_options_of(&parts.headers);
+        drop(parts);
+        let api = self.api.clone();
+        Box::pin(async move {
+            Ok(get_endpoint_risk(&api, body, &opts)
+                .await
+                .unwrap_or_else(|status| status.into_http()))
+        })
     }
 }
 
-impl Decoder for RequestDecoder {
-    type Item = proto::GetEndpointRiskRequest;
-    type Error = Status;
-
-    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Self::Item>, Status> {
-        let message = proto::GetEndpointRiskRequest::decode(src.copy_to_bytes(src.remaining()))
-            .map_err(|e| Status::internal(format!("cannot decode the request: {e}")))?;
-        Ok(Some(message))
-    }
+/// `GetEndpointRisk` over HTTP: read and check the request, answer with the frame.
+async fn get_endpoint_risk<B>(
+    api: &RiskApi,
+    body: B,
+    opts: &CallOptions,
+) -> Result<http::Response<tonic::body::Body>, Status>
+where
+    B: Body,
+    B::Error: Into<StdError>,
+{
+    let message = grpc_raw::read_message(body).await?;
+    let message = proto::GetEndpointRiskRequest::decode(message)
+        .map_err(|e| Status::internal(format!("cannot decode the request: {e}")))?;
+    let query = api.endpoint_query(&message)?;
+    drop(message);
+    let risk = api.endpoint_risk(&query, opts).await?;
+    let frame = risk_convert::endpoint_risk_frame(risk, api.portal())?;
+    Ok(grpc_raw::ok_response(frame))
 }
 
 #[cfg(test)]
