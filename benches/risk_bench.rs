@@ -4,7 +4,9 @@
 //! in the same process and driven by the same load:
 //!
 //! - closed loop: `BENCH_CONCURRENCY` concurrent callers over 4 connections for `BENCH_SECS`
-//!   seconds, alternating baseline / service twice (throughput);
+//!   seconds each, three rounds alternating the baseline, a second reference (the same bare
+//!   server answering one real ~2.3 KB answer of the service, framed once: the wire cost of the
+//!   bigger answer) and the service (throughput, and process CPU time per call);
 //! - open loop: a fixed `BENCH_RATE` requests per second for `BENCH_SECS` seconds, each request
 //!   sent on schedule whatever the others do, latency from send to answer in an HDR histogram
 //!   (p50 / p99).
@@ -114,6 +116,76 @@ async fn start_baseline() -> Result<(SocketAddr, oneshot::Sender<()>)> {
     Ok((addr, tx))
 }
 
+/// The second reference point: the same bare server answering `GetEndpointRisk` with one
+/// real answer of the service (~2.3 KB), framed once, written as the service writes a cache
+/// hit (no cache, no validation). Service minus this is the cost of the service's own work;
+/// this minus the hello-world is the cost of the bigger answer on the wire.
+#[derive(Clone)]
+struct FixedAnswer(Bytes);
+
+impl tonic::server::NamedService for FixedAnswer {
+    const NAME: &'static str = "defenderbridge.v1.RiskService";
+}
+
+impl<B> tower::Service<http::Request<B>> for FixedAnswer
+where
+    B: tonic::codegen::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<tonic::codegen::StdError> + Send + 'static,
+{
+    type Response = http::Response<tonic::body::Body>;
+    type Error = std::convert::Infallible;
+    type Future = tonic::codegen::BoxFuture<Self::Response, Self::Error>;
+
+    fn poll_ready(
+        &mut self,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: http::Request<B>) -> Self::Future {
+        use http_body_util::BodyExt;
+        let answer = self.0.clone();
+        Box::pin(async move {
+            let _ = req.into_body().collect().await;
+            let mut trailers = http::HeaderMap::new();
+            trailers.insert("grpc-status", http::HeaderValue::from_static("0"));
+            let frames = futures::stream::iter([
+                Ok::<_, std::convert::Infallible>(http_body::Frame::data(answer)),
+                Ok(http_body::Frame::trailers(trailers)),
+            ]);
+            let body = tonic::body::Body::new(http_body_util::StreamBody::new(frames));
+            Ok(http::Response::builder()
+                .header("content-type", "application/grpc")
+                .body(body)
+                .expect("static response"))
+        })
+    }
+}
+
+async fn start_fixed(answer: Bytes) -> Result<(SocketAddr, oneshot::Sender<()>)> {
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let (tx, rx) = oneshot::channel::<()>();
+    let mut framed = bytes::BytesMut::new();
+    framed.put_u8(0);
+    framed.put_u32(answer.len() as u32);
+    framed.put_slice(&answer);
+    let router = Server::builder()
+        .accept_http1(true)
+        .layer(tonic_web::GrpcWebLayer::new())
+        .add_service(FixedAnswer(framed.freeze()));
+    tokio::spawn(async move {
+        let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+        let _ = router
+            .serve_with_incoming_shutdown(incoming, async {
+                let _ = rx.await;
+            })
+            .await;
+    });
+    Ok((addr, tx))
+}
+
 async fn start_service(sim: &SimHandle, sim_config: &SimConfig) -> Result<RunningServer> {
     let dir = tempfile::tempdir()?;
     let path = dir.path().join("bench.toml");
@@ -196,10 +268,13 @@ impl Target {
     fn new<M: Message>(path: &'static str, requests: &[M]) -> Self {
         Self {
             path,
+            // Static bytes: a clone is a copy of the pointer, so the load generator pays no
+            // reference count per call (for 2,000 distinct requests, each a cold cache line)
+            // that the one-request baseline would not. Leaked once, for the process's life.
             requests: Arc::new(
                 requests
                     .iter()
-                    .map(|m| Bytes::from(m.encode_to_vec()))
+                    .map(|m| Bytes::from_static(Box::leak(m.encode_to_vec().into_boxed_slice())))
                     .collect(),
             ),
         }
@@ -358,41 +433,58 @@ async fn run(k: Knobs) -> Result<()> {
         k.machines, k.secs, k.concurrency, k.rate
     );
 
-    // Closed loop, alternating A/B. Besides wall-clock throughput (noisy on a shared machine),
-    // the process CPU time per call: on a shared machine the steadier comparison.
-    let (mut base_rps, mut svc_rps, mut base_cpu, mut svc_cpu) = (vec![], vec![], vec![], vec![]);
+    // The fixed-answer reference answers with the service's real answer for one machine.
+    let answer = risk
+        .get_endpoint_risk(by_id(&ids[0]))
+        .await
+        .context("sample answer")?
+        .into_inner();
+    let (fixed_addr, stop_fixed) = start_fixed(Bytes::from(answer.encode_to_vec())).await?;
+    let fixed_chans = channels(fixed_addr).await?;
+
+    // Closed loop, alternating the three targets. Besides wall-clock throughput (noisy on a
+    // shared machine), the process CPU time per call: on a shared machine the steadier figure.
+    let targets = [
+        ("baseline", &baseline, &baseline_chans),
+        ("fixed answer", &hot, &fixed_chans),
+        ("service", &hot, &service_chans),
+    ];
+    let mut rps = [vec![], vec![], vec![]];
+    let mut cpu_us = [vec![], vec![], vec![]];
     for round in 1..=ROUNDS {
-        let cpu = cpu_seconds();
-        let (b, bf) = closed_loop(&baseline, &baseline_chans, k.concurrency, k.secs).await;
-        let b_us = (cpu_seconds() - cpu) * 1e6 / (b * k.secs as f64);
-        let cpu = cpu_seconds();
-        let (s, sf) = closed_loop(&hot, &service_chans, k.concurrency, k.secs).await;
-        let s_us = (cpu_seconds() - cpu) * 1e6 / (s * k.secs as f64);
-        println!(
-            "  closed loop round {round}: baseline {b:>7.0} RPS {b_us:>5.1} µs CPU/call ({bf} failed), service {s:>7.0} RPS {s_us:>5.1} µs CPU/call ({sf} failed)"
-        );
-        base_rps.push(b);
-        svc_rps.push(s);
-        base_cpu.push(b_us);
-        svc_cpu.push(s_us);
+        let mut line = format!("  closed loop round {round}:");
+        for (i, (name, target, chans)) in targets.iter().enumerate() {
+            let cpu = cpu_seconds();
+            let (r, failed) = closed_loop(target, chans, k.concurrency, k.secs).await;
+            let us = (cpu_seconds() - cpu) * 1e6 / (r * k.secs as f64);
+            line += &format!(" {name} {r:>6.0} RPS {us:>4.1} µs CPU/call ({failed} failed);");
+            rps[i].push(r);
+            cpu_us[i].push(us);
+        }
+        println!("{}", line.trim_end_matches(';'));
     }
     let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
-    let (b, s) = (mean(&base_rps), mean(&svc_rps));
-    let (bc, sc) = (mean(&base_cpu), mean(&svc_cpu));
+    let (b, f, s) = (mean(&rps[0]), mean(&rps[1]), mean(&rps[2]));
+    let (bc, fc, sc) = (mean(&cpu_us[0]), mean(&cpu_us[1]), mean(&cpu_us[2]));
 
     // Open loop at a fixed rate.
     let (bh, bfail, brate) = open_loop(&baseline, &baseline_chans, k.rate, k.secs).await?;
     let (sh, sfail, srate) = open_loop(&hot, &service_chans, k.rate, k.secs).await?;
     let ms = |h: &Histogram<u64>, q: f64| h.value_at_quantile(q) as f64 / 1000.0;
     println!("\nthroughput (closed loop, mean of {ROUNDS} runs)");
-    println!("  baseline Health/Check          {b:>9.0} RPS");
+    println!("  baseline Health/Check            {b:>9.0} RPS  {bc:>5.1} µs CPU/call");
     println!(
-        "  service GetEndpointRisk (hit)  {s:>9.0} RPS   ratio service/baseline {:.2}",
+        "  fixed answer, bare server        {f:>9.0} RPS  {fc:>5.1} µs CPU/call   ratio to baseline {:.2}",
+        f / b
+    );
+    println!(
+        "  service GetEndpointRisk (hit)    {s:>9.0} RPS  {sc:>5.1} µs CPU/call   ratio to baseline {:.2}",
         s / b
     );
     println!(
-        "  CPU per call (server + load generator): baseline {bc:.1} µs, service {sc:.1} µs; ratio baseline/service {:.2}",
-        bc / sc
+        "  CPU per call counts server and load generator; ratio baseline/service {:.2}, fixed answer/service {:.2}",
+        bc / sc,
+        fc / sc
     );
     println!(
         "\nlatency (open loop at {} RPS; sent at {brate:.0} / {srate:.0} RPS)",
@@ -421,6 +513,7 @@ async fn run(k: Knobs) -> Result<()> {
 
     upstream_costs(&sim, &sim_config, &mut risk, &ids).await?;
     let _ = stop_baseline.send(());
+    let _ = stop_fixed.send(());
     service.shutdown().await?;
     sim.shutdown().await;
     Ok(())
