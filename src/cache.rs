@@ -301,14 +301,9 @@ impl RiskCache {
         self.risk.get_or_load(key, bypass, load).await
     }
 
-    /// A fresh cached risk, if any (no load).
-    pub async fn cached_risk(&self, key: &RiskKey) -> Option<Arc<Assessment>> {
-        self.risk.fresh.get(key).await
-    }
-
-    /// A fresh cached risk of `machine_id` in `tenant`, if any: the hot path, which builds its
-    /// key on the stack.
-    pub async fn cached_risk_of(&self, tenant: &str, machine_id: &str) -> Option<Arc<Assessment>> {
+    /// A fresh cached risk of `machine_id` in `tenant`, if any (no load). The hot path: the key
+    /// is built on the stack.
+    pub async fn cached_risk(&self, tenant: &str, machine_id: &str) -> Option<Arc<Assessment>> {
         let key = RiskKeyBytes::new(tenant, machine_id);
         // Boxed: moka's `get` future is ~730 bytes; inline, it makes the handler's future too
         // big for glibc's thread cache (1 KiB), and that allocation then takes the arena lock

@@ -91,7 +91,7 @@ async fn a_hit_within_the_ttl_does_not_load_and_bypass_does() {
     assert_eq!(loaded.load(Ordering::SeqCst), 1);
     assert!(Arc::ptr_eq(
         &fresh.value,
-        &cache.cached_risk(&key).await.expect("replaced")
+        &cache.cached_risk("t", "m1").await.expect("replaced")
     ));
 }
 
@@ -160,7 +160,7 @@ async fn invalidation_drops_the_fresh_entry_only() {
         .await
         .expect("first");
     cache.invalidate_machine("t", "m1").await;
-    assert!(cache.cached_risk(&key).await.is_none());
+    assert!(cache.cached_risk("T", "M1").await.is_none());
     let stale = cache
         .risk(&key, false, async { Err(unavailable()) })
         .await

@@ -173,8 +173,7 @@ impl RiskEngine<'_> {
         let Some(r) = self.cache.stale_lookup(&key, err).await else {
             return Some(Stage::Done(Err(err.clone())));
         };
-        let risk_key = RiskKey::new(self.tenant, &r.machine_id);
-        if let Some(assessment) = self.cache.cached_risk(&risk_key).await {
+        if let Some(assessment) = self.cache.cached_risk(self.tenant, &r.machine_id).await {
             return Some(Stage::Done(Ok(EndpointRisk {
                 assessment,
                 other_candidates: r.candidates.clone(),
@@ -230,11 +229,7 @@ impl RiskEngine<'_> {
             }
         };
         if !bypass {
-            if let Some(assessment) = self
-                .cache
-                .cached_risk(&RiskKey::new(self.tenant, &machine_id))
-                .await
-            {
+            if let Some(assessment) = self.cache.cached_risk(self.tenant, &machine_id).await {
                 return Stage::Done(Ok(EndpointRisk {
                     assessment,
                     other_candidates: candidates,

@@ -72,7 +72,7 @@ impl<'a> RiskEngine<'a> {
     ) -> Result<EndpointRisk, ServiceError> {
         if let (EndpointKey::MachineId(id), false) = (&query.key, query.bypass_cache) {
             // The hot path: one cache read, nothing else.
-            if let Some(assessment) = self.cache.cached_risk_of(self.tenant, id).await {
+            if let Some(assessment) = self.cache.cached_risk(self.tenant, id).await {
                 return Ok(EndpointRisk {
                     assessment,
                     other_candidates: Vec::new(),

@@ -239,11 +239,7 @@ fn stale_reason(err: &ServiceError) -> String {
 /// also changes `reasons`) is encoded in full.
 pub fn endpoint_risk_frame(r: EndpointRisk, portal: &Url) -> Result<Bytes, Status> {
     if r.stale_because.is_some() {
-        let message = endpoint_risk(&r, portal);
-        let mut frame = BytesMut::with_capacity(grpc_raw::PREFIX_LEN + message.encoded_len());
-        grpc_raw::put_prefix(&mut frame, message.encoded_len())?;
-        message.encode(&mut frame).map_err(encode_error)?;
-        return Ok(frame.freeze());
+        return frame(&[], &endpoint_risk(&r, portal));
     }
     let rendered = match r.assessment.rendered.get() {
         Some(rendered) => rendered,
@@ -264,35 +260,32 @@ pub fn endpoint_risk_frame(r: EndpointRisk, portal: &Url) -> Result<Bytes, Statu
         cached: r.cached,
         ..Default::default()
     };
-    let len = fields.len() + per_request.encoded_len();
+    frame(fields, &per_request)
+}
+
+/// One gRPC message frame: the prefix, `fields` (already encoded), then `message`.
+fn frame(fields: &[u8], message: &proto::EndpointRisk) -> Result<Bytes, Status> {
+    let len = fields.len() + message.encoded_len();
     let mut frame = BytesMut::with_capacity(grpc_raw::PREFIX_LEN + len);
     grpc_raw::put_prefix(&mut frame, len)?;
     frame.put_slice(fields);
-    per_request.encode(&mut frame).map_err(encode_error)?;
+    // Encoding into a `BytesMut` only fails if it cannot grow; said plainly should it happen.
+    message
+        .encode(&mut frame)
+        .map_err(|err| Status::internal(format!("cannot encode the answer: {err}")))?;
     Ok(frame.freeze())
-}
-
-/// Encoding into a `BytesMut` only fails if it cannot grow; said plainly should it happen.
-fn encode_error(err: prost::EncodeError) -> Status {
-    Status::internal(format!("cannot encode the answer: {err}"))
 }
 
 /// The assessment's fields, encoded, and the frame of a cache hit's answer around them.
 fn render_answer(a: &Assessment, portal: &Url) -> Result<RenderedAnswer, Status> {
-    let fields = render(a, portal);
+    let fields = render(a, portal).encode_to_vec();
     let hit = proto::EndpointRisk {
         cached: true,
         ..Default::default()
     };
-    let fields_len = fields.encoded_len();
-    let len = fields_len + hit.encoded_len();
-    let mut frame = BytesMut::with_capacity(grpc_raw::PREFIX_LEN + len);
-    grpc_raw::put_prefix(&mut frame, len)?;
-    fields.encode(&mut frame).map_err(encode_error)?;
-    hit.encode(&mut frame).map_err(encode_error)?;
     Ok(RenderedAnswer {
-        hit_frame: frame.freeze(),
-        fields_len,
+        hit_frame: frame(&fields, &hit)?,
+        fields_len: fields.len(),
     })
 }
 
