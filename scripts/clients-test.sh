@@ -8,9 +8,6 @@
 #   DEFENDER_BRIDGE_BIN           server binary (default target/debug/defender-bridge, built with
 #                                 `cargo build` when missing)
 #   DEFENDER_BRIDGE_ADDR          host:port of a running server: the suites use it and start none
-#   DEFENDER_BRIDGE_PENDING_RPCS  default 1 (the RPCs now exist); 0 runs only the basic tests
-#                                 (GetEndpointRisk, StreamFleetRisk, IsolateMachine,
-#                                 WatchMachineAction); each language keeps them apart
 #   CLIENTS                       the suites to run, e.g. "python go" (default: all four)
 #   CLIENTS_CHECK_GENERATED       1: first fail if the committed clients are stale
 #                                 (clients/check-generated.sh)
@@ -20,7 +17,6 @@ repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$repo_root"
 tools="$repo_root/.tools"
 export PATH="$tools/bin:$PATH"
-pending="${DEFENDER_BRIDGE_PENDING_RPCS:-1}"
 read -r -a suites <<<"${CLIENTS:-python go typescript java}"
 
 if [[ -z "${DEFENDER_BRIDGE_ADDR:-}" ]]; then
@@ -41,29 +37,21 @@ suite_python() {
   [[ -x "$venv/bin/python" ]] || python3 -m venv "$venv"
   # Installed (not editable) from clients/python, so the test also checks the packaging.
   "$venv/bin/pip" install --quiet --disable-pip-version-check "./clients/python[test]"
-  local args=(clients/python/tests -p no:cacheprovider)
-  [[ "$pending" == "1" ]] || args+=(--ignore=clients/python/tests/test_pending_rpcs.py)
-  "$venv/bin/python" -m pytest "${args[@]}"
+  "$venv/bin/python" -m pytest clients/python/tests -p no:cacheprovider
 }
 
 suite_go() {
-  local args=(-count=1)
-  [[ "$pending" == "1" ]] && args+=(-tags pendingrpcs)
-  (cd clients/go && go vet "${args[@]:1}" ./... && go test "${args[@]}" ./...)
+  (cd clients/go && go vet ./... && go test -count=1 ./...)
 }
 
 suite_typescript() {
-  local files=(dist/test/live.test.js)
-  [[ "$pending" == "1" ]] && files+=(dist/test/pending-rpcs.test.js)
   # npm ci runs the package's `prepare`, which compiles src/ and test/ into dist/.
-  (cd clients/typescript && npm ci --no-audit --no-fund --loglevel=error && node --test "${files[@]}")
+  (cd clients/typescript && npm ci --no-audit --no-fund --loglevel=error &&
+    node --test dist/test/live.test.js dist/test/risk-actions.test.js)
 }
 
 suite_java() {
-  local args=(-B --no-transfer-progress -Dstyle.color=never test)
-  # Surefire excludes the JUnit tag "pending-rpcs" unless the property is emptied.
-  [[ "$pending" == "1" ]] && args+=(-Dclients.excludedGroups=)
-  (cd clients/java && mvn "${args[@]}")
+  (cd clients/java && mvn -B --no-transfer-progress -Dstyle.color=never test)
 }
 
 results=()
@@ -84,7 +72,7 @@ for suite in "${suites[@]}"; do
 done
 
 echo
-echo "== client suites$([[ "$pending" == "1" ]] && echo " (with pending RPC tests)")"
+echo "== client suites"
 printf '%s\n' "${results[@]}"
 echo "clients: $(( ${#suites[@]} - failed )) passed, $failed failed"
 [[ $failed -eq 0 ]]

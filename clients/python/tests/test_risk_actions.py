@@ -1,8 +1,6 @@
 """GetEndpointRisk, StreamFleetRisk and the action RPCs against a live server.
 
-PENDING: the server answers these RPCs UNIMPLEMENTED until their work item lands, so
-scripts/clients-test.sh leaves this file out unless DEFENDER_BRIDGE_PENDING_RPCS=1. The
-assertions follow the documented contract (proto comments and DESIGN.md), not today's server.
+The assertions follow the documented contract (proto comments and DESIGN.md).
 """
 
 from __future__ import annotations

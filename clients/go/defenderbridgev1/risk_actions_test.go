@@ -1,11 +1,7 @@
-//go:build pendingrpcs
-
 package defenderbridgev1_test
 
-// PENDING: GetEndpointRisk, StreamFleetRisk and the action RPCs. The server answers them
-// UNIMPLEMENTED until their work item lands, so these tests build only with
-// `go test -tags pendingrpcs` (scripts/clients-test.sh adds the tag when
-// DEFENDER_BRIDGE_PENDING_RPCS=1). They assert the documented contract, not today's server.
+// GetEndpointRisk, StreamFleetRisk and the action RPCs against a live server. The assertions
+// follow the documented contract (proto comments and DESIGN.md).
 
 import (
 	"context"

@@ -36,17 +36,13 @@ import java.util.UUID;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
-import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 
 /**
- * PENDING: GetEndpointRisk, StreamFleetRisk and the action RPCs. The server answers them
- * UNIMPLEMENTED until their work item lands, so the tag {@code pending-rpcs} is excluded by default
- * (pom property {@code clients.excludedGroups}); scripts/clients-test.sh includes it when
- * DEFENDER_BRIDGE_PENDING_RPCS=1. The assertions follow the documented contract.
+ * GetEndpointRisk, StreamFleetRisk and the action RPCs against a live server. The assertions
+ * follow the documented contract (proto comments and DESIGN.md).
  */
-@Tag("pending-rpcs")
-class PendingRpcsTest {
+class RiskActionsTest {
   private static ManagedChannel channel;
   private static RiskServiceGrpc.RiskServiceBlockingStub risk;
   private static ActionServiceGrpc.ActionServiceBlockingStub actions;

@@ -1,8 +1,6 @@
 /**
- * PENDING: GetEndpointRisk, StreamFleetRisk and the action RPCs. The server answers them
- * UNIMPLEMENTED until their work item lands, so scripts/clients-test.sh runs this file only when
- * DEFENDER_BRIDGE_PENDING_RPCS=1 (or `npm run test:pending-rpcs`). The assertions follow the
- * documented contract, not today's server.
+ * GetEndpointRisk, StreamFleetRisk and the action RPCs against a live server. The assertions
+ * follow the documented contract (proto comments and DESIGN.md).
  */
 
 import { after, before, test } from "node:test";
