@@ -47,10 +47,11 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
-use tonic::transport::server::TcpIncoming;
+use tonic::transport::server::{Router, TcpIncoming};
 use tonic::transport::{Channel, Server};
 use tonic_health::ServingStatus;
 use tonic_health::pb::HealthCheckRequest;
+use tower::layer::util::{Identity, Stack};
 
 const CONNECTIONS: usize = 4;
 const ROUNDS: usize = 3;
@@ -98,19 +99,21 @@ fn main() -> Result<()> {
         .block_on(run(knobs))
 }
 
-/// The hello-world baseline: the health service alone, with the service's server settings.
-async fn start_baseline() -> Result<(SocketAddr, oneshot::Sender<()>)> {
-    let (reporter, health) = tonic_health::server::health_reporter();
-    reporter
-        .set_service_status("", ServingStatus::Serving)
-        .await;
+/// A bare tonic server with the service's server settings: HTTP/1 accepted for gRPC-Web,
+/// the gRPC-Web layer (and TCP_NODELAY, set in `serve_bare`).
+fn bare_server() -> Server<Stack<tonic_web::GrpcWebLayer, Identity>> {
+    Server::builder()
+        .accept_http1(true)
+        .layer(tonic_web::GrpcWebLayer::new())
+}
+
+/// Serves `router` on a free loopback port until the returned sender is used or dropped.
+async fn serve_bare(
+    router: Router<Stack<tonic_web::GrpcWebLayer, Identity>>,
+) -> Result<(SocketAddr, oneshot::Sender<()>)> {
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     let (tx, rx) = oneshot::channel::<()>();
-    let router = Server::builder()
-        .accept_http1(true)
-        .layer(tonic_web::GrpcWebLayer::new())
-        .add_service(health);
     tokio::spawn(async move {
         let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
         let _ = router
@@ -120,6 +123,15 @@ async fn start_baseline() -> Result<(SocketAddr, oneshot::Sender<()>)> {
             .await;
     });
     Ok((addr, tx))
+}
+
+/// The hello-world baseline: the health service alone, with the service's server settings.
+async fn start_baseline() -> Result<(SocketAddr, oneshot::Sender<()>)> {
+    let (reporter, health) = tonic_health::server::health_reporter();
+    reporter
+        .set_service_status("", ServingStatus::Serving)
+        .await;
+    serve_bare(bare_server().add_service(health)).await
 }
 
 /// The second reference point: the same bare server answering `GetEndpointRisk` with one
@@ -170,26 +182,11 @@ where
 }
 
 async fn start_fixed(answer: Bytes) -> Result<(SocketAddr, oneshot::Sender<()>)> {
-    let listener = TcpListener::bind("127.0.0.1:0").await?;
-    let addr = listener.local_addr()?;
-    let (tx, rx) = oneshot::channel::<()>();
     let mut framed = bytes::BytesMut::new();
     framed.put_u8(0);
     framed.put_u32(answer.len() as u32);
     framed.put_slice(&answer);
-    let router = Server::builder()
-        .accept_http1(true)
-        .layer(tonic_web::GrpcWebLayer::new())
-        .add_service(FixedAnswer(framed.freeze()));
-    tokio::spawn(async move {
-        let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
-        let _ = router
-            .serve_with_incoming_shutdown(incoming, async {
-                let _ = rx.await;
-            })
-            .await;
-    });
-    Ok((addr, tx))
+    serve_bare(bare_server().add_service(FixedAnswer(framed.freeze()))).await
 }
 
 async fn start_service(sim: &SimHandle, sim_config: &SimConfig) -> Result<RunningServer> {
@@ -342,6 +339,11 @@ async fn closed_loop(
     )
 }
 
+/// An empty latency histogram: 1 µs to 60 s, three significant digits.
+fn latency_histogram() -> Result<Histogram<u64>> {
+    Ok(Histogram::new_with_bounds(1, 60_000_000, 3)?)
+}
+
 /// Open loop: requests sent on a fixed schedule; latency from send to answer, in µs.
 async fn open_loop(
     target: &Target,
@@ -368,7 +370,7 @@ async fn open_loop(
     }
     let sent_rate = total as f64 / start.elapsed().as_secs_f64();
     drop(tx);
-    let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
+    let mut hist = latency_histogram()?;
     let mut failed = 0;
     while let Some(sample) = rx.recv().await {
         match sample {
@@ -498,7 +500,7 @@ async fn run(k: Knobs) -> Result<()> {
         "\nlatency (open loop at {} RPS, {ROUNDS} rounds of {} s per target, alternating)",
         k.rate, k.secs
     );
-    let mut merged: Vec<Histogram<u64>> = Vec::new();
+    let mut merged = vec![latency_histogram()?; 3];
     let mut failed = [0u64; 3];
     for round in 1..=ROUNDS {
         let mut line = format!("  open loop round {round}:");
@@ -510,16 +512,11 @@ async fn run(k: Knobs) -> Result<()> {
                 ms(&h, 0.99)
             );
             failed[i] += f;
-            match merged.get_mut(i) {
-                Some(m) => m.add(&h)?,
-                None => merged.push(h),
-            }
+            merged[i].add(&h)?;
         }
         println!("{}", line.trim_end_matches(';'));
     }
-    let [bh, fh, sh] = merged.as_slice() else {
-        anyhow::bail!("expected three latency histograms");
-    };
+    let [bh, fh, sh] = [&merged[0], &merged[1], &merged[2]];
     println!("  all rounds merged ({} calls per target):", bh.len());
     for (label, h, f) in [
         ("baseline    ", bh, failed[0]),
