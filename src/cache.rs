@@ -28,6 +28,7 @@ use moka::future::Cache;
 
 use crate::config::CacheConfig;
 use crate::error::ServiceError;
+use crate::risk::sweep::Sweeps;
 use crate::risk::{Assessment, EndpointKey, Resolution};
 
 /// Key of the risk cache: (tenant, machine id), both in lower case, kept as one byte string:
@@ -263,6 +264,7 @@ pub struct RiskCache {
     risk: StaleCache<RiskKey, Assessment>,
     lookups: StaleCache<LookupKey, Resolution>,
     negative: Cache<LookupKey, ServiceError, Hasher>,
+    sweeps: Arc<Sweeps>,
 }
 
 impl std::fmt::Debug for RiskCache {
@@ -284,7 +286,13 @@ impl RiskCache {
                 .max_capacity(config.max_entries.max(1))
                 .time_to_live(config.negative_ttl)
                 .build_with_hasher(Hasher::default()),
+            sweeps: Arc::default(),
         }
+    }
+
+    /// What the bulk reads remember per tenant (alert list sizes, shared fleet sweeps).
+    pub fn sweeps(&self) -> &Arc<Sweeps> {
+        &self.sweeps
     }
 
     /// The machine's risk: cached, or loaded by `load` (one load for concurrent misses), or

@@ -344,3 +344,90 @@ async fn hostnames_in_a_batch_are_looked_up_together_and_match_single_look_ups()
     }
     env.stop().await;
 }
+
+/// Requests of the tenant-wide alert list and of one machine's alerts.
+fn alert_reads(env: &TestEnv) -> (usize, usize) {
+    let requests = env.sim.requests();
+    let tenant_wide = requests.iter().filter(|r| r.path == "/api/alerts").count();
+    let per_machine = requests
+        .iter()
+        .filter(|r| r.path.starts_with("/api/machines/") && r.path.ends_with("/alerts"))
+        .count();
+    (tenant_wide, per_machine)
+}
+
+/// The reproduction: 5 cold ids read every active alert of the tenant. A batch now
+/// reads alerts the cheaper way by upstream calls: per machine for a few machines, the
+/// tenant-wide list for many (and, once a tenant-wide read has counted the list, by that
+/// count).
+#[tokio::test]
+async fn a_small_cold_batch_reads_alerts_per_machine_and_a_large_one_tenant_wide() {
+    let env = TestEnv::start(sim_config()).await;
+    let with_alerts: Vec<String> = env
+        .sim
+        .fleet()
+        .machines()
+        .iter()
+        .filter(|m| m.risk_score != Some("None"))
+        .map(|m| m.id.clone())
+        .collect();
+    assert!(with_alerts.len() > 60, "{}", with_alerts.len());
+
+    let small = &with_alerts[..5];
+    let results = env
+        .risk()
+        .batch_get_endpoint_risks(batch(small.iter().map(|id| by_id(id)).collect()))
+        .await
+        .expect("ok")
+        .into_inner()
+        .results;
+    assert_eq!(alert_reads(&env), (0, 5), "no tenant-wide alert page");
+    assert_eq!(calls(&env.sim, "/api/machines?"), 0);
+    assert_eq!(
+        env.sim
+            .requests()
+            .iter()
+            .filter(|r| r.path == "/api/machines")
+            .count(),
+        1,
+        "the machines still in one bulk read"
+    );
+    for (i, id) in small.iter().enumerate() {
+        let Some(Item::Risk(from_batch)) = &results[i].result else {
+            panic!("item {i}: {:?}", results[i].result);
+        };
+        let mut single = by_id(id);
+        single.bypass_cache = true;
+        let alone = env
+            .risk()
+            .get_endpoint_risk(single)
+            .await
+            .expect("ok")
+            .into_inner();
+        assert_eq!(essentials(from_batch), essentials(&alone), "machine {id}");
+        assert_eq!(from_batch.reasons, alone.reasons, "machine {id}");
+    }
+
+    // 40 cold machines: more than the tenant-wide pages assumed for an unknown tenant.
+    env.sim.clear_requests();
+    let large = &with_alerts[5..45];
+    env.risk()
+        .batch_get_endpoint_risks(batch(large.iter().map(|id| by_id(id)).collect()))
+        .await
+        .expect("ok");
+    assert_eq!(
+        alert_reads(&env),
+        (1, 0),
+        "one tenant-wide page, no per-machine read"
+    );
+
+    // That read counted the list (one page): now 5 cold machines read it too (1 call < 5).
+    env.sim.clear_requests();
+    let next = &with_alerts[45..50];
+    env.risk()
+        .batch_get_endpoint_risks(batch(next.iter().map(|id| by_id(id)).collect()))
+        .await
+        .expect("ok");
+    assert_eq!(alert_reads(&env), (1, 0));
+    env.stop().await;
+}

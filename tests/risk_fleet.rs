@@ -3,10 +3,13 @@
 
 mod common;
 
+use std::time::Duration;
+
 use common::risk::*;
 use common::{TestEnv, sim_config};
 use defender_bridge::proto::stream_fleet_risk_response::Item;
 use defender_bridge::proto::{self, EndpointRisk, FleetSummary, StreamFleetRiskRequest};
+use defender_bridge::sim::SimConfig;
 
 async fn stream(env: &TestEnv, req: StreamFleetRiskRequest) -> (Vec<EndpointRisk>, FleetSummary) {
     let mut s = env
@@ -150,5 +153,64 @@ async fn without_machine_permission_the_stream_fails() {
         .into_inner();
     let err = s.message().await.expect_err("no machine permission");
     assert_eq!(err.code(), tonic::Code::PermissionDenied);
+    env.stop().await;
+}
+
+/// Requests of the tenant-wide alert and vulnerability reads (the fleet sweep).
+fn sweep_reads(env: &TestEnv) -> (usize, usize) {
+    let requests = env.sim.requests();
+    let alerts = requests.iter().filter(|r| r.path == "/api/alerts").count();
+    let vulnerabilities = requests
+        .iter()
+        .filter(|r| r.path.starts_with("/api/vulnerabilities"))
+        .count();
+    (alerts, vulnerabilities)
+}
+
+#[tokio::test]
+async fn concurrent_streams_share_one_bulk_read() {
+    // Upstream latency makes the three streams overlap for certain.
+    let config = SimConfig {
+        latency: Duration::from_millis(150),
+        ..sim_config()
+    };
+    let alone = TestEnv::start(config.clone()).await;
+    let (solo, solo_summary) = stream(&alone, StreamFleetRiskRequest::default()).await;
+    let one_sweep = sweep_reads(&alone);
+    alone.stop().await;
+    assert!(one_sweep.0 >= 1 && one_sweep.1 >= 2, "{one_sweep:?}");
+
+    let env = TestEnv::start(config).await;
+    let (a, b, c) = tokio::join!(
+        stream(&env, StreamFleetRiskRequest::default()),
+        stream(&env, StreamFleetRiskRequest::default()),
+        stream(&env, StreamFleetRiskRequest::default()),
+    );
+    assert_eq!(sweep_reads(&env), one_sweep, "three streams, one sweep");
+    let machine_pages = env
+        .sim
+        .requests()
+        .iter()
+        .filter(|r| r.path == "/api/machines")
+        .count();
+    assert_eq!(machine_pages, 3, "each stream reads the machine list");
+    let timeless = |r: &[EndpointRisk]| -> Vec<EndpointRisk> {
+        r.iter()
+            .map(|r| EndpointRisk {
+                evaluated_at: None,
+                ..r.clone()
+            })
+            .collect()
+    };
+    let first = timeless(&a.0);
+    assert_eq!(first.len(), solo.len());
+    for (risks, summary) in [a, b, c] {
+        assert!(summary.complete, "{summary:?}");
+        assert_eq!(
+            summary.upstream_call_count,
+            solo_summary.upstream_call_count
+        );
+        assert_eq!(timeless(&risks), first, "the three streams agree");
+    }
     env.stop().await;
 }

@@ -313,6 +313,62 @@ impl DefenderClient {
             .await
     }
 
+    /// The first page of a bulk `list`, each item handed to `each` as it is decoded (the
+    /// page's items are never held together); returns where the next page is. Continue with
+    /// [`DefenderClient::fold_next_page`].
+    pub async fn fold_list<T: DeserializeOwned>(
+        &self,
+        list: BulkList,
+        q: &ODataQuery,
+        opts: &CallOptions,
+        each: &mut (dyn FnMut(T) + Send),
+    ) -> Result<Option<PageCursor>, DefenderError> {
+        let (segments, max_top, what): (&[&str], u32, &str) = match list {
+            BulkList::Alerts => (&["alerts"], ApiFamily::Alerts.max_page_size(), "alerts"),
+            BulkList::MachinesVulnerabilities => (
+                &["vulnerabilities", "machinesVulnerabilities"],
+                MACHINES_VULNERABILITIES_MAX_TOP,
+                "machinesVulnerabilities",
+            ),
+            BulkList::Vulnerabilities => (
+                &["vulnerabilities"],
+                ApiFamily::Vulnerabilities.max_page_size(),
+                "vulnerabilities",
+            ),
+        };
+        let url = self.list_url(segments, q, max_top)?;
+        self.fold_get_page(url, list.family(), what, opts, each)
+            .await
+    }
+
+    /// The page `next` points at, folded like [`DefenderClient::fold_list`]; the cursor is
+    /// checked against the link policy first.
+    pub async fn fold_next_page<T: DeserializeOwned>(
+        &self,
+        next: &PageCursor,
+        family: ApiFamily,
+        opts: &CallOptions,
+        each: &mut (dyn FnMut(T) + Send),
+    ) -> Result<Option<PageCursor>, DefenderError> {
+        let url = next.url().clone();
+        self.inner.links.check(&url)?;
+        self.fold_get_page(url, family, "next page", opts, each)
+            .await
+    }
+
+    async fn fold_get_page<T: DeserializeOwned>(
+        &self,
+        url: Url,
+        family: ApiFamily,
+        what: &str,
+        opts: &CallOptions,
+        each: &mut (dyn FnMut(T) + Send),
+    ) -> Result<Option<PageCursor>, DefenderError> {
+        let call = self.get_call(url, family);
+        let bytes = self.inner.exec.execute(&call, opts).await?;
+        self.inner.links.fold_page(&call.url, &bytes, what, each)
+    }
+
     /// Reads the page `next` points at. The cursor's URL is checked against the link policy
     /// first: a foreign host is refused with no request. `family` picks the rate budget.
     pub async fn next_page<T: DeserializeOwned>(
@@ -475,6 +531,29 @@ impl DefenderClient {
             tracing::warn!(%family, max = PER_MACHINE_MAX_ITEMS, "per-machine list truncated");
         }
         Ok(all.items)
+    }
+}
+
+/// The bulk lists that can be read item by item with [`DefenderClient::fold_list`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BulkList {
+    /// `GET /api/alerts`.
+    Alerts,
+    /// `GET /api/vulnerabilities/machinesVulnerabilities`.
+    MachinesVulnerabilities,
+    /// `GET /api/vulnerabilities`.
+    Vulnerabilities,
+}
+
+impl BulkList {
+    /// The rate budget its pages count against.
+    pub fn family(self) -> ApiFamily {
+        match self {
+            BulkList::Alerts => ApiFamily::Alerts,
+            BulkList::MachinesVulnerabilities | BulkList::Vulnerabilities => {
+                ApiFamily::Vulnerabilities
+            }
+        }
     }
 }
 

@@ -126,7 +126,48 @@ impl LinkPolicy {
     ) -> Result<Page<T>, DefenderError> {
         let collection: ODataCollection<T> =
             serde_json::from_slice(body).map_err(|e| DefenderError::decode(what, e))?;
-        let next = match collection.next_link.as_deref().filter(|l| !l.is_empty()) {
+        let next = self.next_cursor(
+            request_url,
+            collection.next_link.as_deref(),
+            collection.value.len(),
+        )?;
+        Ok(Page {
+            items: collection.value,
+            next,
+        })
+    }
+
+    /// Decodes a collection body read from `request_url` item by item, handing each to `each`
+    /// as soon as it is decoded (the page's items are never held together); returns where the
+    /// next page is. On an error, the items already handed over belong to a failed read.
+    pub(crate) fn fold_page<T: DeserializeOwned>(
+        &self,
+        request_url: &Url,
+        body: &[u8],
+        what: &str,
+        each: &mut (dyn FnMut(T) + Send),
+    ) -> Result<Option<PageCursor>, DefenderError> {
+        let mut fold = fold::Fold {
+            each,
+            count: 0,
+            next_link: None,
+        };
+        let mut de = serde_json::Deserializer::from_slice(body);
+        serde::de::DeserializeSeed::deserialize(&mut fold, &mut de)
+            .and_then(|()| de.end())
+            .map_err(|e| DefenderError::decode(what, e))?;
+        self.next_cursor(request_url, fold.next_link.as_deref(), fold.count)
+    }
+
+    /// The next page after a page of `count` items read from `request_url` whose
+    /// `@odata.nextLink` was `next_link`; the link must pass the policy.
+    fn next_cursor(
+        &self,
+        request_url: &Url,
+        next_link: Option<&str>,
+        count: usize,
+    ) -> Result<Option<PageCursor>, DefenderError> {
+        Ok(match next_link.filter(|l| !l.is_empty()) {
             Some(link) => {
                 let url = request_url
                     .join(link)
@@ -140,12 +181,78 @@ impl LinkPolicy {
                 }
                 Some(PageCursor::NextLink(url))
             }
-            None => skip_continuation(request_url, collection.value.len()).map(PageCursor::Skip),
-        };
-        Ok(Page {
-            items: collection.value,
-            next,
+            None => skip_continuation(request_url, count).map(PageCursor::Skip),
         })
+    }
+}
+
+/// Decoding an OData collection one item at a time.
+mod fold {
+    use std::fmt;
+
+    use serde::de::{DeserializeOwned, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
+
+    /// The state of one page's decoding: the callback, items seen, the next link.
+    pub(super) struct Fold<'f, T> {
+        pub(super) each: &'f mut (dyn FnMut(T) + Send),
+        pub(super) count: usize,
+        pub(super) next_link: Option<String>,
+    }
+
+    impl<'de, T: DeserializeOwned> DeserializeSeed<'de> for &mut Fold<'_, T> {
+        type Value = ();
+
+        fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+            d.deserialize_map(self)
+        }
+    }
+
+    impl<'de, T: DeserializeOwned> Visitor<'de> for &mut Fold<'_, T> {
+        type Value = ();
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("an OData collection")
+        }
+
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+            while let Some(key) = map.next_key::<String>()? {
+                match key.as_str() {
+                    "value" => map.next_value_seed(Items(&mut *self))?,
+                    "@odata.nextLink" => self.next_link = map.next_value::<Option<String>>()?,
+                    _ => {
+                        map.next_value::<IgnoredAny>()?;
+                    }
+                }
+            }
+            Ok(())
+        }
+    }
+
+    /// The `value` array.
+    struct Items<'a, 'f, T>(&'a mut Fold<'f, T>);
+
+    impl<'de, T: DeserializeOwned> DeserializeSeed<'de> for Items<'_, '_, T> {
+        type Value = ();
+
+        fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+            d.deserialize_seq(self)
+        }
+    }
+
+    impl<'de, T: DeserializeOwned> Visitor<'de> for Items<'_, '_, T> {
+        type Value = ();
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("an array of items")
+        }
+
+        fn visit_seq<S: SeqAccess<'de>>(self, mut seq: S) -> Result<(), S::Error> {
+            while let Some(item) = seq.next_element::<T>()? {
+                (self.0.each)(item);
+                self.0.count += 1;
+            }
+            Ok(())
+        }
     }
 }
 
@@ -251,6 +358,45 @@ mod tests {
                 .check(&url("http://127.0.0.1:8080/api/machines"))
                 .is_err()
         );
+    }
+
+    #[test]
+    fn folding_a_page_sees_what_parsing_it_sees() {
+        let policy = LinkPolicy::new(url("http://h/"), &[]);
+        let request = url("http://h/api/alerts?$top=3");
+        let bodies = [
+            r#"{"@odata.context":"x","value":[{"id":"a","n":[1,{"k":2}]},{"id":"b"}],"@odata.nextLink":"http://h/api/alerts?$skip=2"}"#,
+            r#"{"value":[{"id":"a"},{"id":"b"},{"id":"c"}],"@odata.count":3}"#,
+            r#"{"@odata.nextLink":null}"#,
+        ];
+        for body in bodies {
+            let page: Page<serde_json::Value> = policy
+                .page(&request, body.as_bytes(), "alerts")
+                .expect("page");
+            let mut seen: Vec<serde_json::Value> = Vec::new();
+            let next = policy
+                .fold_page(&request, body.as_bytes(), "alerts", &mut |v| seen.push(v))
+                .expect("fold");
+            assert_eq!(seen, page.items, "{body}");
+            assert_eq!(next, page.next, "{body}");
+        }
+        let mut seen: Vec<serde_json::Value> = Vec::new();
+        let foreign = r#"{"value":[],"@odata.nextLink":"http://evil/api/alerts"}"#;
+        let err = policy
+            .fold_page(&request, foreign.as_bytes(), "alerts", &mut |v| {
+                seen.push(v)
+            })
+            .expect_err("foreign link");
+        assert!(matches!(err, DefenderError::DisallowedNextLink { .. }));
+        for bad in [
+            r#"{"value":[{"id":"a"},"#,
+            r#"{"value":[]} trailing"#,
+            "[1]",
+        ] {
+            let result =
+                policy.fold_page(&request, bad.as_bytes(), "alerts", &mut |v| seen.push(v));
+            assert!(matches!(result, Err(DefenderError::Decode { .. })), "{bad}");
+        }
     }
 
     #[test]

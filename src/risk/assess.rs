@@ -8,7 +8,7 @@ use std::time::SystemTime;
 use url::Url;
 
 use super::scoring::{
-    self, ALERT_PERMISSION, Part, Score, VULNERABILITY_PERMISSION, Vulnerabilities,
+    self, ALERT_PERMISSION, Alerts, Part, Score, VULNERABILITY_PERMISSION, Vulnerabilities,
 };
 use crate::defender::{CallOptions, DefenderClient, DefenderError, Machine};
 use crate::error::ServiceError;
@@ -197,7 +197,7 @@ pub async fn assess_machine(
     let score = scoring::score(
         &machine,
         vulnerabilities?.map(Vulnerabilities::from),
-        alerts?,
+        alerts?.map(Alerts::from),
     );
     Ok(Assessment::new(tenant, portal, machine, score))
 }

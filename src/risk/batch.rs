@@ -7,18 +7,21 @@
 //!    ends it there.
 //! 2. The machines still to assess are few (≤ [`SMALL_BATCH`])? Each goes through the single
 //!    path. Otherwise they are assessed together with the bulk APIs ([`bulk`](super::bulk)):
-//!    machines 40 per call, every active alert in one paged read, vulnerability rows 40
-//!    machines per call — tens of calls for 1,000 cold machines instead of thousands.
+//!    machines 40 per call, vulnerability rows 40 machines per call, and alerts by whichever
+//!    read costs fewer calls ([`AlertRead::cheaper`]): one per machine for a few machines, or
+//!    the tenant's active alerts (one call per 10,000, folded page by page keeping only the
+//!    batch's machines) — tens of calls for 1,000 cold machines instead of thousands, and a
+//!    small batch never reads a large tenant's whole alert list.
 //! 3. A failure of the bulk reads falls back, per item, to its last good risk (stale) when
 //!    the failure allows it, else becomes that item's error. One bad item never fails the batch.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use futures::StreamExt;
 
 use super::assess::Assessment;
-use super::bulk::{self, BulkParts, CallCounter};
+use super::bulk::{self, AlertRead, BulkParts, CallCounter};
 use super::engine::{EndpointQuery, EndpointRisk, MACHINE_REUSE, RiskEngine};
 use super::lookup::{Candidate, EndpointKey, HOSTNAMES_PER_CALL, machine_key, resolve_hostnames};
 use super::scoring::{self, Part};
@@ -356,9 +359,15 @@ impl RiskEngine<'_> {
             })
             .map(|(id, _)| id.clone())
             .collect();
-        let needs_alerts = machines
+        // Real ids (for the per-machine URLs) of the machines whose alerts count.
+        let needs_alerts: Vec<String> = machines
             .values()
-            .any(|m| scoring::alerts_needed(m.risk_score.as_ref()).is_ok());
+            .filter(|m| scoring::alerts_needed(m.risk_score.as_ref()).is_ok())
+            .filter_map(|m| m.id.clone())
+            .collect();
+        let sweeps = self.cache.sweeps();
+        let alert_read =
+            AlertRead::cheaper(needs_alerts.len(), sweeps.known_active_alerts(self.tenant));
         let (vulnerabilities, alerts) = tokio::join!(
             async {
                 if needs_vulnerabilities.is_empty() {
@@ -369,24 +378,48 @@ impl RiskEngine<'_> {
                 }
             },
             async {
-                if needs_alerts {
-                    bulk::active_alerts(self.client, opts, &calls).await
-                } else {
-                    Ok(Part::Skipped("no machine needs them".into()))
+                if needs_alerts.is_empty() {
+                    return Ok(Part::Skipped("no machine needs them".into()));
+                }
+                match alert_read {
+                    AlertRead::PerMachine => {
+                        bulk::machine_alerts(self.client, &needs_alerts, opts, &calls).await
+                    }
+                    AlertRead::TenantWide => {
+                        let keep: HashSet<String> = needs_alerts
+                            .iter()
+                            .map(|id| id.to_ascii_lowercase())
+                            .collect();
+                        let part =
+                            bulk::active_alerts(self.client, Some(&keep), opts, &calls).await;
+                        if let Ok(Part::Fetched(index)) = &part {
+                            sweeps.record_active_alerts(self.tenant, index.active_seen());
+                        }
+                        part.map(|part| part.map(|index| (index, HashMap::new())))
+                    }
                 }
             }
         );
+        let mut alert_failures = HashMap::new();
         let parts = BulkParts {
             vulnerabilities: vulnerabilities?,
-            alerts: alerts?,
+            alerts: alerts?.map(|(index, failed)| {
+                alert_failures = failed;
+                index
+            }),
         };
         tracing::debug!(
             machines = machines.len(),
             calls = calls.get(),
+            ?alert_read,
             "batch assessed in bulk"
         );
         let mut assessed = HashMap::with_capacity(machines.len());
         for (id, machine) in machines {
+            if let Some(err) = alert_failures.remove(&id) {
+                assessed.insert(id, Err(err));
+                continue;
+            }
             let score = parts.score(&machine);
             let assessment = Arc::new(Assessment::new(self.tenant, self.portal, machine, score));
             self.cache

@@ -2,29 +2,34 @@
 //! per machine (DESIGN.md §2 `StreamFleetRisk`, and the cold part of a batch):
 //!
 //! - machines by id: `GET /api/machines?$filter=id eq 'a' or id eq 'b' ...`, 40 ids a call;
-//! - active alerts: `GET /api/alerts?$filter=status ne 'Resolved'&$top=10000`, paged, grouped
-//!   by `machineId` (the alerts list cannot filter on the machine);
+//! - active alerts: `GET /api/alerts?$filter=status ne 'Resolved'&$top=10000`, paged, folded
+//!   by `machineId` into per-machine summaries (the alerts list cannot filter on the machine),
+//!   or, for a few machines, `GET /api/machines/{id}/alerts` each (see [`AlertRead`]);
 //! - vulnerabilities: `GET /api/vulnerabilities/machinesVulnerabilities` rows (machine, CVE,
 //!   product; filtered by `machineId` 40 ids a call, or all of them for the fleet), then the
 //!   CVE details (CVSS, exploits) of each machine's top-severity CVEs from
 //!   `GET /api/vulnerabilities` — by id when they are few, else the whole list.
 //!
 //! The rules still apply per machine ([`BulkParts::score`]): the bulk reads only replace the
-//! per-machine calls. Rows are kept compact (CVE ids interned), since a fleet has millions.
+//! per-machine calls. Every bulk page is decoded item by item and folded into compact
+//! per-machine summaries ([`AlertIndex`], [`VulnerabilityIndex`]: CVE ids interned) as it is
+//! read, so memory holds one page's body and the summaries, never a tenant's alerts or rows.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Mutex, PoisonError};
 
 use futures::{StreamExt, TryStreamExt};
 use serde::de::DeserializeOwned;
 
+use super::alert_index::AlertIndex;
 use super::level::RiskLevel;
 use super::scoring::{
     self, ALERT_PERMISSION, Part, Score, VULNERABILITY_PERMISSION, Vulnerabilities,
 };
 use crate::defender::{
-    Alert, ApiFamily, CallOptions, DefenderClient, DefenderError, Filter, Machine, ODataQuery,
-    Page, Vulnerability,
+    Alert, ApiFamily, BulkList, CallOptions, DefenderClient, DefenderError, Filter, Machine,
+    MachineVulnerability, ODataQuery, Page, Vulnerability,
 };
 use crate::error::ServiceError;
 
@@ -40,6 +45,36 @@ const BULK_TOP: u32 = 10_000;
 /// Defender's largest `$top` for the vulnerability list.
 const VULNERABILITY_TOP: u32 = 8_000;
 
+/// Tenant-wide alert pages assumed when no tenant-wide read has counted them yet: up to this
+/// many machines, per-machine alert reads are chosen.
+pub const UNKNOWN_ALERT_PAGES: u64 = 16;
+
+/// How the alerts of a set of machines are read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AlertRead {
+    /// `GET /api/machines/{id}/alerts`, one call per machine.
+    PerMachine,
+    /// Every active alert of the tenant, `$top=10000` a page, kept for the wanted machines.
+    TenantWide,
+}
+
+impl AlertRead {
+    /// The cheaper read for `machines` machines, by upstream calls: per machine it is one call
+    /// each; tenant-wide it is one per 10,000 active alerts, known from `known_active` (the
+    /// count of the last tenant-wide read) or else assumed to be [`UNKNOWN_ALERT_PAGES`]. A
+    /// tie goes to the per-machine reads, which hold far less.
+    pub fn cheaper(machines: usize, known_active: Option<u64>) -> Self {
+        let pages = known_active.map_or(UNKNOWN_ALERT_PAGES, |n| {
+            n.div_ceil(u64::from(BULK_TOP)).max(1)
+        });
+        if machines as u64 <= pages {
+            AlertRead::PerMachine
+        } else {
+            AlertRead::TenantWide
+        }
+    }
+}
+
 /// Counts the upstream requests of a bulk read (pages included).
 #[derive(Debug, Default)]
 pub struct CallCounter(AtomicU32);
@@ -52,7 +87,12 @@ impl CallCounter {
 
     /// Counts one request.
     pub fn add_one(&self) {
-        self.0.fetch_add(1, Ordering::Relaxed);
+        self.add(1);
+    }
+
+    /// Counts `n` requests.
+    pub fn add(&self, n: u32) {
+        self.0.fetch_add(n, Ordering::Relaxed);
     }
 }
 
@@ -82,6 +122,34 @@ pub(crate) async fn read_all<T: DeserializeOwned>(
         next = page.next;
     }
     Ok(items)
+}
+
+/// Reads the bulk `list` and every page after it, handing each item to `each` as it is
+/// decoded: one page's body at a time, never the items of a page together.
+pub(crate) async fn fold_all<T: DeserializeOwned>(
+    client: &DefenderClient,
+    list: BulkList,
+    query: &ODataQuery,
+    opts: &CallOptions,
+    calls: &CallCounter,
+    each: &mut (dyn FnMut(T) + Send),
+) -> Result<(), DefenderError> {
+    calls.add_one();
+    let mut next = client.fold_list(list, query, opts, &mut *each).await?;
+    let mut seen = HashSet::new();
+    while let Some(cursor) = next {
+        if !seen.insert(cursor.url().clone()) {
+            return Err(DefenderError::Decode {
+                what: "@odata.nextLink".into(),
+                message: "paging links form a loop".into(),
+            });
+        }
+        calls.add_one();
+        next = client
+            .fold_next_page(&cursor, list.family(), opts, &mut *each)
+            .await?;
+    }
+    Ok(())
 }
 
 /// `field eq 'a' or field eq 'b' ...`.
@@ -140,37 +208,75 @@ fn optional<T>(
     }
 }
 
-/// Every active (not Resolved) alert of the tenant, grouped by machine id (lower case).
+/// Every active (not Resolved) alert of the tenant, folded page by page into per-machine
+/// summaries; only the machines in `keep` (lower-case ids) are kept, all when `None`.
 pub async fn active_alerts(
     client: &DefenderClient,
+    keep: Option<&HashSet<String>>,
     opts: &CallOptions,
     calls: &CallCounter,
-) -> Result<Part<HashMap<String, Vec<Alert>>>, ServiceError> {
+) -> Result<Part<AlertIndex>, ServiceError> {
     let query = ODataQuery {
         filter: Some(Filter::ne("status", "Resolved").into()),
         top: Some(BULK_TOP),
         skip: None,
     };
-    let alerts = read_all(
+    let mut index = AlertIndex::default();
+    let read = fold_all(
         client,
-        client.list_alerts(&query, opts),
-        ApiFamily::Alerts,
+        BulkList::Alerts,
+        &query,
         opts,
         calls,
+        &mut |alert: Alert| {
+            if scoring::is_active(&alert) {
+                index.add(alert, |id| keep.is_none_or(|k| k.contains(id)));
+            }
+        },
     )
     .await;
-    Ok(optional(alerts, ALERT_PERMISSION)?.map(|alerts| {
-        let mut by_machine: HashMap<String, Vec<Alert>> = HashMap::new();
-        for alert in alerts.into_iter().filter(scoring::is_active) {
-            if let Some(id) = alert.machine_id.as_deref().filter(|id| !id.is_empty()) {
-                by_machine
-                    .entry(id.to_ascii_lowercase())
-                    .or_default()
-                    .push(alert);
+    Ok(optional(read, ALERT_PERMISSION)?.map(|()| index))
+}
+
+/// The alerts of each machine in `ids`, one `GET /api/machines/{id}/alerts` each (cheaper
+/// than the tenant-wide read for a few machines), folded into summaries. A machine whose read
+/// fails is in the second map (by lower-case id) with its error.
+pub async fn machine_alerts(
+    client: &DefenderClient,
+    ids: &[String],
+    opts: &CallOptions,
+    calls: &CallCounter,
+) -> Result<Part<(AlertIndex, HashMap<String, ServiceError>)>, ServiceError> {
+    let reads: Vec<(String, Result<Vec<Alert>, DefenderError>)> =
+        futures::stream::iter(ids.to_vec())
+            .map(|id| async move {
+                calls.add_one();
+                let alerts = client.list_machine_alerts(&id, opts).await;
+                (id, alerts)
+            })
+            .buffer_unordered(PARALLEL)
+            .collect()
+            .await;
+    let mut index = AlertIndex::default();
+    let mut failed = HashMap::new();
+    for (id, read) in reads {
+        match read {
+            Ok(alerts) => {
+                index.mark_read(&id);
+                for alert in alerts {
+                    index.add_for(&id, alert);
+                }
+            }
+            Err(DefenderError::MissingPermission { .. } | DefenderError::Forbidden { .. }) => {
+                return Ok(Part::MissingPermission(ALERT_PERMISSION.to_string()));
+            }
+            Err(err) => {
+                let err = ServiceError::from_defender(err, "machine", &id);
+                failed.insert(id.to_ascii_lowercase(), err);
             }
         }
-        by_machine
-    }))
+    }
+    Ok(Part::Fetched((index, failed)))
 }
 
 /// Machines' vulnerabilities, compact: interned CVE ids per machine and the details of the
@@ -251,7 +357,8 @@ impl VulnerabilityIndex {
     }
 }
 
-/// Vulnerabilities of the machines `ids` (40 a call), or of every machine when `ids` is `None`.
+/// Vulnerabilities of the machines `ids` (40 a call), or of every machine when `ids` is `None`,
+/// folded into the index as each page is decoded.
 pub async fn vulnerabilities(
     client: &DefenderClient,
     ids: Option<&[String]>,
@@ -265,6 +372,8 @@ pub async fn vulnerabilities(
             .collect(),
         None => vec![None],
     };
+    let shared = Mutex::new((VulnerabilityIndex::default(), HashMap::new()));
+    let state = &shared;
     let rows = futures::stream::iter(filters)
         .map(|filter| async move {
             let query = ODataQuery {
@@ -272,41 +381,38 @@ pub async fn vulnerabilities(
                 top: Some(BULK_TOP),
                 skip: None,
             };
-            read_all(
+            fold_all(
                 client,
-                client.list_machines_vulnerabilities(&query, opts),
-                ApiFamily::Vulnerabilities,
+                BulkList::MachinesVulnerabilities,
+                &query,
                 opts,
                 calls,
+                &mut |row: MachineVulnerability| {
+                    if let (Some(machine), Some(cve)) =
+                        (row.machine_id.as_deref(), row.cve_id.as_deref())
+                    {
+                        let level = RiskLevel::from_vulnerability_severity(row.severity.as_ref());
+                        let mut guard = state.lock().unwrap_or_else(PoisonError::into_inner);
+                        let (index, interned) = &mut *guard;
+                        index.add_row(interned, machine, cve, level);
+                    }
+                },
             )
             .await
         })
         .buffer_unordered(PARALLEL)
-        .try_collect::<Vec<_>>()
+        .try_collect::<Vec<()>>()
         .await;
-    let Part::Fetched(chunks) = optional(rows, VULNERABILITY_PERMISSION)? else {
-        return Ok(Part::MissingPermission(
-            VULNERABILITY_PERMISSION.to_string(),
-        ));
-    };
-    let mut index = VulnerabilityIndex::default();
-    let mut interned = HashMap::new();
-    for row in chunks.into_iter().flatten() {
-        if let (Some(machine), Some(cve)) = (row.machine_id.as_deref(), row.cve_id.as_deref()) {
-            let level = RiskLevel::from_vulnerability_severity(row.severity.as_ref());
-            index.add_row(&mut interned, machine, cve, level);
-        }
+    if let Part::MissingPermission(p) = optional(rows, VULNERABILITY_PERMISSION)? {
+        return Ok(Part::MissingPermission(p));
     }
+    let (mut index, interned) = shared.into_inner().unwrap_or_else(PoisonError::into_inner);
     index.finish_rows();
-    let wanted: Vec<u32> = index.top_cves().into_iter().collect();
-    let details = cve_details(client, &index, &wanted, opts, calls).await;
+    let wanted = index.top_cves();
+    let details = cve_details(client, &index, &interned, &wanted, opts, calls).await;
     match optional(details, VULNERABILITY_PERMISSION)? {
-        Part::Fetched(list) => {
-            for v in list {
-                if let Some(i) = v.id.as_deref().and_then(|id| interned.get(id)) {
-                    index.details.insert(*i, v);
-                }
-            }
+        Part::Fetched(details) => {
+            index.details = details;
             Ok(Part::Fetched(index))
         }
         _ => Ok(Part::MissingPermission(
@@ -315,53 +421,67 @@ pub async fn vulnerabilities(
     }
 }
 
-/// The details of `wanted` CVEs: by id (40 a call) when few, else the whole list.
+/// The details of `wanted` CVEs: by id (40 a call) when few, else the whole list, keeping only
+/// the wanted ones as each page is decoded.
 async fn cve_details(
     client: &DefenderClient,
     index: &VulnerabilityIndex,
-    wanted: &[u32],
+    interned: &HashMap<String, u32>,
+    wanted: &HashSet<u32>,
     opts: &CallOptions,
     calls: &CallCounter,
-) -> Result<Vec<Vulnerability>, DefenderError> {
+) -> Result<HashMap<u32, Vulnerability>, DefenderError> {
     if wanted.is_empty() {
-        return Ok(Vec::new());
+        return Ok(HashMap::new());
     }
     let filters: Vec<Option<String>> = if wanted.len() <= CVES_BY_ID_MAX {
-        let ids: Vec<String> = wanted
+        let mut ids: Vec<String> = wanted
             .iter()
             .map(|i| index.cves[*i as usize].0.clone())
             .collect();
+        ids.sort();
         ids.chunks(IDS_PER_CALL).map(|c| any_of("id", c)).collect()
     } else {
         vec![None]
     };
-    let lists: Vec<Vec<Vulnerability>> = futures::stream::iter(filters)
+    let details = Mutex::new(HashMap::new());
+    let details_ref = &details;
+    futures::stream::iter(filters)
         .map(|filter| async move {
             let query = ODataQuery {
                 filter,
                 top: Some(VULNERABILITY_TOP),
                 skip: None,
             };
-            read_all(
+            fold_all(
                 client,
-                client.list_vulnerabilities(&query, opts),
-                ApiFamily::Vulnerabilities,
+                BulkList::Vulnerabilities,
+                &query,
                 opts,
                 calls,
+                &mut |v: Vulnerability| {
+                    let i = v.id.as_deref().and_then(|id| interned.get(id)).copied();
+                    if let Some(i) = i.filter(|i| wanted.contains(i)) {
+                        details_ref
+                            .lock()
+                            .unwrap_or_else(PoisonError::into_inner)
+                            .insert(i, v);
+                    }
+                },
             )
             .await
         })
         .buffer_unordered(PARALLEL)
-        .try_collect()
+        .try_collect::<Vec<()>>()
         .await?;
-    Ok(lists.into_iter().flatten().collect())
+    Ok(details.into_inner().unwrap_or_else(PoisonError::into_inner))
 }
 
 /// The bulk-read inputs of many assessments.
 #[derive(Debug)]
 pub struct BulkParts {
     /// Active alerts by machine, or why they are absent.
-    pub alerts: Part<HashMap<String, Vec<Alert>>>,
+    pub alerts: Part<AlertIndex>,
     /// Vulnerabilities by machine, or why they are absent.
     pub vulnerabilities: Part<VulnerabilityIndex>,
 }
@@ -384,11 +504,7 @@ impl BulkParts {
         let alerts = match scoring::alerts_needed(machine.risk_score.as_ref()) {
             Err(why) => Part::Skipped(why),
             Ok(()) => match &self.alerts {
-                Part::Fetched(map) => Part::Fetched(
-                    map.get(&id.to_ascii_lowercase())
-                        .cloned()
-                        .unwrap_or_default(),
-                ),
+                Part::Fetched(index) => Part::Fetched(index.for_machine(id)),
                 Part::Skipped(why) => Part::Skipped(why.clone()),
                 Part::MissingPermission(p) => Part::MissingPermission(p.clone()),
             },
@@ -422,6 +538,20 @@ mod tests {
         assert_eq!(ids, ["CVE-1", "CVE-3"]);
         assert_eq!(index.top_cves().len(), 3);
         assert_eq!(index.for_machine("m3"), Vulnerabilities::default());
+    }
+
+    #[test]
+    fn alert_reads_are_chosen_by_call_count() {
+        // Unknown tenant: per machine up to the assumed page count.
+        assert_eq!(AlertRead::cheaper(5, None), AlertRead::PerMachine);
+        assert_eq!(AlertRead::cheaper(16, None), AlertRead::PerMachine);
+        assert_eq!(AlertRead::cheaper(17, None), AlertRead::TenantWide);
+        // 125,000 active alerts: 13 pages.
+        assert_eq!(AlertRead::cheaper(13, Some(125_000)), AlertRead::PerMachine);
+        assert_eq!(AlertRead::cheaper(14, Some(125_000)), AlertRead::TenantWide);
+        // A small tenant: one page beats two calls.
+        assert_eq!(AlertRead::cheaper(1, Some(0)), AlertRead::PerMachine);
+        assert_eq!(AlertRead::cheaper(2, Some(300)), AlertRead::TenantWide);
     }
 
     #[test]

@@ -1,7 +1,9 @@
 //! `StreamFleetRisk`: every machine's risk from the bulk list APIs (DESIGN.md §2), never one
 //! call per machine. The alerts and vulnerability bulk reads come first (they are per tenant,
-//! not per page), then the machine list is read page by page (`$top=10000`) and each machine
-//! is scored and sent as its page arrives, so memory holds one page of machines.
+//! not per page; folded page by page into per-machine summaries, and shared by the tenant's
+//! concurrent streams: see [`super::sweep`]), then the machine list is read page by page
+//! (`$top=10000`) and each machine is scored and sent as its page arrives, so memory holds
+//! the summaries and one page of machines.
 //!
 //! The stream ends with a [`FleetSummary`] whose `complete` says whether every matching machine
 //! was sent: a caller must never mistake a partial list for the fleet (DESIGN.md §4). Failures
@@ -18,6 +20,7 @@ use super::assess::Assessment;
 use super::bulk::{self, BulkParts, CallCounter};
 use super::level::RiskLevel;
 use super::scoring::Part;
+use super::sweep::{SharedSweep, SweepNeeds, SweepResult, Sweeps};
 use crate::defender::{ApiFamily, CallOptions, DefenderClient, Filter, Machine, ODataQuery};
 use crate::error::ServiceError;
 
@@ -84,7 +87,8 @@ pub struct FleetSummary {
     pub reason_incomplete: String,
     /// Permissions whose absence left parts out.
     pub missing_permissions: Vec<String>,
-    /// Upstream requests made.
+    /// Upstream requests made for this stream: its machine pages and the bulk reads it scored
+    /// with (counted in full in each stream that shared them).
     pub upstream_call_count: u32,
 }
 
@@ -101,6 +105,8 @@ pub struct FleetRequest {
     pub max_machines: Option<u64>,
     /// The caller's deadline.
     pub opts: CallOptions,
+    /// The tenant's shared bulk reads (from the risk cache).
+    pub sweeps: Arc<Sweeps>,
 }
 
 /// Starts the producer; items arrive on the returned channel (bounded, so a slow reader
@@ -139,8 +145,8 @@ async fn produce(
     let client = &req.client;
     let tenant = client.settings().tenant_id.clone();
     let mut summary = FleetSummary::default();
-    let parts = match bulk_parts(req, &calls).await {
-        Ok(parts) => parts,
+    let sweep = match shared_bulk_parts(req, &tenant).await {
+        Ok(sweep) => sweep,
         Err(err) if is_fatal(&err) => return Err(err),
         Err(err) => {
             return Ok(incomplete(
@@ -150,6 +156,8 @@ async fn produce(
             ));
         }
     };
+    calls.add(sweep.result().calls);
+    let parts = &sweep.result().parts;
     for part in [&parts.vulnerabilities.missing(), &parts.alerts.missing()] {
         summary.missing_permissions.extend(part.clone());
     }
@@ -184,7 +192,7 @@ async fn produce(
                 // More machines exist (this one): the stream is not the whole fleet.
                 return Ok(incomplete(summary, &calls, "max_machines reached".into()));
             }
-            let assessment = assess(&parts, &tenant, &req.portal, machine);
+            let assessment = assess(parts, &tenant, &req.portal, machine);
             if tx.send(Ok(FleetItem::Risk(assessment))).await.is_err() {
                 // The caller went away; nobody reads the summary.
                 return Ok(summary);
@@ -233,25 +241,48 @@ fn assess(parts: &BulkParts, tenant: &str, portal: &Url, machine: Machine) -> Ar
 }
 
 /// The alert and vulnerability bulk reads, skipping those the filters make useless (rule 4:
-/// every machine has riskScore None; rule 3: none can be above Informational).
-async fn bulk_parts(req: &FleetRequest, calls: &CallCounter) -> Result<BulkParts, ServiceError> {
+/// every machine has riskScore None; rule 3: none can be above Informational); shared with
+/// the concurrent streams of the tenant ([`Sweeps::fleet_sweep`]).
+async fn shared_bulk_parts(req: &FleetRequest, tenant: &str) -> Result<SharedSweep, ServiceError> {
     let f = &req.filters;
-    let alerts_useless = f.risk_score == Some(RiskLevel::None);
-    let vulns_useless = f.risk_score.is_some_and(|l| !l.is_meaningful())
-        && f.exposure_level.is_some_and(|l| !l.is_meaningful());
+    let needs = SweepNeeds {
+        alerts: f.risk_score != Some(RiskLevel::None),
+        vulnerabilities: !(f.risk_score.is_some_and(|l| !l.is_meaningful())
+            && f.exposure_level.is_some_and(|l| !l.is_meaningful())),
+    };
+    req.sweeps
+        .fleet_sweep(tenant, needs, move || async move {
+            let calls = CallCounter::default();
+            let parts = bulk_parts(req, needs, &calls).await?;
+            if let Part::Fetched(index) = &parts.alerts {
+                req.sweeps.record_active_alerts(tenant, index.active_seen());
+            }
+            Ok(SweepResult {
+                parts,
+                calls: calls.get(),
+            })
+        })
+        .await
+}
+
+async fn bulk_parts(
+    req: &FleetRequest,
+    needs: SweepNeeds,
+    calls: &CallCounter,
+) -> Result<BulkParts, ServiceError> {
     let (vulnerabilities, alerts) = tokio::join!(
         async {
-            if vulns_useless {
-                Ok(Part::Skipped("no machine can need them".into()))
-            } else {
+            if needs.vulnerabilities {
                 bulk::vulnerabilities(&req.client, None, &req.opts, calls).await
+            } else {
+                Ok(Part::Skipped("no machine can need them".into()))
             }
         },
         async {
-            if alerts_useless {
-                Ok(Part::Skipped("no machine can need them".into()))
+            if needs.alerts {
+                bulk::active_alerts(&req.client, None, &req.opts, calls).await
             } else {
-                bulk::active_alerts(&req.client, &req.opts, calls).await
+                Ok(Part::Skipped("no machine can need them".into()))
             }
         }
     );

@@ -6,6 +6,7 @@
 //! APIs), [`bulk`] (many machines, bulk list APIs), [`engine`] (one endpoint through the
 //! caches), [`batch`], [`fleet`] and [`lists`]. Nothing here knows about gRPC.
 
+pub mod alert_index;
 pub mod assess;
 pub mod batch;
 pub mod bulk;
@@ -15,6 +16,7 @@ pub mod level;
 pub mod lists;
 pub mod lookup;
 pub mod scoring;
+pub mod sweep;
 pub mod validate;
 
 pub use assess::{Assessment, PortalLinks};
@@ -22,4 +24,4 @@ pub use engine::{EndpointQuery, EndpointRisk, RiskEngine};
 pub use fleet::{FleetItem, FleetRequest, FleetSummary, MachineFilters};
 pub use level::RiskLevel;
 pub use lookup::{Candidate, EndpointKey, Resolution};
-pub use scoring::{Part, Score};
+pub use scoring::{Alerts, Part, Score};

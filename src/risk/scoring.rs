@@ -18,7 +18,9 @@
 use std::cmp::{Ordering, Reverse};
 
 use super::level::{RiskLevel, describe};
-use crate::defender::{Alert, AlertStatus, ExposureLevel, Machine, RiskScore, Vulnerability};
+use crate::defender::{
+    Alert, AlertStatus, DefenderTime, ExposureLevel, Machine, RiskScore, Vulnerability,
+};
 
 /// The permission whose absence leaves vulnerabilities out.
 pub const VULNERABILITY_PERMISSION: &str = "Vulnerability.Read.All";
@@ -69,6 +71,31 @@ impl From<Vec<Vulnerability>> for Vulnerabilities {
     fn from(all: Vec<Vulnerability>) -> Self {
         Self {
             count: all.len(),
+            candidates: all,
+        }
+    }
+}
+
+/// A machine's alerts as scoring needs them: how many are active and resolved, and at least
+/// the most severe active one and its runner-up (the bulk path folds pages into exactly that,
+/// to save memory).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Alerts {
+    /// Alerts that are not Resolved.
+    pub active: usize,
+    /// Resolved alerts (ignored, but named in the reasons).
+    pub resolved: usize,
+    /// Candidates for the most severe active one: all of them, or at least the two most
+    /// severe active ones.
+    pub candidates: Vec<Alert>,
+}
+
+impl From<Vec<Alert>> for Alerts {
+    fn from(all: Vec<Alert>) -> Self {
+        let active = all.iter().filter(|a| is_active(a)).count();
+        Self {
+            active,
+            resolved: all.len() - active,
             candidates: all,
         }
     }
@@ -209,12 +236,19 @@ fn alert_level(a: &Alert) -> RiskLevel {
     RiskLevel::from_alert_severity(a.severity.as_ref())
 }
 
+/// An alert's place in rule 5's order (severity, then newest, then the lower id): compare
+/// two ranks to compare the alerts.
+pub fn alert_rank(a: &Alert) -> (RiskLevel, Option<&DefenderTime>, Reverse<Option<&str>>) {
+    (
+        alert_level(a),
+        a.alert_creation_time.as_ref(),
+        Reverse(a.id.as_deref()),
+    )
+}
+
 /// Orders alerts by rule 5, most severe greatest.
 fn compare_alerts(a: &Alert, b: &Alert) -> Ordering {
-    alert_level(a)
-        .cmp(&alert_level(b))
-        .then_with(|| a.alert_creation_time.cmp(&b.alert_creation_time))
-        .then_with(|| Reverse(a.id.as_deref()).cmp(&Reverse(b.id.as_deref())))
+    alert_rank(a).cmp(&alert_rank(b))
 }
 
 /// Rule 5 for alerts: the index of the most severe *active* alert and what decided it. The
@@ -244,7 +278,7 @@ pub fn combine(levels: [Option<RiskLevel>; 3]) -> Option<RiskLevel> {
 pub fn score(
     machine: &Machine,
     vulnerabilities: Part<Vulnerabilities>,
-    alerts: Part<Vec<Alert>>,
+    alerts: Part<Alerts>,
 ) -> Score {
     let mut s = Score {
         defender_risk_score: machine
@@ -340,11 +374,13 @@ fn describe_vulnerability(v: &Vulnerability, level: RiskLevel, tie: TieBreak) ->
     format!("{id} ({level}, {cvss}{exploit}){why}")
 }
 
-fn score_alerts(s: &mut Score, detail: &mut Vec<String>, part: Part<Vec<Alert>>) {
+fn score_alerts(s: &mut Score, detail: &mut Vec<String>, part: Part<Alerts>) {
     match part {
-        Part::Fetched(items) => {
-            let active = items.iter().filter(|a| is_active(a)).count();
-            let resolved = items.len() - active;
+        Part::Fetched(Alerts {
+            active,
+            resolved,
+            candidates: items,
+        }) => {
             s.active_alert_count = u32::try_from(active).unwrap_or(u32::MAX);
             let ignored = if resolved > 0 {
                 format!(" ({resolved} resolved ignored)")

@@ -93,7 +93,7 @@ fn critical_vulnerability_raises_the_level_above_defender_score() {
             vuln("CVE-1", "High", 7.0, false, false),
             vuln("CVE-2", "Critical", 9.0, false, false),
         ])),
-        Part::Fetched(vec![]),
+        Part::Fetched(Alerts::default()),
     );
     assert_eq!(s.risk_level, Some(RiskLevel::Critical));
     assert_eq!(s.vulnerability_count, 2);
@@ -163,7 +163,7 @@ fn alert_ties_break_on_newest_and_resolved_alerts_do_not_count() {
     let s = score(
         &m,
         Part::Fetched(Vulnerabilities::default()),
-        Part::Fetched(alerts),
+        Part::Fetched(alerts.into()),
     );
     assert_eq!(s.active_alert_count, 3);
     assert_eq!(s.alert_risk_level, Some(RiskLevel::High));
@@ -182,7 +182,7 @@ fn only_resolved_alerts_mean_alert_risk_none() {
     let s = score(
         &m,
         Part::Fetched(Vulnerabilities::default()),
-        Part::Fetched(alerts),
+        Part::Fetched(alerts.into()),
     );
     assert_eq!(s.alert_risk_level, Some(RiskLevel::None));
     assert!(s.most_severe_alert.is_none());
@@ -298,7 +298,7 @@ proptest! {
         alerts in prop::collection::vec(alert_strategy(), 0..8),
     ) {
         let m = machine(risk, exposure);
-        let s = score(&m, Part::Fetched(vulns.into()), Part::Fetched(alerts));
+        let s = score(&m, Part::Fetched(vulns.into()), Part::Fetched(alerts.into()));
         let parts = [s.defender_risk_score, s.exposure_risk_level, s.alert_risk_level];
         for level in parts.iter().flatten() {
             prop_assert!(s.risk_level >= Some(*level));

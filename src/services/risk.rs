@@ -187,6 +187,7 @@ impl RiskService for RiskApi {
             filters,
             max_machines,
             opts,
+            sweeps: self.state.cache.sweeps().clone(),
         });
         use proto::stream_fleet_risk_response::Item;
         let stream = ReceiverStream::new(rx).map(move |item| {
