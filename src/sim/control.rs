@@ -20,6 +20,22 @@ pub(crate) fn router() -> Router<Arc<Shared>> {
         .route("/_sim/roles", put(set_roles))
         .route("/_sim/fleet", get(fleet))
         .route("/_sim/info", get(info))
+        .route("/_sim/stats", get(stats))
+}
+
+/// Counters that outlive the capped request log, for long runs (`scripts/soak.sh`): answered
+/// Defender API requests in total and by HTTP status (429 = rate limited), since start.
+async fn stats(State(s): State<Arc<Shared>>) -> Json<serde_json::Value> {
+    let log = lock(&s.log);
+    let by_status: serde_json::Map<String, serde_json::Value> = log
+        .api_by_status
+        .iter()
+        .map(|(status, n)| (status.to_string(), json!(n)))
+        .collect();
+    Json(json!({
+        "apiRequests": log.api_by_status.values().sum::<u64>(),
+        "apiByStatus": by_status,
+    }))
 }
 
 async fn requests(State(s): State<Arc<Shared>>) -> Json<Vec<RequestRecord>> {

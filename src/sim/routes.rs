@@ -32,6 +32,8 @@ const MAX_BODY: usize = 4 << 20;
 pub(crate) struct RequestLog {
     next: u64,
     entries: std::collections::VecDeque<(u64, RequestRecord)>,
+    /// Answered Defender API (`/api/...`) requests by status, never cleared or capped.
+    pub(crate) api_by_status: std::collections::BTreeMap<u16, u64>,
 }
 
 impl RequestLog {
@@ -48,6 +50,9 @@ impl RequestLog {
     fn finish(&mut self, seq: u64, status: u16) {
         if let Some((_, r)) = self.entries.iter_mut().rev().find(|(s, _)| *s == seq) {
             r.status = status;
+            if r.path.starts_with("/api/") {
+                *self.api_by_status.entry(status).or_default() += 1;
+            }
         }
     }
 
