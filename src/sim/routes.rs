@@ -199,24 +199,41 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
         status: 0,
         at: wire::rfc3339(OffsetDateTime::now_utc()),
     });
-    let ctx = RequestContext {
-        path: &path,
-        raw_query: raw_query.as_deref(),
-        authorization: authorization.as_deref(),
-        origin: &origin,
-        body: &body,
+    let method = parts.method;
+    let work = async move {
+        let ctx = RequestContext {
+            path: &path,
+            raw_query: raw_query.as_deref(),
+            authorization: authorization.as_deref(),
+            origin: &origin,
+            body: &body,
+        };
+        let response = if too_large {
+            wire::api_error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "BadRequest",
+                "The request body is too large",
+            )
+        } else {
+            process(&shared, route, &ctx).await
+        };
+        lock(&shared.log).finish(seq, response.status().as_u16());
+        response
     };
-    let response = if too_large {
-        wire::api_error(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "BadRequest",
-            "The request body is too large",
-        )
-    } else {
-        process(&shared, route, &ctx).await
-    };
-    lock(&shared.log).finish(seq, response.status().as_u16());
-    response
+    if method == axum::http::Method::GET {
+        return work.await;
+    }
+    // A request that changes something is carried out once it has arrived, even if the client
+    // hangs up meanwhile (as a real server does): with a latency fault, that is a request that
+    // reaches Defender after the client gave up on it.
+    match tokio::spawn(work).await {
+        Ok(response) => response,
+        Err(_) => wire::api_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "InternalServerError",
+            "the simulator's request task failed",
+        ),
+    }
 }
 
 struct RequestContext<'a> {
@@ -244,11 +261,25 @@ async fn process(
     if let Some(kind) = applied.terminal {
         return fault_response(shared, kind, &route, ctx, is_graph).await;
     }
-    let response = answer(shared, route, ctx);
+    let mut response = answer(shared, route, ctx);
     if !applied.delay_answer.is_zero() {
         tokio::time::sleep(applied.delay_answer).await;
     }
+    if applied.cut_body && response.status().is_success() {
+        response = cut_body(response).await;
+    }
     response
+}
+
+/// The same answer with the first half of its body only (see [`FaultKind::CutBody`]).
+async fn cut_body(response: Response) -> Response {
+    let (mut parts, body) = response.into_parts();
+    let full = axum::body::to_bytes(body, usize::MAX)
+        .await
+        .unwrap_or_default();
+    let half = full.slice(..full.len() / 2);
+    parts.headers.remove(header::CONTENT_LENGTH);
+    Response::from_parts(parts, axum::body::Body::from(half))
 }
 
 fn answer(shared: &Shared, route: Result<Route, RouteError>, ctx: &RequestContext<'_>) -> Response {
@@ -508,11 +539,13 @@ async fn fault_response(
             auth::entra_error(aadsts, tenant, client, "")
         }
         // The queue folds latency faults into delays; they never answer a request.
-        FaultKind::Latency { .. } | FaultKind::SlowResponse { .. } => wire::api_error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "InternalServerError",
-            "latency faults do not answer requests",
-        ),
+        FaultKind::Latency { .. } | FaultKind::SlowResponse { .. } | FaultKind::CutBody => {
+            wire::api_error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "InternalServerError",
+                "latency faults do not answer requests",
+            )
+        }
         FaultKind::Hang => {
             let mut stop = shared.shutdown.subscribe();
             tokio::select! {
