@@ -156,6 +156,12 @@ pub struct ServeArgs {
     /// Append-only JSON-lines audit log of actions.
     #[arg(long, env = "DEFENDER_BRIDGE_AUDIT_LOG", value_name = "FILE")]
     pub audit_log: Option<PathBuf>,
+    /// How long after an action POST whose answer was lost (timeout, cut connection, 5xx) the
+    /// service keeps looking for the action in Defender's list before settling it as "not
+    /// taken", in seconds (1 to 3600). Within it, a retry with the same request_id waits and
+    /// never sends the action again. [default: 120]
+    #[arg(long, env = "DEFENDER_BRIDGE_ACTION_SETTLE_SECS", value_name = "SECS")]
+    pub action_settle_secs: Option<u64>,
     /// How long, after SIGTERM or Ctrl-C, in-flight calls may take to finish before remaining
     /// connections are closed, in seconds. [default: 10]
     #[arg(long, env = "DEFENDER_BRIDGE_SHUTDOWN_GRACE_SECS", value_name = "SECS")]
@@ -185,6 +191,7 @@ struct FileConfig {
     listen: Option<SocketAddr>,
     log_format: Option<LogFormat>,
     audit_log: Option<PathBuf>,
+    action_settle_secs: Option<u64>,
     shutdown_grace_secs: Option<u64>,
     #[serde(default)]
     defender: FileDefender,
@@ -263,6 +270,8 @@ pub struct Config {
     pub log_format: LogFormat,
     /// Audit log path, if any.
     pub audit_log: Option<PathBuf>,
+    /// How long an ambiguous action is looked for before it is settled as not taken.
+    pub action_settle_window: Duration,
     /// Defender connection settings; `None` when the integration is disabled.
     pub defender: Option<DefenderSettings>,
     /// Portal base URL for links (cloud default unless overridden).
@@ -366,6 +375,9 @@ impl Config {
             listen,
             log_format: args.log_format.or(file.log_format).unwrap_or_default(),
             audit_log: args.audit_log.clone().or(file.audit_log),
+            action_settle_window: settle_window(
+                args.action_settle_secs.or(file.action_settle_secs),
+            )?,
             defender,
             portal_url,
             hunting_backend,
@@ -376,6 +388,19 @@ impl Config {
                     .unwrap_or(10),
             ),
         })
+    }
+}
+
+/// The action settle window: 1 s to 1 h (a window shorter than Defender's own processing of a
+/// late request would let a retry act twice; longer keeps retries waiting for nothing).
+fn settle_window(secs: Option<u64>) -> Result<Duration, ConfigError> {
+    match secs {
+        None => Ok(crate::actions::DEFAULT_SETTLE_WINDOW),
+        Some(secs @ 1..=3600) => Ok(Duration::from_secs(secs)),
+        Some(secs) => Err(ConfigError::Invalid {
+            setting: "action_settle_secs",
+            message: format!("{secs} is out of range: give 1 to 3600 seconds"),
+        }),
     }
 }
 

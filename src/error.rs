@@ -51,14 +51,21 @@ pub enum ActionTaken {
     No,
     /// Defender's action list could not be read: it may have acted.
     Unknown,
+    /// The request may still reach Defender late: its action list does not show it yet, and the
+    /// service keeps looking for `settles_in` more (the settle window). Until then a retry with
+    /// the same `request_id` waits for the outcome and never sends the request again.
+    Settling {
+        /// Time left in the settle window when the error was made.
+        settles_in: Duration,
+    },
 }
 
 impl ActionTaken {
-    /// The `action_taken` metadata value.
+    /// The `action_taken` metadata value: `false`, or `unknown` (also while settling).
     pub fn as_str(self) -> &'static str {
         match self {
             Self::No => "false",
-            Self::Unknown => "unknown",
+            Self::Unknown | Self::Settling { .. } => "unknown",
         }
     }
 }
@@ -320,9 +327,15 @@ impl ServiceError {
                 metadata.insert("machine_id".into(), machine_id.clone());
                 metadata.insert("action_type".into(), action.clone());
                 metadata.insert("action_taken".into(), taken.as_str().into());
+                if let ActionTaken::Settling { settles_in } = taken {
+                    metadata.insert(
+                        "settles_in_seconds".into(),
+                        settles_in.as_secs().max(1).to_string(),
+                    );
+                }
                 details.set_retry_info(Some(match taken {
                     ActionTaken::No => Duration::from_secs(1),
-                    ActionTaken::Unknown => Duration::from_secs(5),
+                    ActionTaken::Unknown | ActionTaken::Settling { .. } => Duration::from_secs(5),
                 }));
             }
             Self::AuditLogUnavailable { action_id, .. } => {
@@ -373,6 +386,14 @@ fn action_not_confirmed_message(
              its action list could not be read, so it may have acted. Check ListMachineActions for \
              the machine, or retry with the same request_id: the service then looks for the \
              action before acting again"
+        ),
+        ActionTaken::Settling { settles_in } => format!(
+            "Defender did not answer the {action} request for machine `{machine_id}` ({detail}) and \
+             its action list does not show it yet, so Defender may have acted or may still act \
+             when the request arrives late. The service keeps looking for it for {}s more. \
+             Retry with the same request_id: the retry waits for the outcome and never sends \
+             the request again",
+            settles_in.as_secs().max(1)
         ),
     }
 }

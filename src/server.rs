@@ -86,7 +86,7 @@ impl AppState {
         };
         Ok(Self {
             cache: RiskCache::new(&config.cache),
-            actions: ActionRuntime::new(config.audit_log.as_deref())?,
+            actions: ActionRuntime::new(config.audit_log.as_deref(), config.action_settle_window)?,
             config,
             defender,
             page_tokens,

@@ -11,6 +11,11 @@
 //!   RPC returns. If that write fails after Defender acted, the RPC does not report success: it
 //!   fails INTERNAL / `AUDIT_LOG_UNAVAILABLE` naming the action id, and the record goes to the
 //!   error log instead.
+//! - An action whose POST may have left but whose answer was lost, and which is not (yet) in
+//!   Defender's action list, has the `outcome` result `unknown`; once it is settled (found, or
+//!   the settle window passed without it), a `settled` record says `succeeded` (with Defender's
+//!   action id) or `failed`. So every action Defender took has its records, also one that
+//!   arrived late. The `settled` record is best effort (the caller was answered already).
 //! - A request answered from an earlier one (same `request_id`) adds a `replayed` record, best
 //!   effort: nothing was done for it.
 //!
@@ -166,7 +171,7 @@ pub struct AuditFailure {
 pub struct AuditRecord {
     /// When the record was written, RFC 3339 UTC.
     pub time: String,
-    /// `requested`, `outcome` or `replayed`.
+    /// `requested`, `outcome`, `settled` (the late outcome of an `unknown` one) or `replayed`.
     pub event: &'static str,
     /// Ties a request's `requested` and `outcome` records together.
     pub audit_id: String,
@@ -190,8 +195,9 @@ pub struct AuditRecord {
     pub defender_action_id: Option<String>,
     /// Defender's status of that action when the record was written.
     pub defender_status: Option<String>,
-    /// `pending` (requested), `succeeded`, `failed`, `unchanged` (cancel of a finished action)
-    /// or `replayed`.
+    /// `pending` (requested), `succeeded`, `failed`, `unknown` (the request may have reached
+    /// Defender; a `settled` record follows), `unchanged` (cancel of a finished action) or
+    /// `replayed`.
     pub result: &'static str,
     /// True when the outcome was found by looking through Defender's action list after the
     /// request's answer was lost.
@@ -269,6 +275,25 @@ impl AuditRecord {
             reason: err.reason().to_string(),
             message: err.to_string(),
         });
+        out
+    }
+
+    /// The `outcome` record of a request whose POST may have reached Defender and whose action
+    /// is not found yet: `unknown`, with the answer the caller got.
+    pub fn unknown(&self, answer: &ServiceError) -> Self {
+        let mut out = self.failed(answer);
+        out.result = "unknown";
+        out
+    }
+
+    /// The `settled` record of a request whose outcome was `unknown`: the action Defender took
+    /// (`succeeded`, found in its list), or the failure once the settle window has passed.
+    pub fn settled(&self, outcome: Result<(&MachineAction, &'static str), &ServiceError>) -> Self {
+        let mut out = match outcome {
+            Ok((action, result)) => self.succeeded(action, result, true),
+            Err(err) => self.failed(err),
+        };
+        out.event = "settled";
         out
     }
 
