@@ -126,7 +126,7 @@ impl AuditLog {
         line.push('\n');
         match &self.sink {
             Sink::Tracing => {
-                tracing::info!(target: "defender_bridge::audit", record = %line.trim_end());
+                tracing::info!(target: crate::telemetry::json::AUDIT_TARGET, record = %line.trim_end());
                 Ok(())
             }
             Sink::File { path, file, sync } => {

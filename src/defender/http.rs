@@ -300,7 +300,7 @@ impl Executor {
             }
         };
         let error = classify(status, &body, retry_after);
-        tracing::debug!(status, attempt = retries, target = error.target().unwrap_or(""), error = %error, "upstream error");
+        tracing::debug!(status, attempt = retries, correlation_id = error.target().unwrap_or(""), error = %error, "upstream error");
         if let (429, Some(wait)) = (status, retry_after) {
             // Every caller of this family should hold back, not just this one.
             self.budget.block_for(&self.tenant, call.family, wait);
