@@ -62,7 +62,9 @@ pub(super) struct Context {
 /// A settled attempt: the action, the audited `result`, and whether it was found by looking.
 type Settled = Result<(MachineAction, &'static str, bool), ServiceError>;
 
-/// What one attempt came to.
+/// What one attempt came to. Short-lived and returned once per request, so the size difference
+/// between the variants does not matter.
+#[allow(clippy::large_enum_variant)]
 enum Attempt {
     /// Settled: Defender answered, or the action was found, or it certainly did not act.
     Settled(Settled),
