@@ -1,4 +1,4 @@
-//! Typed caches of the read side (DESIGN.md §4), on moka.
+//! Typed caches of the read side (docs/architecture.md, "The path of one read"), on moka.
 //!
 //! - Endpoint risk per (tenant, machine id), fresh for `risk_ttl`.
 //! - IP / hostname look-ups → machine id (and the other candidates), fresh for `lookup_ttl`.

@@ -2,7 +2,8 @@
 //! variables and flags (clap reads both, flags win). Everything is resolved and validated once at
 //! start-up into [`Config`]; nothing reads the environment after that.
 //!
-//! The environment variable names are part of the contract (DESIGN.md §7).
+//! The flag, environment variable and TOML key names are a stable interface (deployments and
+//! tests outside the repo set them); README.md "Configuration" lists them all.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

@@ -1,5 +1,6 @@
 //! The service's one error vocabulary, [`ServiceError`], and its single mapping to
-//! `tonic::Status` with `google.rpc` details (DESIGN.md §2 "Errors").
+//! `tonic::Status` with `google.rpc` details. Every reason, its
+//! metadata and what a caller should do: docs/errors.md.
 //!
 //! Transport-shaped failures from the Defender client ([`DefenderError`]) are classified here,
 //! once, so every RPC reports the same situation with the same code and `reason`.

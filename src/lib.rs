@@ -5,7 +5,7 @@
 //! - [`proto`]: the generated `defenderbridge.v1` code and the reflection descriptor set.
 //! - [`error`]: `ServiceError`, the one vocabulary of failures, mapped to `tonic::Status` once.
 //! - [`defender`]: the Defender REST client (tokens, rate budget, retries, paging, models).
-//! - [`risk`]: the risk model (DESIGN.md §3), look-ups, bulk reads and entity lists.
+//! - [`risk`]: the risk model (docs/risk-model.md), look-ups, bulk reads and entity lists.
 //! - [`actions`]: acting on machines (isolate, release, scan, cancel): idempotency, audit,
 //!   reconciliation of ambiguous failures, shared polling for watches.
 //! - [`cache`]: typed moka caches of risk and look-ups, with single-flight and stale serving.

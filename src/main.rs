@@ -30,10 +30,19 @@ enum Command {
     Demo(DemoArgs),
     /// Run the Defender simulator alone (token endpoint, Defender API, request log, faults).
     Sim(SimArgs),
-    /// Test the connection and the application permissions, like the seed's "Test Connection".
+    /// Test the credentials and the app's Defender permissions, and name what is missing.
     ///
-    /// Exits 0 when every required capability works, 1 when one does not (the missing
-    /// permissions are named), 2 when the configuration is unusable.
+    /// Takes the same settings as `serve` (flags, environment, --config). It gets a token from
+    /// Entra ID with the configured credential (a refusal is explained by its AADSTS code), reads
+    /// the application permissions granted to the app from the token's `roles` claim, says for
+    /// each capability (machine-risk, vulnerabilities, alerts, isolate, scan, machine-actions,
+    /// hunting, software) whether it will work and which permission it lacks, and makes one cheap
+    /// probe call (GET /api/machines?$top=1, skipped with --no-probe). A newly added permission
+    /// shows only after an administrator grants admin consent.
+    ///
+    /// Exit codes: 0 ready (token obtained, every required capability available, probe passed);
+    /// 1 not ready (the report names each missing permission or the failure); 2 the
+    /// configuration is unusable (missing or invalid setting, unknown --require name).
     Check(CheckArgs),
 }
 

@@ -1,5 +1,5 @@
 //! Reading the inputs of many assessments with Defender's bulk list APIs instead of one call
-//! per machine (DESIGN.md §2 `StreamFleetRisk`, and the cold part of a batch):
+//! per machine (`StreamFleetRisk`, and the cold part of a batch):
 //!
 //! - machines by id: `GET /api/machines?$filter=id eq 'a' or id eq 'b' ...`, 40 ids a call;
 //! - active alerts: `GET /api/alerts?$filter=status ne 'Resolved'&$top=10000`, paged, grouped

@@ -64,7 +64,7 @@ impl<'a> RiskEngine<'a> {
         self.tenant
     }
 
-    /// One endpoint's risk (DESIGN.md §3), from the cache when it can be.
+    /// One endpoint's risk (docs/risk-model.md), from the cache when it can be.
     pub async fn endpoint_risk(
         &self,
         query: &EndpointQuery,

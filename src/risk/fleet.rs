@@ -1,10 +1,10 @@
-//! `StreamFleetRisk`: every machine's risk from the bulk list APIs (DESIGN.md §2), never one
+//! `StreamFleetRisk`: every machine's risk from the bulk list APIs, never one
 //! call per machine. The alerts and vulnerability bulk reads come first (they are per tenant,
 //! not per page), then the machine list is read page by page (`$top=10000`) and each machine
 //! is scored and sent as its page arrives, so memory holds one page of machines.
 //!
 //! The stream ends with a [`FleetSummary`] whose `complete` says whether every matching machine
-//! was sent: a caller must never mistake a partial list for the fleet (DESIGN.md §4). Failures
+//! was sent: a caller must never mistake a partial list for the fleet. Failures
 //! that make the whole read meaningless (no machine permission, authentication, bad filter)
 //! end the stream with an error instead.
 

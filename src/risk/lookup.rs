@@ -1,4 +1,4 @@
-//! Rule 1 of DESIGN.md §3: finding the Defender machine behind an endpoint.
+//! Rule 1 of the risk model (docs/risk-model.md): finding the Defender machine behind an endpoint.
 //!
 //! - By id: `GET /api/machines/{id}`.
 //! - By IP: Defender's find-by-IP, which only matches machines seen with the address within

@@ -1,9 +1,9 @@
-//! The Defender simulator: a local stand-in for Microsoft Defender for Endpoint, the Entra ID
-//! token endpoint and Microsoft Graph's hunting API, on one port. It follows the wire format in
-//! `defender-api/` (JSON casing, status codes, error bodies, `@odata` paging, rate limits, the
-//! machine-action state machine) over a deterministic generated fleet, and records every
-//! request so tests can count upstream calls. `defender-bridge sim`, `demo` and the
-//! integration tests all run it.
+//! The Defender simulator: a local stand-in for Microsoft Defender for Endpoint, the Entra ID token
+//! endpoint and Microsoft Graph's hunting API, on one port. It follows Defender's documented wire
+//! format (JSON casing, status codes, error bodies, `@odata` paging, rate limits, the
+//! machine-action state machine) over a deterministic generated fleet, and records every request so
+//! tests can count upstream calls. `defender-bridge sim`, `demo` and the integration tests all run
+//! it.
 //!
 //! Layout: [`fleet`] (the data set) built by `generate` from the `catalog` (software,
 //! vulnerabilities) with `alerts` rebuilt on demand and `rng` for stable randomness; `paths`
