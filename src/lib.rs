@@ -16,6 +16,7 @@
 //! - [`demo`]: the simulator plus the service, wired together with zero configuration.
 //! - [`check`]: the "Test Connection" logic shared by the RPC and the `check` subcommand.
 //! - [`hunting`]: `RunHuntingQuery`: query validation, backends, typed cells, size-bounded batches.
+//! - [`tls`]: the rustls crypto provider of outgoing HTTPS (ring), installed before any client.
 //! - [`software`]: `GetSoftware` and `ListSoftwareMachines` (paged machine references).
 
 pub mod actions;
@@ -34,3 +35,4 @@ pub mod services;
 pub mod sim;
 pub mod software;
 pub mod telemetry;
+pub mod tls;

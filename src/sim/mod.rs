@@ -209,6 +209,8 @@ impl std::fmt::Debug for SimHandle {
 
 /// Generates the fleet, binds `listen` and serves until [`SimHandle::shutdown`].
 pub async fn spawn(config: SimConfig, listen: SocketAddr) -> std::io::Result<SimHandle> {
+    // Whoever talks to the simulator may build its own reqwest client (tests, tools).
+    crate::tls::install_crypto_provider();
     let listener = tokio::net::TcpListener::bind(listen).await?;
     let addr = listener.local_addr()?;
     let anchor = time::OffsetDateTime::now_utc();
