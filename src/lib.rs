@@ -11,6 +11,7 @@
 //! - [`cache`]: typed moka caches of risk and look-ups, with single-flight and stale serving.
 //! - [`page_token`]: signed, opaque page tokens of the list RPCs.
 //! - [`services`]: the tonic service implementations (thin adapters onto plain Rust code).
+//! - [`reflection`]: what server reflection serves (API, health, well-known types, `google.rpc`).
 //! - [`server`]: bootstrap: health, reflection, gRPC-Web, graceful shutdown.
 //! - [`sim`]: the Defender simulator used by `sim`, `demo` and the tests.
 //! - [`demo`]: the simulator plus the service, wired together with zero configuration.
@@ -29,6 +30,7 @@ pub mod error;
 pub mod hunting;
 pub mod page_token;
 pub mod proto;
+pub mod reflection;
 pub mod risk;
 pub mod server;
 pub mod services;
