@@ -89,6 +89,10 @@ struct SimArgs {
     /// Latency added to every request, in milliseconds.
     #[arg(long, default_value_t = 0)]
     latency_ms: u64,
+    /// Server-driven paging: answer at most N items per response (even when $top asks for
+    /// more), with an @odata.nextLink to the rest.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    server_page_size: Option<u64>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -106,6 +110,7 @@ struct CheckArgs {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    defender_bridge::tls::install_crypto_provider();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -181,6 +186,9 @@ async fn run_sim(args: SimArgs) -> ExitCode {
         rate_limits: !args.no_rate_limits,
         next_links: !args.no_next_links,
         latency: std::time::Duration::from_millis(args.latency_ms),
+        server_page_size: args
+            .server_page_size
+            .map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
         ..sim::SimConfig::default()
     };
     if let Some(roles) = args.roles {

@@ -208,14 +208,8 @@ async fn build(state: Arc<AppState>) -> Result<Router, ServerError> {
     let (health, health_service) = tonic_health::server::health_reporter();
     set_health(&health, state.config.enabled).await;
 
-    let reflection_v1 = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(crate::proto::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1()?;
-    let reflection_v1alpha = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(crate::proto::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1alpha()?;
+    let reflection_v1 = crate::reflection::builder()?.build_v1()?;
+    let reflection_v1alpha = crate::reflection::builder()?.build_v1alpha()?;
 
     Ok(Server::builder()
         // HTTP/1.1 is accepted only so that gRPC-Web (browser) callers can reach the API.

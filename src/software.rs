@@ -3,7 +3,7 @@
 //!
 //! Paging follows the other list RPCs: the signed page token carries an offset, and Defender is
 //! asked for `$top = page_size + 1` at `$skip = offset`, the extra item telling whether a next
-//! page exists. Defender does not document OData options on `machineReferences`; if it ever
+//! page exists; a shorter answer with a next link is followed until the page is full. Defender does not document OData options on `machineReferences`; if it ever
 //! answers with more items than asked for (options ignored), the whole list is read (following
 //! next links) and sliced here instead, so a caller never sees the same devices twice.
 
@@ -83,13 +83,11 @@ pub async fn list_software_machines(
         .await
         .map_err(not_found)?;
     if answer.items.len() <= asked {
-        let mut items = answer.items;
-        let more = items.len() > page.size;
-        items.truncate(page.size);
-        return Ok(ListPage {
-            items,
-            next_offset: more.then_some(page.offset + page.size as u64),
-        });
+        // Fewer than asked with a next link is server-driven paging: follow it to fill the page.
+        return page
+            .fill(client, answer, ApiFamily::Software, opts)
+            .await
+            .map_err(not_found);
     }
     tracing::warn!(
         asked,

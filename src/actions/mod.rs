@@ -223,7 +223,8 @@ impl ActionFilters {
 }
 
 /// A page of `GET /api/machineactions` with the filters, from `offset`, `size` items (1 to
-/// 1,000). Asks for one more item than the page holds, so the last page is never empty.
+/// 1,000). Asks for one more item than the page holds, so the last page is never empty, and
+/// follows next links until it has them.
 pub async fn list_actions(
     client: &DefenderClient,
     filters: &ActionFilters,
@@ -239,13 +240,17 @@ pub async fn list_actions(
         top: Some(u32::try_from(size + 1).unwrap_or(u32::MAX)),
         skip: Some(skip),
     };
-    let mut items = client.list_machine_actions(&query, opts).await?.items;
-    let more = items.len() > size;
-    items.truncate(size);
-    Ok(ListPage {
-        next_offset: more.then_some(offset + size as u64),
-        items,
-    })
+    let first = client.list_machine_actions(&query, opts).await?;
+    // A short answer with a next link (server-driven paging) is not the end of the list.
+    let page = crate::risk::lists::PageRequest { offset, size };
+    Ok(page
+        .fill(
+            client,
+            first,
+            crate::defender::ApiFamily::MachineActions,
+            opts,
+        )
+        .await?)
 }
 
 /// Follows one action until a terminal status or `deadline` (see [`watch`]).

@@ -105,6 +105,11 @@ pub struct SimConfig {
     pub latency: Duration,
     /// Time per machine-action transition Pending → InProgress → Succeeded.
     pub action_step: Duration,
+    /// Server-driven paging: when set, every collection answers at most this many items per
+    /// response, even when `$top` asks for more, and adds an `@odata.nextLink` (whatever
+    /// `next_links` says) when more items follow. OData allows it and Defender does it, so a
+    /// short page with a next link must never be read as the end of a list.
+    pub server_page_size: Option<usize>,
 }
 
 impl Default for SimConfig {
@@ -123,6 +128,7 @@ impl Default for SimConfig {
             token_lifetime_secs: 3599,
             latency: Duration::ZERO,
             action_step: Duration::from_secs(2),
+            server_page_size: None,
         }
     }
 }
@@ -143,6 +149,7 @@ impl std::fmt::Debug for SimConfig {
             .field("token_lifetime_secs", &self.token_lifetime_secs)
             .field("latency", &self.latency)
             .field("action_step", &self.action_step)
+            .field("server_page_size", &self.server_page_size)
             .finish()
     }
 }
@@ -179,6 +186,8 @@ pub(crate) struct Shared {
     pub fleet: Arc<Fleet>,
     pub addr: SocketAddr,
     pub roles: Mutex<Vec<String>>,
+    /// The live [`SimConfig::server_page_size`] (tests change it at runtime).
+    pub server_page_size: Mutex<Option<usize>>,
     pub tokens: Mutex<auth::TokenStore>,
     pub log: Mutex<routes::RequestLog>,
     pub faults: Mutex<faults::FaultQueue>,
@@ -209,6 +218,8 @@ impl std::fmt::Debug for SimHandle {
 
 /// Generates the fleet, binds `listen` and serves until [`SimHandle::shutdown`].
 pub async fn spawn(config: SimConfig, listen: SocketAddr) -> std::io::Result<SimHandle> {
+    // Whoever talks to the simulator may build its own reqwest client (tests, tools).
+    crate::tls::install_crypto_provider();
     let listener = tokio::net::TcpListener::bind(listen).await?;
     let addr = listener.local_addr()?;
     let anchor = time::OffsetDateTime::now_utc();
@@ -220,6 +231,7 @@ pub async fn spawn(config: SimConfig, listen: SocketAddr) -> std::io::Result<Sim
     let (done_tx, done) = watch::channel(false);
     let shared = Arc::new(Shared {
         roles: Mutex::new(config.roles.clone()),
+        server_page_size: Mutex::new(config.server_page_size),
         config,
         fleet: Arc::new(fleet),
         addr,
@@ -298,6 +310,12 @@ impl SimHandle {
     /// Roles of tokens issued from now on.
     pub fn set_roles(&self, roles: Vec<String>) {
         *lock(&self.inner.shared.roles) = roles;
+    }
+
+    /// Server-driven page size from now on (see [`SimConfig::server_page_size`]); `None` turns
+    /// it off.
+    pub fn set_server_page_size(&self, size: Option<usize>) {
+        *lock(&self.inner.shared.server_page_size) = size;
     }
 
     /// The generated data.

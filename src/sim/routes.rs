@@ -135,7 +135,10 @@ impl Call<'_> {
         opts: &'q QueryOptions,
         max: usize,
     ) -> Result<Paging<'q>, ApiError> {
-        let size = opts.page_size(max, self.shared.config.default_page_size)?;
+        let asked = opts.page_size(max, self.shared.config.default_page_size)?;
+        // Server-driven paging answers fewer items than asked for and always links onwards.
+        let server_size = (*super::lock(&self.shared.server_page_size)).filter(|n| *n > 0);
+        let size = server_size.map_or(asked, |n| asked.min(n));
         Ok(Paging {
             origin: self
                 .shared
@@ -146,7 +149,7 @@ impl Call<'_> {
             path: self.path,
             opts,
             size,
-            next_links: self.shared.config.next_links,
+            next_links: self.shared.config.next_links || size < asked,
         })
     }
 
