@@ -70,13 +70,23 @@ pub enum FaultKind {
         /// Milliseconds.
         millis: u64,
     },
+    /// Handle a list request normally, but give its answer a same-origin nextLink to
+    /// `$skip={skip}` even when the page held everything, so the next page repeats items (a
+    /// faulty upstream). API routes only. JSON:
+    /// `{"kind":{"RepeatPage":{"skip":1}},"path_contains":"/api/machines"}`.
+    RepeatPage {
+        /// The `$skip` the nextLink points at.
+        skip: usize,
+    },
 }
 
 impl Fault {
     fn applies_to(&self, path: &str, is_token_endpoint: bool) -> bool {
         let kind_ok = match self.kind {
             FaultKind::TokenError { .. } => is_token_endpoint,
-            FaultKind::Unauthorized | FaultKind::CpuQuota { .. } => !is_token_endpoint,
+            FaultKind::Unauthorized | FaultKind::CpuQuota { .. } | FaultKind::RepeatPage { .. } => {
+                !is_token_endpoint
+            }
             _ => true,
         };
         kind_ok
@@ -96,6 +106,8 @@ pub(crate) struct Applied {
     pub delay_answer: Duration,
     /// The fault that answers instead of the normal handler.
     pub terminal: Option<FaultKind>,
+    /// The `$skip` of a forced nextLink (repeat-page faults).
+    pub next_link_skip: Option<usize>,
 }
 
 /// Faults in queue order.
@@ -130,6 +142,7 @@ impl FaultQueue {
                 FaultKind::SlowResponse { millis } => {
                     applied.delay_answer += Duration::from_millis(*millis);
                 }
+                FaultKind::RepeatPage { skip } => applied.next_link_skip = Some(*skip),
                 other => {
                     applied.terminal = Some(other.clone());
                     break;
