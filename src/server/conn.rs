@@ -32,6 +32,8 @@ use tonic::transport::server::{Connected, TcpConnectInfo};
 pub const MIN_ACCEPT_BACKOFF: Duration = Duration::from_millis(10);
 /// Longest pause between failed accepts.
 pub const MAX_ACCEPT_BACKOFF: Duration = Duration::from_secs(1);
+/// Idle time of a TCP connection before the kernel starts keep-alive probes.
+pub const TCP_KEEPALIVE: Duration = Duration::from_secs(60);
 
 /// A source of connections (a TCP listener; a fake in tests).
 pub trait Accept: Send + 'static {
@@ -115,6 +117,12 @@ pub fn incoming(
         accepted.map(|(stream, permit)| {
             // Small gRPC frames must not wait for Nagle's algorithm.
             let _ = stream.set_nodelay(true);
+            // Finds peers that vanished (no FIN) even on an HTTP/1.1 connection whose call is
+            // silent, where neither HTTP/2 pings nor the idle timeout apply.
+            let keepalive = socket2::TcpKeepalive::new()
+                .with_time(TCP_KEEPALIVE)
+                .with_interval(Duration::from_secs(10));
+            let _ = socket2::SockRef::from(&stream).set_tcp_keepalive(&keepalive);
             LimitedIo::new(stream, permit, idle_timeout)
         })
     })
