@@ -45,6 +45,25 @@ pub mod reason {
     pub const AUDIT_LOG_UNAVAILABLE: &str = "AUDIT_LOG_UNAVAILABLE";
 }
 
+/// Longest piece of caller input repeated in an error message ([`echo`]).
+pub const MAX_ECHO_CHARS: usize = 128;
+/// Longest field description of an [`ServiceError::InvalidField`]: a safety net, so no echo
+/// of caller input that escaped [`echo`] can make an error as large as the request.
+const MAX_DESCRIPTION_CHARS: usize = 1024;
+
+/// `input` as it may appear in an error message: at most [`MAX_ECHO_CHARS`] characters, cut
+/// with `...` (a 4 MB field must not come back three times in the status).
+pub fn echo(input: &str) -> String {
+    truncate_chars(input, MAX_ECHO_CHARS)
+}
+
+fn truncate_chars(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        None => text.to_owned(),
+        Some((cut, _)) => format!("{}...", &text[..cut]),
+    }
+}
+
 /// What is known about an action request whose answer from Defender was lost.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ActionTaken {
@@ -172,14 +191,26 @@ pub enum ServiceError {
     /// Unexpected internal or upstream failure.
     #[error("internal error: {0}")]
     Internal(String),
+    /// A server-wide limit on open streams of one RPC is reached (`max_fleet_streams`).
+    #[error(
+        "the server already serves {limit} {rpc} streams, its limit ({setting}); retry in a few seconds, or raise the limit"
+    )]
+    StreamLimitReached {
+        /// The RPC.
+        rpc: &'static str,
+        /// The configured limit.
+        limit: usize,
+        /// The setting that holds it.
+        setting: &'static str,
+    },
 }
 
 impl ServiceError {
     /// Shorthand for [`ServiceError::InvalidField`].
     pub fn invalid(field: impl Into<String>, description: impl Into<String>) -> Self {
         Self::InvalidField {
-            field: field.into(),
-            description: description.into(),
+            field: truncate_chars(&field.into(), MAX_ECHO_CHARS),
+            description: truncate_chars(&description.into(), MAX_DESCRIPTION_CHARS),
         }
     }
 
@@ -190,7 +221,7 @@ impl ServiceError {
         match err {
             DefenderError::NotFound { .. } => Self::NotFound {
                 resource_type,
-                name: name.to_string(),
+                name: echo(name),
             },
             other => other.into(),
         }
@@ -234,6 +265,7 @@ impl ServiceError {
             Self::AuditLogUnavailable { .. } => Code::Internal,
             Self::DeadlineExceeded => Code::DeadlineExceeded,
             Self::Internal(_) => Code::Internal,
+            Self::StreamLimitReached { .. } => Code::ResourceExhausted,
         }
     }
 
@@ -253,6 +285,9 @@ impl ServiceError {
             Self::AuditLogUnavailable { .. } => reason::AUDIT_LOG_UNAVAILABLE,
             Self::DeadlineExceeded => reason::DEADLINE_EXCEEDED,
             Self::Internal(_) => reason::INTERNAL,
+            // A local budget, like Defender's: RESOURCE_EXHAUSTED with RetryInfo; the `quota`
+            // metadata tells the two apart.
+            Self::StreamLimitReached { .. } => reason::RATE_LIMITED,
         }
     }
 
@@ -343,6 +378,17 @@ impl ServiceError {
                 if let Some(id) = action_id {
                     metadata.insert("action_id".into(), id.clone());
                 }
+            }
+            Self::StreamLimitReached {
+                rpc,
+                limit,
+                setting,
+            } => {
+                metadata.insert("quota".into(), format!("server:{rpc}"));
+                metadata.insert("limit".into(), limit.to_string());
+                metadata.insert("setting".into(), (*setting).into());
+                details.set_retry_info(Some(Duration::from_secs(5)));
+                details.add_quota_failure_violation(format!("server:{rpc}"), self.to_string());
             }
             Self::CallerNotAuthorized(_)
             | Self::IntegrationDisabled
@@ -532,6 +578,17 @@ mod tests {
 
     fn details(status: &tonic::Status) -> ErrorDetails {
         status.get_error_details()
+    }
+
+    #[test]
+    fn echoes_of_caller_input_are_cut() {
+        assert_eq!(echo("short"), "short");
+        let long = "é".repeat(10_000);
+        let cut = echo(&long);
+        assert_eq!(cut.chars().count(), MAX_ECHO_CHARS + 3);
+        assert!(cut.ends_with("..."));
+        let err = ServiceError::invalid("x".repeat(5000), "y".repeat(1_000_000));
+        assert!(err.to_string().len() < 2 * MAX_DESCRIPTION_CHARS);
     }
 
     #[test]

@@ -51,7 +51,8 @@ struct DemoArgs {
     /// gRPC listen address of the service.
     #[arg(long, default_value = "127.0.0.1:50051")]
     listen: SocketAddr,
-    /// Simulator listen address (port 0 picks a free port).
+    /// Simulator listen address, loopback only (port 0 picks a free port): the simulator has no
+    /// authentication.
     #[arg(long, default_value = "127.0.0.1:0")]
     sim_listen: SocketAddr,
     /// Number of simulated machines.

@@ -44,6 +44,6 @@ pub use models::{
     Vulnerability, VulnerabilitySeverity,
 };
 pub use odata::{Filter, ODataQuery};
-pub use paging::{Collection, Page, PageCursor};
+pub use paging::{Collection, Page, PageCursor, RepeatGuard};
 pub use settings::{CallOptions, Credential, DefenderSettings, RateLimitSettings, RetryPolicy};
 pub use stats::FamilyStats;

@@ -24,7 +24,7 @@ use super::scoring::{
 };
 use crate::defender::{
     Alert, ApiFamily, CallOptions, DefenderClient, DefenderError, Filter, Machine, ODataQuery,
-    Page, Vulnerability,
+    Page, RepeatGuard, Vulnerability,
 };
 use crate::error::ServiceError;
 
@@ -69,7 +69,16 @@ pub(crate) async fn read_all<T: DeserializeOwned>(
     let mut items = page.items;
     let mut next = page.next;
     let mut seen = HashSet::new();
+    // Offsets only: these rows have no single id, and a repeat here cannot inflate the fleet.
+    let mut repeats = RepeatGuard::default();
+    repeats.items(items.len());
     while let Some(cursor) = next {
+        if let Err(message) = repeats.check_link(&cursor) {
+            return Err(DefenderError::Decode {
+                what: "@odata.nextLink".into(),
+                message,
+            });
+        }
         if !seen.insert(cursor.url().clone()) {
             return Err(DefenderError::Decode {
                 what: "@odata.nextLink".into(),
@@ -78,6 +87,7 @@ pub(crate) async fn read_all<T: DeserializeOwned>(
         }
         calls.add_one();
         let page = client.next_page::<T>(&cursor, family, opts).await?;
+        repeats.items(page.items.len());
         items.extend(page.items);
         next = page.next;
     }

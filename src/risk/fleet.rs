@@ -11,6 +11,8 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
+use crate::defender::RepeatGuard;
+
 use tokio::sync::mpsc;
 use url::Url;
 
@@ -174,6 +176,7 @@ async fn produce(
         }
     };
     let mut seen_pages = HashSet::new();
+    let mut repeats = RepeatGuard::default();
     loop {
         let mut items = page.items.into_iter();
         for machine in items.by_ref() {
@@ -184,6 +187,15 @@ async fn produce(
                 // More machines exist (this one): the stream is not the whole fleet.
                 return Ok(incomplete(summary, &calls, "max_machines reached".into()));
             }
+            if !repeats.item(machine.id.as_deref()) {
+                // Pages overlap: sending on would repeat machines and a count past the fleet.
+                let message = format!(
+                    "Defender's pages repeated machine {} after {} machines",
+                    machine.id.as_deref().unwrap_or_default(),
+                    summary.machine_count
+                );
+                return Ok(incomplete(summary, &calls, message));
+            }
             let assessment = assess(&parts, &tenant, &req.portal, machine);
             if tx.send(Ok(FleetItem::Risk(assessment))).await.is_err() {
                 // The caller went away; nobody reads the summary.
@@ -192,6 +204,9 @@ async fn produce(
             summary.machine_count += 1;
         }
         let Some(cursor) = page.next else { break };
+        if let Err(message) = repeats.check_link(&cursor) {
+            return Ok(incomplete(summary, &calls, message));
+        }
         if !seen_pages.insert(cursor.url().clone()) {
             return Ok(incomplete(
                 summary,

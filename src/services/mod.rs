@@ -20,7 +20,7 @@ pub use risk::RiskApi;
 pub use risk_server::RiskServer;
 
 use crate::defender::{CallOptions, DefenderClient};
-use crate::error::ServiceError;
+use crate::error::{ServiceError, echo};
 use crate::server::AppState;
 
 /// Shared gate of every handler: the integration must be enabled and the tenant must be the
@@ -38,7 +38,8 @@ fn defender<'a>(
         return Err(ServiceError::invalid(
             "tenant",
             format!(
-                "tenant `{tenant}` is not configured on this service; leave it empty for the configured tenant"
+                "tenant `{}` is not configured on this service; leave it empty for the configured tenant",
+                echo(tenant)
             ),
         ));
     }

@@ -172,6 +172,15 @@ impl RiskService for RiskApi {
         let opts = call_options(&request);
         let req = request.into_inner();
         let client = defender(&self.state, &req.tenant)?.clone();
+        // Held by the response stream: each stream holds a page of machines and the tenant's
+        // alert and vulnerability indexes, so their number is capped server-wide.
+        let permit = Arc::clone(&self.state.fleet_streams)
+            .try_acquire_owned()
+            .map_err(|_| ServiceError::StreamLimitReached {
+                rpc: "StreamFleetRisk",
+                limit: self.state.config.limits.max_fleet_streams,
+                setting: "max_fleet_streams",
+            })?;
         let filters = input::machine_filters(
             "",
             req.risk_score,
@@ -190,6 +199,7 @@ impl RiskService for RiskApi {
         });
         use proto::stream_fleet_risk_response::Item;
         let stream = ReceiverStream::new(rx).map(move |item| {
+            let _held = &permit;
             let item = match item? {
                 FleetItem::Risk(assessment) => Item::Risk(out::endpoint_risk(
                     &EndpointRisk {

@@ -75,13 +75,23 @@ pub enum FaultKind {
     /// (a complete HTTP answer whose JSON stops mid-way, as when a proxy cut it). Other
     /// statuses pass unchanged. JSON: `{"kind":"CutBody"}`.
     CutBody,
+    /// Handle a list request normally, but give its answer a same-origin nextLink to
+    /// `$skip={skip}` even when the page held everything, so the next page repeats items (a
+    /// faulty upstream). API routes only. JSON:
+    /// `{"kind":{"RepeatPage":{"skip":1}},"path_contains":"/api/machines"}`.
+    RepeatPage {
+        /// The `$skip` the nextLink points at.
+        skip: usize,
+    },
 }
 
 impl Fault {
     fn applies_to(&self, path: &str, is_token_endpoint: bool) -> bool {
         let kind_ok = match self.kind {
             FaultKind::TokenError { .. } => is_token_endpoint,
-            FaultKind::Unauthorized | FaultKind::CpuQuota { .. } => !is_token_endpoint,
+            FaultKind::Unauthorized | FaultKind::CpuQuota { .. } | FaultKind::RepeatPage { .. } => {
+                !is_token_endpoint
+            }
             _ => true,
         };
         kind_ok
@@ -103,6 +113,8 @@ pub(crate) struct Applied {
     pub cut_body: bool,
     /// The fault that answers instead of the normal handler.
     pub terminal: Option<FaultKind>,
+    /// The `$skip` of a forced nextLink (repeat-page faults).
+    pub next_link_skip: Option<usize>,
 }
 
 /// Faults in queue order.
@@ -138,6 +150,7 @@ impl FaultQueue {
                     applied.delay_answer += Duration::from_millis(*millis);
                 }
                 FaultKind::CutBody => applied.cut_body = true,
+                FaultKind::RepeatPage { skip } => applied.next_link_skip = Some(*skip),
                 other => {
                     applied.terminal = Some(other.clone());
                     break;

@@ -121,6 +121,8 @@ pub(crate) struct Call<'a> {
     pub raw_query: Option<&'a str>,
     pub body: &'a [u8],
     pub token: &'a IssuedToken,
+    /// Set by a [`super::FaultKind::RepeatPage`] fault: the nextLink's `$skip`.
+    pub next_link_skip: Option<usize>,
 }
 
 impl Call<'_> {
@@ -150,6 +152,7 @@ impl Call<'_> {
             opts,
             size,
             next_links: self.shared.config.next_links || size < asked,
+            forced_next_skip: self.next_link_skip,
         })
     }
 
@@ -210,6 +213,7 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
             authorization: authorization.as_deref(),
             origin: &origin,
             body: &body,
+            next_link_skip: None,
         };
         let response = if too_large {
             wire::api_error(
@@ -245,6 +249,7 @@ struct RequestContext<'a> {
     authorization: Option<&'a str>,
     origin: &'a str,
     body: &'a [u8],
+    next_link_skip: Option<usize>,
 }
 
 async fn process(
@@ -264,6 +269,10 @@ async fn process(
     if let Some(kind) = applied.terminal {
         return fault_response(shared, kind, &route, ctx, is_graph).await;
     }
+    let ctx = &RequestContext {
+        next_link_skip: applied.next_link_skip,
+        ..*ctx
+    };
     let mut response = answer(shared, route, ctx);
     if !applied.delay_answer.is_zero() {
         tokio::time::sleep(applied.delay_answer).await;
@@ -338,6 +347,7 @@ fn call<'a>(shared: &'a Shared, ctx: &'a RequestContext<'a>, token: &'a IssuedTo
         raw_query: ctx.raw_query,
         body: ctx.body,
         token,
+        next_link_skip: ctx.next_link_skip,
     }
 }
 
@@ -542,13 +552,14 @@ async fn fault_response(
             auth::entra_error(aadsts, tenant, client, "")
         }
         // The queue folds latency faults into delays; they never answer a request.
-        FaultKind::Latency { .. } | FaultKind::SlowResponse { .. } | FaultKind::CutBody => {
-            wire::api_error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "InternalServerError",
-                "latency faults do not answer requests",
-            )
-        }
+        FaultKind::Latency { .. }
+        | FaultKind::SlowResponse { .. }
+        | FaultKind::CutBody
+        | FaultKind::RepeatPage { .. } => wire::api_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "InternalServerError",
+            "latency faults do not answer requests",
+        ),
         FaultKind::Hang => {
             let mut stop = shared.shutdown.subscribe();
             tokio::select! {
