@@ -105,6 +105,10 @@ pub struct SimConfig {
     pub latency: Duration,
     /// Time per machine-action transition Pending → InProgress → Succeeded.
     pub action_step: Duration,
+    /// Length of the rate limits' "minute" window (the "hour" is 60 of them). Default 60 s;
+    /// tests shorten both sides' windows alike (`RateBudget::with_window`) to cross window
+    /// boundaries in seconds.
+    pub rate_window: Duration,
 }
 
 impl Default for SimConfig {
@@ -123,6 +127,7 @@ impl Default for SimConfig {
             token_lifetime_secs: 3599,
             latency: Duration::ZERO,
             action_step: Duration::from_secs(2),
+            rate_window: Duration::from_secs(60),
         }
     }
 }
@@ -143,6 +148,7 @@ impl std::fmt::Debug for SimConfig {
             .field("token_lifetime_secs", &self.token_lifetime_secs)
             .field("latency", &self.latency)
             .field("action_step", &self.action_step)
+            .field("rate_window", &self.rate_window)
             .finish()
     }
 }
@@ -218,6 +224,7 @@ pub async fn spawn(config: SimConfig, listen: SocketAddr) -> std::io::Result<Sim
         .map_err(std::io::Error::other)?;
     let (shutdown, mut shutdown_rx) = watch::channel(false);
     let (done_tx, done) = watch::channel(false);
+    let limiter = ratelimit::RateLimiter::with_window(config.rate_window);
     let shared = Arc::new(Shared {
         roles: Mutex::new(config.roles.clone()),
         config,
@@ -226,7 +233,7 @@ pub async fn spawn(config: SimConfig, listen: SocketAddr) -> std::io::Result<Sim
         tokens: Mutex::default(),
         log: Mutex::default(),
         faults: Mutex::default(),
-        limiter: Mutex::default(),
+        limiter: Mutex::new(limiter),
         actions: Mutex::default(),
         shutdown,
     });
