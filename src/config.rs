@@ -163,6 +163,14 @@ pub struct ServeArgs {
     /// Log format: human or json. [default: human]
     #[arg(long, env = "DEFENDER_BRIDGE_LOG_FORMAT", value_name = "FORMAT")]
     pub log_format: Option<LogFormat>,
+    /// Deadline of a read RPC whose caller set none, in seconds: upstream calls, retries and
+    /// rate-budget waits all end within it. [default: 30]
+    #[arg(
+        long,
+        env = "DEFENDER_BRIDGE_DEFAULT_DEADLINE_SECS",
+        value_name = "SECS"
+    )]
+    pub default_deadline_secs: Option<u64>,
 }
 
 impl ServeArgs {
@@ -186,6 +194,7 @@ struct FileConfig {
     log_format: Option<LogFormat>,
     audit_log: Option<PathBuf>,
     shutdown_grace_secs: Option<u64>,
+    default_deadline_secs: Option<u64>,
     #[serde(default)]
     defender: FileDefender,
     #[serde(default)]
@@ -273,6 +282,8 @@ pub struct Config {
     pub cache: CacheConfig,
     /// Drain period after a shutdown signal.
     pub shutdown_grace: Duration,
+    /// Deadline of a read RPC whose caller set none.
+    pub default_deadline: Duration,
 }
 
 impl Config {
@@ -374,6 +385,12 @@ impl Config {
                 args.shutdown_grace_secs
                     .or(file.shutdown_grace_secs)
                     .unwrap_or(10),
+            ),
+            default_deadline: Duration::from_secs(
+                args.default_deadline_secs
+                    .or(file.default_deadline_secs)
+                    .unwrap_or(30)
+                    .max(1),
             ),
         })
     }

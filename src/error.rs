@@ -42,6 +42,9 @@ pub mod reason {
     /// The audit log could not be written, so the action was refused (or, if it was already
     /// taken, its success is not reported silently).
     pub const AUDIT_LOG_UNAVAILABLE: &str = "AUDIT_LOG_UNAVAILABLE";
+    /// The server is shutting down and ended the stream; metadata `resumable` says whether
+    /// calling again continues where it stopped (`true`) or starts over (`false`).
+    pub const SERVER_SHUTTING_DOWN: &str = "SERVER_SHUTTING_DOWN";
 }
 
 /// What is known about an action request whose answer from Defender was lost.
@@ -161,6 +164,12 @@ pub enum ServiceError {
     /// The caller's deadline passed before Defender answered.
     #[error("the deadline passed before Defender answered; retry with a longer deadline")]
     DeadlineExceeded,
+    /// The server is shutting down and ended a stream before its end.
+    #[error("{}", shutting_down_message(*resumable))]
+    ShuttingDown {
+        /// Calling the RPC again continues where the stream stopped (nothing is lost).
+        resumable: bool,
+    },
     /// Unexpected internal or upstream failure.
     #[error("internal error: {0}")]
     Internal(String),
@@ -188,12 +197,13 @@ impl ServiceError {
         }
     }
 
-    /// True for the failures that a stale cached answer may stand in for: Defender unavailable
-    /// or throttled (UNAVAILABLE, RESOURCE_EXHAUSTED).
+    /// True for the failures that a stale cached answer may stand in for: Defender unavailable,
+    /// throttled, or too slow for the caller's deadline (UNAVAILABLE, RESOURCE_EXHAUSTED,
+    /// DEADLINE_EXCEEDED). The read path keeps part of the deadline for this fallback.
     pub fn allows_stale(&self) -> bool {
         matches!(
             self,
-            Self::UpstreamUnavailable { .. } | Self::RateLimited { .. }
+            Self::UpstreamUnavailable { .. } | Self::RateLimited { .. } | Self::DeadlineExceeded
         )
     }
 
@@ -225,6 +235,7 @@ impl ServiceError {
             } => Code::Unavailable,
             Self::AuditLogUnavailable { .. } => Code::Internal,
             Self::DeadlineExceeded => Code::DeadlineExceeded,
+            Self::ShuttingDown { .. } => Code::Unavailable,
             Self::Internal(_) => Code::Internal,
         }
     }
@@ -244,6 +255,7 @@ impl ServiceError {
             Self::ActionNotConfirmed { .. } => reason::UPSTREAM_UNAVAILABLE,
             Self::AuditLogUnavailable { .. } => reason::AUDIT_LOG_UNAVAILABLE,
             Self::DeadlineExceeded => reason::DEADLINE_EXCEEDED,
+            Self::ShuttingDown { .. } => reason::SERVER_SHUTTING_DOWN,
             Self::Internal(_) => reason::INTERNAL,
         }
     }
@@ -330,6 +342,10 @@ impl ServiceError {
                     metadata.insert("action_id".into(), id.clone());
                 }
             }
+            Self::ShuttingDown { resumable } => {
+                metadata.insert("resumable".into(), resumable.to_string());
+                details.set_retry_info(Some(Duration::from_secs(1)));
+            }
             Self::CallerNotAuthorized(_)
             | Self::IntegrationDisabled
             | Self::DeadlineExceeded
@@ -374,6 +390,18 @@ fn action_not_confirmed_message(
              the machine, or retry with the same request_id: the service then looks for the \
              action before acting again"
         ),
+    }
+}
+
+fn shutting_down_message(resumable: bool) -> String {
+    if resumable {
+        "the server is shutting down: call again (another replica answers) to continue where \
+         this stream stopped"
+            .to_owned()
+    } else {
+        "the server is shutting down and ended the stream before its end, so what was received \
+         is incomplete: call again (another replica answers) to start over"
+            .to_owned()
     }
 }
 
@@ -490,9 +518,14 @@ impl From<DefenderError> for ServiceError {
                 retry_after: None,
             },
             DefenderError::DeadlineExceeded => Self::DeadlineExceeded,
-            DefenderError::Decode { what, message } => {
-                Self::Internal(format!("could not read Defender's {what}: {message}"))
-            }
+            // A 2xx answer that does not parse (cut short by a proxy, malformed) is Defender's
+            // failure, not ours: UNAVAILABLE, and a stale answer may stand in for it.
+            DefenderError::Decode { what, message } => Self::UpstreamUnavailable {
+                message: format!(
+                    "Defender's answer ({what}) was malformed or cut short: {message}"
+                ),
+                retry_after: None,
+            },
             DefenderError::DisallowedNextLink { host } => Self::UpstreamUnavailable {
                 message: format!(
                     "Defender returned a next-page link to `{host}`, which is not a Defender API host; refused"

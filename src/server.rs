@@ -70,6 +70,8 @@ pub struct AppState {
     pub page_tokens: PageTokenSigner,
     /// The action side: `request_id` store, audit log, watch pollers.
     pub actions: ActionRuntime,
+    /// Set to true when shutdown starts: server streams end with SERVER_SHUTTING_DOWN.
+    pub shutdown: tokio::sync::watch::Sender<bool>,
 }
 
 impl AppState {
@@ -90,6 +92,7 @@ impl AppState {
             config,
             defender,
             page_tokens,
+            shutdown: tokio::sync::watch::channel(false).0,
         })
     }
 }
@@ -133,12 +136,14 @@ pub async fn spawn_on(config: Config, listener: TcpListener) -> Result<RunningSe
     let (tx, rx) = oneshot::channel::<()>();
     let grace = config.shutdown_grace;
     let state = Arc::new(AppState::new(config)?);
+    let stopping = state.shutdown.clone();
     let router = build(state).await?;
     let task = tokio::spawn(async move {
         let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
         let (signalled_tx, signalled_rx) = oneshot::channel::<()>();
         let server = router.serve_with_incoming_shutdown(incoming, async move {
             let _ = rx.await;
+            stopping.send_replace(true);
             let _ = signalled_tx.send(());
         });
         drain_bounded(server, signalled_rx, grace).await
@@ -161,6 +166,7 @@ pub async fn serve(
         .await
         .map_err(|source| ServerError::Bind { addr, source })?;
     let state = Arc::new(AppState::new(config)?);
+    let stopping = state.shutdown.clone();
     let router = build(state).await?;
     tracing::info!(%addr, "defender-bridge listening");
     let grace = router_grace;
@@ -168,6 +174,7 @@ pub async fn serve(
     let (signalled_tx, signalled_rx) = oneshot::channel::<()>();
     let server = router.serve_with_incoming_shutdown(incoming, async move {
         signal.await;
+        stopping.send_replace(true);
         let _ = signalled_tx.send(());
     });
     drain_bounded(server, signalled_rx, grace).await?;
