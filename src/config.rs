@@ -200,6 +200,14 @@ pub struct ServeArgs {
         value_name = "SECS"
     )]
     pub http2_keepalive_secs: Option<u64>,
+    /// Deadline of a read RPC whose caller set none, in seconds: upstream calls, retries and
+    /// rate-budget waits all end within it. [default: 30]
+    #[arg(
+        long,
+        env = "DEFENDER_BRIDGE_DEFAULT_DEADLINE_SECS",
+        value_name = "SECS"
+    )]
+    pub default_deadline_secs: Option<u64>,
 }
 
 impl ServeArgs {
@@ -224,6 +232,7 @@ struct FileConfig {
     audit_log: Option<PathBuf>,
     action_settle_secs: Option<u64>,
     shutdown_grace_secs: Option<u64>,
+    default_deadline_secs: Option<u64>,
     #[serde(default)]
     defender: FileDefender,
     #[serde(default)]
@@ -317,6 +326,8 @@ pub struct Config {
     pub shutdown_grace: Duration,
     /// Connection, stream and idle limits of the gRPC listener.
     pub limits: ServerLimits,
+    /// Deadline of a read RPC whose caller set none.
+    pub default_deadline: Duration,
 }
 
 impl Config {
@@ -428,6 +439,14 @@ impl Config {
                 3600,
             )?,
             limits: server_limits,
+            default_deadline: limits::secs(
+                "DEFENDER_BRIDGE_DEFAULT_DEADLINE_SECS",
+                args.default_deadline_secs
+                    .or(file.default_deadline_secs)
+                    .unwrap_or(30),
+                1,
+                3600,
+            )?,
         })
     }
 }

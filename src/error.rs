@@ -43,6 +43,9 @@ pub mod reason {
     /// The audit log could not be written, so the action was refused (or, if it was already
     /// taken, its success is not reported silently).
     pub const AUDIT_LOG_UNAVAILABLE: &str = "AUDIT_LOG_UNAVAILABLE";
+    /// The server is shutting down and ended the stream; metadata `resumable` says whether
+    /// calling again continues where it stopped (`true`) or starts over (`false`).
+    pub const SERVER_SHUTTING_DOWN: &str = "SERVER_SHUTTING_DOWN";
 }
 
 /// Longest piece of caller input repeated in an error message ([`echo`]).
@@ -188,6 +191,12 @@ pub enum ServiceError {
     /// The caller's deadline passed before Defender answered.
     #[error("the deadline passed before Defender answered; retry with a longer deadline")]
     DeadlineExceeded,
+    /// The server is shutting down and ended a stream before its end.
+    #[error("{}", shutting_down_message(*resumable))]
+    ShuttingDown {
+        /// Calling the RPC again continues where the stream stopped (nothing is lost).
+        resumable: bool,
+    },
     /// Unexpected internal or upstream failure.
     #[error("internal error: {0}")]
     Internal(String),
@@ -227,12 +236,13 @@ impl ServiceError {
         }
     }
 
-    /// True for the failures that a stale cached answer may stand in for: Defender unavailable
-    /// or throttled (UNAVAILABLE, RESOURCE_EXHAUSTED).
+    /// True for the failures that a stale cached answer may stand in for: Defender unavailable,
+    /// throttled, or too slow for the caller's deadline (UNAVAILABLE, RESOURCE_EXHAUSTED,
+    /// DEADLINE_EXCEEDED). The read path keeps part of the deadline for this fallback.
     pub fn allows_stale(&self) -> bool {
         matches!(
             self,
-            Self::UpstreamUnavailable { .. } | Self::RateLimited { .. }
+            Self::UpstreamUnavailable { .. } | Self::RateLimited { .. } | Self::DeadlineExceeded
         )
     }
 
@@ -264,6 +274,7 @@ impl ServiceError {
             } => Code::Unavailable,
             Self::AuditLogUnavailable { .. } => Code::Internal,
             Self::DeadlineExceeded => Code::DeadlineExceeded,
+            Self::ShuttingDown { .. } => Code::Unavailable,
             Self::Internal(_) => Code::Internal,
             Self::StreamLimitReached { .. } => Code::ResourceExhausted,
         }
@@ -284,6 +295,7 @@ impl ServiceError {
             Self::ActionNotConfirmed { .. } => reason::UPSTREAM_UNAVAILABLE,
             Self::AuditLogUnavailable { .. } => reason::AUDIT_LOG_UNAVAILABLE,
             Self::DeadlineExceeded => reason::DEADLINE_EXCEEDED,
+            Self::ShuttingDown { .. } => reason::SERVER_SHUTTING_DOWN,
             Self::Internal(_) => reason::INTERNAL,
             // A local budget, like Defender's: RESOURCE_EXHAUSTED with RetryInfo; the `quota`
             // metadata tells the two apart.
@@ -390,6 +402,10 @@ impl ServiceError {
                 details.set_retry_info(Some(Duration::from_secs(5)));
                 details.add_quota_failure_violation(format!("server:{rpc}"), self.to_string());
             }
+            Self::ShuttingDown { resumable } => {
+                metadata.insert("resumable".into(), resumable.to_string());
+                details.set_retry_info(Some(Duration::from_secs(1)));
+            }
             Self::CallerNotAuthorized(_)
             | Self::IntegrationDisabled
             | Self::DeadlineExceeded
@@ -442,6 +458,18 @@ fn action_not_confirmed_message(
              the request again",
             settles_in.as_secs().max(1)
         ),
+    }
+}
+
+fn shutting_down_message(resumable: bool) -> String {
+    if resumable {
+        "the server is shutting down: call again (another replica answers) to continue where \
+         this stream stopped"
+            .to_owned()
+    } else {
+        "the server is shutting down and ended the stream before its end, so what was received \
+         is incomplete: call again (another replica answers) to start over"
+            .to_owned()
     }
 }
 
@@ -558,9 +586,14 @@ impl From<DefenderError> for ServiceError {
                 retry_after: None,
             },
             DefenderError::DeadlineExceeded => Self::DeadlineExceeded,
-            DefenderError::Decode { what, message } => {
-                Self::Internal(format!("could not read Defender's {what}: {message}"))
-            }
+            // A 2xx answer that does not parse (cut short by a proxy, malformed) is Defender's
+            // failure, not ours: UNAVAILABLE, and a stale answer may stand in for it.
+            DefenderError::Decode { what, message } => Self::UpstreamUnavailable {
+                message: format!(
+                    "Defender's answer ({what}) was malformed or cut short: {message}"
+                ),
+                retry_after: None,
+            },
             DefenderError::DisallowedNextLink { host } => Self::UpstreamUnavailable {
                 message: format!(
                     "Defender returned a next-page link to `{host}`, which is not a Defender API host; refused"
@@ -573,91 +606,5 @@ impl From<DefenderError> for ServiceError {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn details(status: &tonic::Status) -> ErrorDetails {
-        status.get_error_details()
-    }
-
-    #[test]
-    fn echoes_of_caller_input_are_cut() {
-        assert_eq!(echo("short"), "short");
-        let long = "é".repeat(10_000);
-        let cut = echo(&long);
-        assert_eq!(cut.chars().count(), MAX_ECHO_CHARS + 3);
-        assert!(cut.ends_with("..."));
-        let err = ServiceError::invalid("x".repeat(5000), "y".repeat(1_000_000));
-        assert!(err.to_string().len() < 2 * MAX_DESCRIPTION_CHARS);
-    }
-
-    #[test]
-    fn invalid_field_maps_to_invalid_argument_with_bad_request() {
-        let status: tonic::Status = ServiceError::invalid("machine_id", "must be 40 hex").into();
-        assert_eq!(status.code(), Code::InvalidArgument);
-        let d = details(&status);
-        assert_eq!(
-            d.error_info().map(|i| i.reason.as_str()),
-            Some("INVALID_FIELD")
-        );
-        assert_eq!(
-            d.error_info().map(|i| i.domain.as_str()),
-            Some(ERROR_DOMAIN)
-        );
-        let br = d.bad_request().expect("bad request");
-        assert_eq!(br.field_violations[0].field, "machine_id");
-    }
-
-    #[test]
-    fn rate_limited_carries_retry_info_and_quota_failure() {
-        let status: tonic::Status = ServiceError::RateLimited {
-            quota: "machines".into(),
-            retry_after: Duration::from_secs(7),
-            cpu_quota: false,
-        }
-        .into();
-        assert_eq!(status.code(), Code::ResourceExhausted);
-        let d = details(&status);
-        assert_eq!(
-            d.retry_info().and_then(|r| r.retry_delay),
-            Some(Duration::from_secs(7))
-        );
-        assert!(d.quota_failure().is_some());
-    }
-
-    #[test]
-    fn missing_permission_names_it_in_metadata() {
-        let status: tonic::Status = ServiceError::from(DefenderError::MissingPermission {
-            required: vec!["Machine.Read.All".into(), "Machine.ReadWrite.All".into()],
-            granted: vec![],
-            message: String::new(),
-            target: None,
-        })
-        .into();
-        assert_eq!(status.code(), Code::PermissionDenied);
-        let info = details(&status).error_info().cloned().expect("info");
-        assert_eq!(info.reason, "MISSING_APP_PERMISSION");
-        assert_eq!(
-            info.metadata.get("permission").map(String::as_str),
-            Some("Machine.Read.All")
-        );
-    }
-
-    #[test]
-    fn authentication_failure_keeps_the_aadsts_code() {
-        let status: tonic::Status = ServiceError::from(DefenderError::Authentication {
-            status: 401,
-            error: "invalid_client".into(),
-            aadsts_code: Some("AADSTS7000215".into()),
-            description: "AADSTS7000215: Invalid client secret provided. Trace ID: x".into(),
-        })
-        .into();
-        assert_eq!(status.code(), Code::FailedPrecondition);
-        let info = details(&status).error_info().cloned().expect("info");
-        assert_eq!(
-            info.metadata.get("aadsts_code").map(String::as_str),
-            Some("AADSTS7000215")
-        );
-        assert!(status.message().contains("client secret is wrong"));
-    }
-}
+#[path = "error_tests.rs"]
+mod tests;

@@ -73,6 +73,8 @@ pub struct AppState {
     pub actions: ActionRuntime,
     /// One permit per open `StreamFleetRisk` stream (`limits.max_fleet_streams`).
     pub fleet_streams: Arc<Semaphore>,
+    /// Set to true when shutdown starts: server streams end with SERVER_SHUTTING_DOWN.
+    pub shutdown: tokio::sync::watch::Sender<bool>,
 }
 
 impl AppState {
@@ -96,6 +98,7 @@ impl AppState {
             config,
             defender,
             page_tokens,
+            shutdown: tokio::sync::watch::channel(false).0,
         })
     }
 }
@@ -140,12 +143,14 @@ pub async fn spawn_on(config: Config, listener: TcpListener) -> Result<RunningSe
     let grace = config.shutdown_grace;
     let limits = config.limits.clone();
     let state = Arc::new(AppState::new(config)?);
+    let stopping = state.shutdown.clone();
     let router = build(state).await?;
     let task = tokio::spawn(async move {
         let incoming = conn::incoming(listener, limits.max_connections, limits.idle_timeout);
         let (signalled_tx, signalled_rx) = oneshot::channel::<()>();
         let server = router.serve_with_incoming_shutdown(incoming, async move {
             let _ = rx.await;
+            stopping.send_replace(true);
             let _ = signalled_tx.send(());
         });
         drain_bounded(server, signalled_rx, grace).await
@@ -169,6 +174,7 @@ pub async fn serve(
         .await
         .map_err(|source| ServerError::Bind { addr, source })?;
     let state = Arc::new(AppState::new(config)?);
+    let stopping = state.shutdown.clone();
     let router = build(state).await?;
     tracing::info!(%addr, "defender-bridge listening");
     let grace = router_grace;
@@ -176,6 +182,7 @@ pub async fn serve(
     let (signalled_tx, signalled_rx) = oneshot::channel::<()>();
     let server = router.serve_with_incoming_shutdown(incoming, async move {
         signal.await;
+        stopping.send_replace(true);
         let _ = signalled_tx.send(());
     });
     drain_bounded(server, signalled_rx, grace).await?;

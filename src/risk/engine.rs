@@ -108,9 +108,10 @@ impl<'a> RiskEngine<'a> {
             key => {
                 let served = self
                     .cache
-                    .lookup(
+                    .lookup_until(
                         &LookupKey::new(self.tenant, key),
                         bypass,
+                        opts.deadline,
                         lookup::resolve(self.client, key, opts),
                     )
                     .await?;
@@ -127,7 +128,12 @@ impl<'a> RiskEngine<'a> {
         let key = RiskKey::new(self.tenant, &machine_id);
         let served = self
             .cache
-            .risk(&key, bypass, self.load(&machine_id, hint, opts))
+            .risk_until(
+                &key,
+                bypass,
+                opts.deadline,
+                self.load(&machine_id, hint, opts),
+            )
             .await;
         let served = match served {
             Err(err @ ServiceError::NotFound { .. }) => {

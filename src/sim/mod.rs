@@ -110,6 +110,10 @@ pub struct SimConfig {
     /// `next_links` says) when more items follow. OData allows it and Defender does it, so a
     /// short page with a next link must never be read as the end of a list.
     pub server_page_size: Option<usize>,
+    /// Length of the rate limits' "minute" window (the "hour" is 60 of them). Default 60 s;
+    /// tests shorten both sides' windows alike (`RateBudget::with_window`) to cross window
+    /// boundaries in seconds.
+    pub rate_window: Duration,
 }
 
 impl Default for SimConfig {
@@ -129,6 +133,7 @@ impl Default for SimConfig {
             latency: Duration::ZERO,
             action_step: Duration::from_secs(2),
             server_page_size: None,
+            rate_window: Duration::from_secs(60),
         }
     }
 }
@@ -150,6 +155,7 @@ impl std::fmt::Debug for SimConfig {
             .field("latency", &self.latency)
             .field("action_step", &self.action_step)
             .field("server_page_size", &self.server_page_size)
+            .field("rate_window", &self.rate_window)
             .finish()
     }
 }
@@ -229,6 +235,7 @@ pub async fn spawn(config: SimConfig, listen: SocketAddr) -> std::io::Result<Sim
         .map_err(std::io::Error::other)?;
     let (shutdown, mut shutdown_rx) = watch::channel(false);
     let (done_tx, done) = watch::channel(false);
+    let limiter = ratelimit::RateLimiter::with_window(config.rate_window);
     let shared = Arc::new(Shared {
         roles: Mutex::new(config.roles.clone()),
         server_page_size: Mutex::new(config.server_page_size),
@@ -238,7 +245,7 @@ pub async fn spawn(config: SimConfig, listen: SocketAddr) -> std::io::Result<Sim
         tokens: Mutex::default(),
         log: Mutex::default(),
         faults: Mutex::default(),
-        limiter: Mutex::default(),
+        limiter: Mutex::new(limiter),
         actions: Mutex::default(),
         shutdown,
     });
