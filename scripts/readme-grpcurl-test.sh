@@ -3,7 +3,10 @@
 # examples can never rot. Takes each line that starts with `grpcurl ` inside a ```sh block, starts
 # `defender-bridge demo` on 127.0.0.1:50051 (the address the README uses; the script stops if
 # something already listens there), runs each line with bash, and checks that it exits 0 and that
-# its output is what that kind of call should print.
+# its output is what that kind of call should print. A line that ends with the comment
+# `# fails: <Code>` (a gRPC code as grpcurl names it, e.g. InvalidArgument) must instead fail with
+# that code (grpcurl exits with 64 + the code's number) and print its error details decoded: a
+# `google.rpc.ErrorInfo` of domain `defenderbridge`, never "is not recognized".
 #
 # Usage: scripts/readme-grpcurl-test.sh [README]     (default: README.md of the repo)
 # Environment: DEFENDER_BRIDGE_BIN (default target/debug/defender-bridge, built when missing).
@@ -96,11 +99,44 @@ check_output() {
   esac
 }
 
+# The numbers of the gRPC codes, by the names grpcurl prints.
+grpc_codes=(OK Canceled Unknown InvalidArgument DeadlineExceeded NotFound AlreadyExists
+  PermissionDenied ResourceExhausted FailedPrecondition Aborted OutOfRange Unimplemented Internal
+  Unavailable DataLoss Unauthenticated)
+
+# check_error COMMAND STATUS OUTPUT: the call failed with the code its `# fails:` comment names
+# and every error detail was decoded through reflection.
+check_error() {
+  local command="$1" status="$2" output="$3" want="${1##*# fails: }" number=""
+  want="${want%% *}"
+  for i in "${!grpc_codes[@]}"; do
+    if [[ "${grpc_codes[$i]}" == "$want" ]]; then number="$i"; fi
+  done
+  [[ -n "$number" ]] || { echo "unknown gRPC code '$want' in the # fails: comment"; return 1; }
+  [[ "$status" -eq $((64 + number)) ]] || { echo "exit status $status, expected $((64 + number)) ($want)"; return 1; }
+  grep -q "Code: $want" <<<"$output" || { echo "no 'Code: $want'"; return 1; }
+  grep -q '"@type": "type.googleapis.com/google.rpc.ErrorInfo"' <<<"$output" || { echo "no ErrorInfo detail"; return 1; }
+  grep -q '"domain": "defenderbridge"' <<<"$output" || { echo "ErrorInfo not decoded (no domain)"; return 1; }
+  grep -q '"reason": "[A-Z_]*"' <<<"$output" || { echo "ErrorInfo not decoded (no reason)"; return 1; }
+  if grep -q -e "is not recognized" -e '"@value"' <<<"$output"; then
+    echo "an error detail was not decoded (reflection lacks its type)"
+    return 1
+  fi
+}
+
 passed=0
 failed=0
 for command in "${commands[@]}"; do
   echo "\$ $command"
-  if output="$(bash -c "$command" 2>&1)"; then
+  if [[ "$command" == *"# fails: "* ]]; then
+    status=0
+    output="$(bash -c "$command" 2>&1)" || status=$?
+    if problem="$(check_error "$command" "$status" "$output")"; then
+      passed=$((passed + 1))
+      echo "  ok (fails as documented)"
+      continue
+    fi
+  elif output="$(bash -c "$command" 2>&1)"; then
     if problem="$(check_output "$command" "$output")"; then
       passed=$((passed + 1))
       echo "  ok"

@@ -1,4 +1,4 @@
-//! Typed caches of the read side (DESIGN.md §4), on moka.
+//! Typed caches of the read side (docs/architecture.md, "The path of one read"), on moka.
 //!
 //! - Endpoint risk per (tenant, machine id), fresh for `risk_ttl`.
 //! - IP / hostname look-ups → machine id (and the other candidates), fresh for `lookup_ttl`.
@@ -8,7 +8,8 @@
 //! Concurrent misses of one key make one upstream load: the load runs inside moka's
 //! `entry().or_try_insert_with`, which lets exactly one caller evaluate and makes the others
 //! wait for its result (value or error). `bypass_cache` skips the fresh entry and loads now;
-//! its result replaces the entry.
+//! its result replaces the entry, and concurrent bypassing calls of one key share that one
+//! load. A caller waits for a load at most until its own deadline.
 //!
 //! Stale-on-failure: each cache keeps a second map of the last good value per key that lives
 //! for `stale_max_age` (the same `Arc`, so no second copy of the data). When a load fails with
@@ -157,6 +158,9 @@ pub struct Served<V> {
 struct StaleCache<K, V> {
     fresh: Cache<K, Arc<V>, Hasher>,
     last_good: Cache<K, Arc<V>, Hasher>,
+    /// `bypass_cache` loads in progress: concurrent bypassing callers of one key join one load
+    /// (each entry lives only until its load is done).
+    bypass_loads: Cache<K, Arc<V>, Hasher>,
 }
 
 impl<K, V> StaleCache<K, V>
@@ -184,13 +188,20 @@ where
             fresh: build(ttl),
             // The last good value outlives the fresh one: at least as long as `ttl`.
             last_good: build(config.stale_max_age.max(ttl)),
+            bypass_loads: build(ttl),
         }
     }
 
+    /// The value of `key`: fresh from the cache, or from `load` (joined with concurrent loads
+    /// of the key), or the last good one when the load fails in a way that allows it. With a
+    /// `deadline`, waiting for a load (this caller's or another's) ends then with
+    /// DEADLINE_EXCEEDED, which a last good value may stand in for: a caller never waits past
+    /// its own deadline for a load started by a caller with a longer one.
     async fn get_or_load<F>(
         &self,
         key: &K,
         bypass: bool,
+        deadline: Option<tokio::time::Instant>,
         load: F,
     ) -> Result<Served<V>, ServiceError>
     where
@@ -205,23 +216,31 @@ where
                 });
             }
         }
-        let loaded = if bypass {
-            match load.await {
-                Ok(value) => {
-                    let value = Arc::new(value);
-                    self.fresh.insert(key.clone(), value.clone()).await;
-                    Ok((value, false))
-                }
-                Err(err) => Err(err),
-            }
-        } else {
-            self.fresh
+        let loading = async {
+            // Bypassing callers share one fresh read; its result replaces the cached value.
+            let joined = if bypass {
+                &self.bypass_loads
+            } else {
+                &self.fresh
+            };
+            let entry = joined
                 .entry(key.clone())
                 .or_try_insert_with(async { load.await.map(Arc::new) })
                 .await
-                .map(|entry| (entry.is_fresh(), entry.into_value()))
-                .map(|(fresh, value)| (value, !fresh))
-                .map_err(|shared| (*shared).clone())
+                .map_err(|shared| (*shared).clone())?;
+            let loaded_here = entry.is_fresh();
+            let value = entry.into_value();
+            if bypass && loaded_here {
+                self.bypass_loads.invalidate(key).await;
+                self.fresh.insert(key.clone(), value.clone()).await;
+            }
+            Ok::<_, ServiceError>((value, !loaded_here))
+        };
+        let loaded = match deadline {
+            Some(deadline) => tokio::time::timeout_at(deadline, loading)
+                .await
+                .unwrap_or(Err(ServiceError::DeadlineExceeded)),
+            None => loading.await,
         };
         match loaded {
             Ok((value, cached)) => {
@@ -306,7 +325,22 @@ impl RiskCache {
     where
         F: Future<Output = Result<Assessment, ServiceError>>,
     {
-        self.risk.get_or_load(key, bypass, load).await
+        self.risk.get_or_load(key, bypass, None, load).await
+    }
+
+    /// [`RiskCache::risk`], waiting for the load at most until `deadline` (then
+    /// DEADLINE_EXCEEDED, or the last good risk).
+    pub async fn risk_until<F>(
+        &self,
+        key: &RiskKey,
+        bypass: bool,
+        deadline: Option<tokio::time::Instant>,
+        load: F,
+    ) -> Result<Served<Assessment>, ServiceError>
+    where
+        F: Future<Output = Result<Assessment, ServiceError>>,
+    {
+        self.risk.get_or_load(key, bypass, deadline, load).await
     }
 
     /// A fresh cached risk of `machine_id` in `tenant`, if any (no load). The hot path: the key
@@ -340,12 +374,27 @@ impl RiskCache {
     where
         F: Future<Output = Result<Resolution, ServiceError>>,
     {
+        self.lookup_until(key, bypass, None, load).await
+    }
+
+    /// [`RiskCache::lookup`], waiting for the load at most until `deadline` (then
+    /// DEADLINE_EXCEEDED, or the last good look-up).
+    pub async fn lookup_until<F>(
+        &self,
+        key: &LookupKey,
+        bypass: bool,
+        deadline: Option<tokio::time::Instant>,
+        load: F,
+    ) -> Result<Served<Resolution>, ServiceError>
+    where
+        F: Future<Output = Result<Resolution, ServiceError>>,
+    {
         if !bypass {
             if let Some(err) = self.known_missing(key).await {
                 return Err(err);
             }
         }
-        let result = self.lookups.get_or_load(key, bypass, load).await;
+        let result = self.lookups.get_or_load(key, bypass, deadline, load).await;
         if let Err(err @ ServiceError::NotFound { .. }) = &result {
             self.negative.insert(key.clone(), err.clone()).await;
         }

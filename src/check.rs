@@ -1,4 +1,4 @@
-//! "Test Connection" (the seed's button, done better): gets a token, reads the application
+//! The connection check ("Test Connection"): gets a token, reads the application
 //! permissions granted from its `roles` claim, says for each capability whether it will work and
 //! which permission is missing, and makes one cheap probe call. Shared by the `CheckConnection`
 //! RPC and the `defender-bridge check` command, so both always agree.
@@ -9,7 +9,8 @@ use crate::config::HuntingBackend;
 use crate::defender::{CallOptions, DefenderClient, DefenderError, ODataQuery, TokenScope};
 use crate::error::aadsts_fix;
 
-/// The reminder the seed gives after every permission change.
+/// The reminder shown after every permission change: a new permission is not in the token
+/// until an administrator grants consent.
 pub const ADMIN_CONSENT_REMINDER: &str = "Every time a permission is added, open the app's API permissions page in the Azure portal \
 and have a Global Administrator grant admin consent for the organization; until then the permission is not in the token.";
 

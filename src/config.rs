@@ -2,7 +2,8 @@
 //! variables and flags (clap reads both, flags win). Everything is resolved and validated once at
 //! start-up into [`Config`]; nothing reads the environment after that.
 //!
-//! The environment variable names are part of the contract (DESIGN.md §7).
+//! The flag, environment variable and TOML key names are a stable interface (deployments and
+//! tests outside the repo set them); README.md "Configuration" lists them all.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -16,6 +17,12 @@ use serde::Deserialize;
 use url::Url;
 
 use crate::defender::{Cloud, Credential, DefenderSettings, RateLimitSettings};
+
+mod file;
+mod limits;
+
+pub use file::{MAX_CONFIG_FILE_BYTES, MAX_SECRET_FILE_BYTES};
+pub use limits::{MAX_CACHE_SECS, ServerLimits};
 
 /// The default gRPC listen address: loopback only, so nothing is exposed by accident.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:50051";
@@ -156,6 +163,12 @@ pub struct ServeArgs {
     /// Append-only JSON-lines audit log of actions.
     #[arg(long, env = "DEFENDER_BRIDGE_AUDIT_LOG", value_name = "FILE")]
     pub audit_log: Option<PathBuf>,
+    /// How long after an action POST whose answer was lost (timeout, cut connection, 5xx) the
+    /// service keeps looking for the action in Defender's list before settling it as "not
+    /// taken", in seconds (1 to 3600). Within it, a retry with the same request_id waits and
+    /// never sends the action again. [default: 120]
+    #[arg(long, env = "DEFENDER_BRIDGE_ACTION_SETTLE_SECS", value_name = "SECS")]
+    pub action_settle_secs: Option<u64>,
     /// How long, after SIGTERM or Ctrl-C, in-flight calls may take to finish before remaining
     /// connections are closed, in seconds. [default: 10]
     #[arg(long, env = "DEFENDER_BRIDGE_SHUTDOWN_GRACE_SECS", value_name = "SECS")]
@@ -163,6 +176,38 @@ pub struct ServeArgs {
     /// Log format: human or json. [default: human]
     #[arg(long, env = "DEFENDER_BRIDGE_LOG_FORMAT", value_name = "FORMAT")]
     pub log_format: Option<LogFormat>,
+    /// Client connections open at once (1 to 1,000,000); further clients wait until one
+    /// closes. [default: 512]
+    #[arg(long, env = "DEFENDER_BRIDGE_MAX_CONNECTIONS", value_name = "N")]
+    pub max_connections: Option<u64>,
+    /// HTTP/2 concurrent streams (calls) allowed on one connection, advertised to clients
+    /// (1 to 100,000). [default: 200]
+    #[arg(long, env = "DEFENDER_BRIDGE_MAX_CONCURRENT_STREAMS", value_name = "N")]
+    pub max_concurrent_streams: Option<u64>,
+    /// Seconds a connection may stay open with no call in flight, including a client that
+    /// never completes its first request (1 to 604,800). [default: 300]
+    #[arg(long, env = "DEFENDER_BRIDGE_IDLE_TIMEOUT_SECS", value_name = "SECS")]
+    pub idle_timeout_secs: Option<u64>,
+    /// StreamFleetRisk streams open at once across all callers (1 to 10,000); more are refused
+    /// with RESOURCE_EXHAUSTED. [default: 8]
+    #[arg(long, env = "DEFENDER_BRIDGE_MAX_FLEET_STREAMS", value_name = "N")]
+    pub max_fleet_streams: Option<u64>,
+    /// Seconds between HTTP/2 keep-alive pings; a client that does not answer one within 20 s
+    /// is disconnected. 0 turns them off (0 to 86,400). [default: 60]
+    #[arg(
+        long,
+        env = "DEFENDER_BRIDGE_HTTP2_KEEPALIVE_SECS",
+        value_name = "SECS"
+    )]
+    pub http2_keepalive_secs: Option<u64>,
+    /// Deadline of a read RPC whose caller set none, in seconds: upstream calls, retries and
+    /// rate-budget waits all end within it. [default: 30]
+    #[arg(
+        long,
+        env = "DEFENDER_BRIDGE_DEFAULT_DEADLINE_SECS",
+        value_name = "SECS"
+    )]
+    pub default_deadline_secs: Option<u64>,
 }
 
 impl ServeArgs {
@@ -185,11 +230,15 @@ struct FileConfig {
     listen: Option<SocketAddr>,
     log_format: Option<LogFormat>,
     audit_log: Option<PathBuf>,
+    action_settle_secs: Option<u64>,
     shutdown_grace_secs: Option<u64>,
+    default_deadline_secs: Option<u64>,
     #[serde(default)]
     defender: FileDefender,
     #[serde(default)]
     cache: FileCache,
+    #[serde(default)]
+    limits: limits::FileLimits,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -263,6 +312,8 @@ pub struct Config {
     pub log_format: LogFormat,
     /// Audit log path, if any.
     pub audit_log: Option<PathBuf>,
+    /// How long an ambiguous action is looked for before it is settled as not taken.
+    pub action_settle_window: Duration,
     /// Defender connection settings; `None` when the integration is disabled.
     pub defender: Option<DefenderSettings>,
     /// Portal base URL for links (cloud default unless overridden).
@@ -273,6 +324,10 @@ pub struct Config {
     pub cache: CacheConfig,
     /// Drain period after a shutdown signal.
     pub shutdown_grace: Duration,
+    /// Connection, stream and idle limits of the gRPC listener.
+    pub limits: ServerLimits,
+    /// Deadline of a read RPC whose caller set none.
+    pub default_deadline: Duration,
 }
 
 impl Config {
@@ -328,7 +383,8 @@ impl Config {
                 message: format!("{rate_share} is not in (0, 1]"),
             });
         }
-        let cache = resolve_cache(file.cache);
+        let cache = resolve_cache(file.cache)?;
+        let server_limits = limits::resolve(args, file.limits)?;
 
         let defender = if enabled {
             let tenant_id = required(
@@ -354,7 +410,8 @@ impl Config {
                 share: rate_share,
             };
             if let Some(secs) = fd.request_timeout_secs {
-                settings.request_timeout = Duration::from_secs(secs.max(1));
+                settings.request_timeout =
+                    limits::secs("defender.request_timeout_secs", secs, 1, 3600)?;
             }
             Some(settings)
         } else {
@@ -366,56 +423,92 @@ impl Config {
             listen,
             log_format: args.log_format.or(file.log_format).unwrap_or_default(),
             audit_log: args.audit_log.clone().or(file.audit_log),
+            action_settle_window: settle_window(
+                args.action_settle_secs.or(file.action_settle_secs),
+            )?,
             defender,
             portal_url,
             hunting_backend,
             cache,
-            shutdown_grace: Duration::from_secs(
+            shutdown_grace: limits::secs(
+                "DEFENDER_BRIDGE_SHUTDOWN_GRACE_SECS",
                 args.shutdown_grace_secs
                     .or(file.shutdown_grace_secs)
                     .unwrap_or(10),
-            ),
+                0,
+                3600,
+            )?,
+            limits: server_limits,
+            default_deadline: limits::secs(
+                "DEFENDER_BRIDGE_DEFAULT_DEADLINE_SECS",
+                args.default_deadline_secs
+                    .or(file.default_deadline_secs)
+                    .unwrap_or(30),
+                1,
+                3600,
+            )?,
         })
+    }
+}
+
+/// The action settle window: 1 s to 1 h (a window shorter than Defender's own processing of a
+/// late request would let a retry act twice; longer keeps retries waiting for nothing).
+fn settle_window(secs: Option<u64>) -> Result<Duration, ConfigError> {
+    match secs {
+        None => Ok(crate::actions::DEFAULT_SETTLE_WINDOW),
+        Some(secs @ 1..=3600) => Ok(Duration::from_secs(secs)),
+        Some(secs) => Err(ConfigError::Invalid {
+            setting: "action_settle_secs",
+            message: format!("{secs} is out of range: give 1 to 3600 seconds"),
+        }),
     }
 }
 
 fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
+    let fail = |message: String| ConfigError::File {
+        path: path.to_path_buf(),
+        message,
+    };
     if !path.is_file() {
-        return Err(ConfigError::File {
-            path: path.to_path_buf(),
-            message: "not found or not a file".into(),
-        });
+        return Err(fail("not found or not a file".into()));
     }
-    Figment::from(Toml::file(path))
-        .extract()
-        .map_err(|e| ConfigError::File {
-            path: path.to_path_buf(),
-            message: e.to_string(),
-        })
+    let text = file::read_capped(path, MAX_CONFIG_FILE_BYTES).map_err(fail)?;
+    // figment's own parse errors quote the offending line, which may hold the client secret:
+    // check the syntax first and report only the position and the key.
+    if let Some(message) = file::toml_syntax_error(&text) {
+        return Err(fail(message));
+    }
+    Figment::from(Toml::string(&text)).extract().map_err(|e| {
+        let messages: Vec<String> = e
+            .into_iter()
+            .map(|e| file::describe_figment_error(&e))
+            .collect();
+        fail(messages.join("; "))
+    })
 }
 
-fn resolve_cache(file: FileCache) -> CacheConfig {
+fn resolve_cache(file: FileCache) -> Result<CacheConfig, ConfigError> {
     let d = CacheConfig::default();
-    CacheConfig {
-        risk_ttl: file
-            .risk_ttl_secs
-            .map(Duration::from_secs)
-            .unwrap_or(d.risk_ttl),
-        stale_max_age: file
-            .stale_max_age_secs
-            .map(Duration::from_secs)
-            .unwrap_or(d.stale_max_age),
-        negative_ttl: file
-            .negative_ttl_secs
-            .map(Duration::from_secs)
-            .unwrap_or(d.negative_ttl),
-        lookup_ttl: file
-            .lookup_ttl_secs
-            .map(Duration::from_secs)
-            .unwrap_or(d.lookup_ttl),
+    let ttl = |setting, value: Option<u64>, default: Duration| match value {
+        Some(v) => limits::secs(setting, v, 0, MAX_CACHE_SECS),
+        None => Ok(default),
+    };
+    Ok(CacheConfig {
+        risk_ttl: ttl("cache.risk_ttl_secs", file.risk_ttl_secs, d.risk_ttl)?,
+        stale_max_age: ttl(
+            "cache.stale_max_age_secs",
+            file.stale_max_age_secs,
+            d.stale_max_age,
+        )?,
+        negative_ttl: ttl(
+            "cache.negative_ttl_secs",
+            file.negative_ttl_secs,
+            d.negative_ttl,
+        )?,
+        lookup_ttl: ttl("cache.lookup_ttl_secs", file.lookup_ttl_secs, d.lookup_ttl)?,
         max_entries: file.max_entries.unwrap_or(d.max_entries).max(1),
         max_bytes: file.max_bytes.unwrap_or(d.max_bytes).max(1024),
-    }
+    })
 }
 
 fn required(value: Option<String>, setting: &'static str) -> Result<String, ConfigError> {
@@ -463,10 +556,8 @@ fn resolve_credential(
 }
 
 fn read_secret_file(path: &Path, setting: &'static str) -> Result<SecretString, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Invalid {
-        setting,
-        message: format!("cannot read {}: {e}", path.display()),
-    })?;
+    let text = file::read_capped(path, MAX_SECRET_FILE_BYTES)
+        .map_err(|message| ConfigError::Invalid { setting, message })?;
     let first = text.lines().next().unwrap_or("").trim().to_owned();
     if first.is_empty() {
         return Err(ConfigError::Invalid {

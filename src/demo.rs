@@ -40,6 +40,11 @@ pub enum DemoError {
     /// The service could not start.
     #[error(transparent)]
     Server(#[from] ServerError),
+    /// The simulator address is not a loopback address.
+    #[error(
+        "--sim-listen {0} is not a loopback address: the simulator has no authentication (its token endpoint, fault control and request log, which holds bearer tokens, would be open to the network); use 127.0.0.1 or ::1"
+    )]
+    SimulatorNotLoopback(SocketAddr),
 }
 
 /// A running demo.
@@ -52,6 +57,9 @@ pub struct RunningDemo {
 
 /// Starts the simulator, then the service pointed at it.
 pub async fn start(options: DemoOptions) -> Result<RunningDemo, DemoError> {
+    if !options.sim_listen.ip().is_loopback() {
+        return Err(DemoError::SimulatorNotLoopback(options.sim_listen));
+    }
     let sim_config = SimConfig {
         machines: options.machines,
         seed: options.seed,
@@ -111,5 +119,23 @@ impl RunningDemo {
             tracing::warn!(error = %err, "service did not stop cleanly");
         }
         self.sim.shutdown().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_simulator_is_refused_on_a_network_address() {
+        let options = DemoOptions {
+            listen: "127.0.0.1:0".parse().expect("addr"),
+            sim_listen: "0.0.0.0:0".parse().expect("addr"),
+            machines: 1,
+            seed: 1,
+        };
+        let err = start(options).await.err().expect("refused");
+        assert!(matches!(err, DemoError::SimulatorNotLoopback(_)), "{err}");
+        assert!(err.to_string().contains("loopback"), "{err}");
     }
 }

@@ -1,5 +1,6 @@
 //! The service's one error vocabulary, [`ServiceError`], and its single mapping to
-//! `tonic::Status` with `google.rpc` details (DESIGN.md §2 "Errors").
+//! `tonic::Status` with `google.rpc` details. Every reason, its
+//! metadata and what a caller should do: docs/errors.md.
 //!
 //! Transport-shaped failures from the Defender client ([`DefenderError`]) are classified here,
 //! once, so every RPC reports the same situation with the same code and `reason`.
@@ -42,6 +43,28 @@ pub mod reason {
     /// The audit log could not be written, so the action was refused (or, if it was already
     /// taken, its success is not reported silently).
     pub const AUDIT_LOG_UNAVAILABLE: &str = "AUDIT_LOG_UNAVAILABLE";
+    /// The server is shutting down and ended the stream; metadata `resumable` says whether
+    /// calling again continues where it stopped (`true`) or starts over (`false`).
+    pub const SERVER_SHUTTING_DOWN: &str = "SERVER_SHUTTING_DOWN";
+}
+
+/// Longest piece of caller input repeated in an error message ([`echo`]).
+pub const MAX_ECHO_CHARS: usize = 128;
+/// Longest field description of an [`ServiceError::InvalidField`]: a safety net, so no echo
+/// of caller input that escaped [`echo`] can make an error as large as the request.
+const MAX_DESCRIPTION_CHARS: usize = 1024;
+
+/// `input` as it may appear in an error message: at most [`MAX_ECHO_CHARS`] characters, cut
+/// with `...` (a 4 MB field must not come back three times in the status).
+pub fn echo(input: &str) -> String {
+    truncate_chars(input, MAX_ECHO_CHARS)
+}
+
+fn truncate_chars(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        None => text.to_owned(),
+        Some((cut, _)) => format!("{}...", &text[..cut]),
+    }
 }
 
 /// What is known about an action request whose answer from Defender was lost.
@@ -51,14 +74,21 @@ pub enum ActionTaken {
     No,
     /// Defender's action list could not be read: it may have acted.
     Unknown,
+    /// The request may still reach Defender late: its action list does not show it yet, and the
+    /// service keeps looking for `settles_in` more (the settle window). Until then a retry with
+    /// the same `request_id` waits for the outcome and never sends the request again.
+    Settling {
+        /// Time left in the settle window when the error was made.
+        settles_in: Duration,
+    },
 }
 
 impl ActionTaken {
-    /// The `action_taken` metadata value.
+    /// The `action_taken` metadata value: `false`, or `unknown` (also while settling).
     pub fn as_str(self) -> &'static str {
         match self {
             Self::No => "false",
-            Self::Unknown => "unknown",
+            Self::Unknown | Self::Settling { .. } => "unknown",
         }
     }
 }
@@ -161,17 +191,35 @@ pub enum ServiceError {
     /// The caller's deadline passed before Defender answered.
     #[error("the deadline passed before Defender answered; retry with a longer deadline")]
     DeadlineExceeded,
+    /// The server is shutting down and ended a stream before its end.
+    #[error("{}", shutting_down_message(*resumable))]
+    ShuttingDown {
+        /// Calling the RPC again continues where the stream stopped (nothing is lost).
+        resumable: bool,
+    },
     /// Unexpected internal or upstream failure.
     #[error("internal error: {0}")]
     Internal(String),
+    /// A server-wide limit on open streams of one RPC is reached (`max_fleet_streams`).
+    #[error(
+        "the server already serves {limit} {rpc} streams, its limit ({setting}); retry in a few seconds, or raise the limit"
+    )]
+    StreamLimitReached {
+        /// The RPC.
+        rpc: &'static str,
+        /// The configured limit.
+        limit: usize,
+        /// The setting that holds it.
+        setting: &'static str,
+    },
 }
 
 impl ServiceError {
     /// Shorthand for [`ServiceError::InvalidField`].
     pub fn invalid(field: impl Into<String>, description: impl Into<String>) -> Self {
         Self::InvalidField {
-            field: field.into(),
-            description: description.into(),
+            field: truncate_chars(&field.into(), MAX_ECHO_CHARS),
+            description: truncate_chars(&description.into(), MAX_DESCRIPTION_CHARS),
         }
     }
 
@@ -182,18 +230,19 @@ impl ServiceError {
         match err {
             DefenderError::NotFound { .. } => Self::NotFound {
                 resource_type,
-                name: name.to_string(),
+                name: echo(name),
             },
             other => other.into(),
         }
     }
 
-    /// True for the failures that a stale cached answer may stand in for: Defender unavailable
-    /// or throttled (UNAVAILABLE, RESOURCE_EXHAUSTED).
+    /// True for the failures that a stale cached answer may stand in for: Defender unavailable,
+    /// throttled, or too slow for the caller's deadline (UNAVAILABLE, RESOURCE_EXHAUSTED,
+    /// DEADLINE_EXCEEDED). The read path keeps part of the deadline for this fallback.
     pub fn allows_stale(&self) -> bool {
         matches!(
             self,
-            Self::UpstreamUnavailable { .. } | Self::RateLimited { .. }
+            Self::UpstreamUnavailable { .. } | Self::RateLimited { .. } | Self::DeadlineExceeded
         )
     }
 
@@ -225,7 +274,9 @@ impl ServiceError {
             } => Code::Unavailable,
             Self::AuditLogUnavailable { .. } => Code::Internal,
             Self::DeadlineExceeded => Code::DeadlineExceeded,
+            Self::ShuttingDown { .. } => Code::Unavailable,
             Self::Internal(_) => Code::Internal,
+            Self::StreamLimitReached { .. } => Code::ResourceExhausted,
         }
     }
 
@@ -244,7 +295,11 @@ impl ServiceError {
             Self::ActionNotConfirmed { .. } => reason::UPSTREAM_UNAVAILABLE,
             Self::AuditLogUnavailable { .. } => reason::AUDIT_LOG_UNAVAILABLE,
             Self::DeadlineExceeded => reason::DEADLINE_EXCEEDED,
+            Self::ShuttingDown { .. } => reason::SERVER_SHUTTING_DOWN,
             Self::Internal(_) => reason::INTERNAL,
+            // A local budget, like Defender's: RESOURCE_EXHAUSTED with RetryInfo; the `quota`
+            // metadata tells the two apart.
+            Self::StreamLimitReached { .. } => reason::RATE_LIMITED,
         }
     }
 
@@ -320,15 +375,36 @@ impl ServiceError {
                 metadata.insert("machine_id".into(), machine_id.clone());
                 metadata.insert("action_type".into(), action.clone());
                 metadata.insert("action_taken".into(), taken.as_str().into());
+                if let ActionTaken::Settling { settles_in } = taken {
+                    metadata.insert(
+                        "settles_in_seconds".into(),
+                        settles_in.as_secs().max(1).to_string(),
+                    );
+                }
                 details.set_retry_info(Some(match taken {
                     ActionTaken::No => Duration::from_secs(1),
-                    ActionTaken::Unknown => Duration::from_secs(5),
+                    ActionTaken::Unknown | ActionTaken::Settling { .. } => Duration::from_secs(5),
                 }));
             }
             Self::AuditLogUnavailable { action_id, .. } => {
                 if let Some(id) = action_id {
                     metadata.insert("action_id".into(), id.clone());
                 }
+            }
+            Self::StreamLimitReached {
+                rpc,
+                limit,
+                setting,
+            } => {
+                metadata.insert("quota".into(), format!("server:{rpc}"));
+                metadata.insert("limit".into(), limit.to_string());
+                metadata.insert("setting".into(), (*setting).into());
+                details.set_retry_info(Some(Duration::from_secs(5)));
+                details.add_quota_failure_violation(format!("server:{rpc}"), self.to_string());
+            }
+            Self::ShuttingDown { resumable } => {
+                metadata.insert("resumable".into(), resumable.to_string());
+                details.set_retry_info(Some(Duration::from_secs(1)));
             }
             Self::CallerNotAuthorized(_)
             | Self::IntegrationDisabled
@@ -374,6 +450,26 @@ fn action_not_confirmed_message(
              the machine, or retry with the same request_id: the service then looks for the \
              action before acting again"
         ),
+        ActionTaken::Settling { settles_in } => format!(
+            "Defender did not answer the {action} request for machine `{machine_id}` ({detail}) and \
+             its action list does not show it yet, so Defender may have acted or may still act \
+             when the request arrives late. The service keeps looking for it for {}s more. \
+             Retry with the same request_id: the retry waits for the outcome and never sends \
+             the request again",
+            settles_in.as_secs().max(1)
+        ),
+    }
+}
+
+fn shutting_down_message(resumable: bool) -> String {
+    if resumable {
+        "the server is shutting down: call again (another replica answers) to continue where \
+         this stream stopped"
+            .to_owned()
+    } else {
+        "the server is shutting down and ended the stream before its end, so what was received \
+         is incomplete: call again (another replica answers) to start over"
+            .to_owned()
     }
 }
 
@@ -490,9 +586,14 @@ impl From<DefenderError> for ServiceError {
                 retry_after: None,
             },
             DefenderError::DeadlineExceeded => Self::DeadlineExceeded,
-            DefenderError::Decode { what, message } => {
-                Self::Internal(format!("could not read Defender's {what}: {message}"))
-            }
+            // A 2xx answer that does not parse (cut short by a proxy, malformed) is Defender's
+            // failure, not ours: UNAVAILABLE, and a stale answer may stand in for it.
+            DefenderError::Decode { what, message } => Self::UpstreamUnavailable {
+                message: format!(
+                    "Defender's answer ({what}) was malformed or cut short: {message}"
+                ),
+                retry_after: None,
+            },
             DefenderError::DisallowedNextLink { host } => Self::UpstreamUnavailable {
                 message: format!(
                     "Defender returned a next-page link to `{host}`, which is not a Defender API host; refused"
@@ -505,80 +606,5 @@ impl From<DefenderError> for ServiceError {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn details(status: &tonic::Status) -> ErrorDetails {
-        status.get_error_details()
-    }
-
-    #[test]
-    fn invalid_field_maps_to_invalid_argument_with_bad_request() {
-        let status: tonic::Status = ServiceError::invalid("machine_id", "must be 40 hex").into();
-        assert_eq!(status.code(), Code::InvalidArgument);
-        let d = details(&status);
-        assert_eq!(
-            d.error_info().map(|i| i.reason.as_str()),
-            Some("INVALID_FIELD")
-        );
-        assert_eq!(
-            d.error_info().map(|i| i.domain.as_str()),
-            Some(ERROR_DOMAIN)
-        );
-        let br = d.bad_request().expect("bad request");
-        assert_eq!(br.field_violations[0].field, "machine_id");
-    }
-
-    #[test]
-    fn rate_limited_carries_retry_info_and_quota_failure() {
-        let status: tonic::Status = ServiceError::RateLimited {
-            quota: "machines".into(),
-            retry_after: Duration::from_secs(7),
-            cpu_quota: false,
-        }
-        .into();
-        assert_eq!(status.code(), Code::ResourceExhausted);
-        let d = details(&status);
-        assert_eq!(
-            d.retry_info().and_then(|r| r.retry_delay),
-            Some(Duration::from_secs(7))
-        );
-        assert!(d.quota_failure().is_some());
-    }
-
-    #[test]
-    fn missing_permission_names_it_in_metadata() {
-        let status: tonic::Status = ServiceError::from(DefenderError::MissingPermission {
-            required: vec!["Machine.Read.All".into(), "Machine.ReadWrite.All".into()],
-            granted: vec![],
-            message: String::new(),
-            target: None,
-        })
-        .into();
-        assert_eq!(status.code(), Code::PermissionDenied);
-        let info = details(&status).error_info().cloned().expect("info");
-        assert_eq!(info.reason, "MISSING_APP_PERMISSION");
-        assert_eq!(
-            info.metadata.get("permission").map(String::as_str),
-            Some("Machine.Read.All")
-        );
-    }
-
-    #[test]
-    fn authentication_failure_keeps_the_aadsts_code() {
-        let status: tonic::Status = ServiceError::from(DefenderError::Authentication {
-            status: 401,
-            error: "invalid_client".into(),
-            aadsts_code: Some("AADSTS7000215".into()),
-            description: "AADSTS7000215: Invalid client secret provided. Trace ID: x".into(),
-        })
-        .into();
-        assert_eq!(status.code(), Code::FailedPrecondition);
-        let info = details(&status).error_info().cloned().expect("info");
-        assert_eq!(
-            info.metadata.get("aadsts_code").map(String::as_str),
-            Some("AADSTS7000215")
-        );
-        assert!(status.message().contains("client secret is wrong"));
-    }
-}
+#[path = "error_tests.rs"]
+mod tests;

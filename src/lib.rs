@@ -5,17 +5,19 @@
 //! - [`proto`]: the generated `defenderbridge.v1` code and the reflection descriptor set.
 //! - [`error`]: `ServiceError`, the one vocabulary of failures, mapped to `tonic::Status` once.
 //! - [`defender`]: the Defender REST client (tokens, rate budget, retries, paging, models).
-//! - [`risk`]: the risk model (DESIGN.md §3), look-ups, bulk reads and entity lists.
+//! - [`risk`]: the risk model (docs/risk-model.md), look-ups, bulk reads and entity lists.
 //! - [`actions`]: acting on machines (isolate, release, scan, cancel): idempotency, audit,
 //!   reconciliation of ambiguous failures, shared polling for watches.
 //! - [`cache`]: typed moka caches of risk and look-ups, with single-flight and stale serving.
 //! - [`page_token`]: signed, opaque page tokens of the list RPCs.
 //! - [`services`]: the tonic service implementations (thin adapters onto plain Rust code).
+//! - [`reflection`]: what server reflection serves (API, health, well-known types, `google.rpc`).
 //! - [`server`]: bootstrap: health, reflection, gRPC-Web, graceful shutdown.
 //! - [`sim`]: the Defender simulator used by `sim`, `demo` and the tests.
 //! - [`demo`]: the simulator plus the service, wired together with zero configuration.
 //! - [`check`]: the "Test Connection" logic shared by the RPC and the `check` subcommand.
 //! - [`hunting`]: `RunHuntingQuery`: query validation, backends, typed cells, size-bounded batches.
+//! - [`tls`]: the rustls crypto provider of outgoing HTTPS (ring), installed before any client.
 //! - [`software`]: `GetSoftware` and `ListSoftwareMachines` (paged machine references).
 
 pub mod actions;
@@ -28,9 +30,11 @@ pub mod error;
 pub mod hunting;
 pub mod page_token;
 pub mod proto;
+pub mod reflection;
 pub mod risk;
 pub mod server;
 pub mod services;
 pub mod sim;
 pub mod software;
 pub mod telemetry;
+pub mod tls;

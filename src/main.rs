@@ -36,10 +36,19 @@ enum Command {
     Demo(DemoArgs),
     /// Run the Defender simulator alone (token endpoint, Defender API, request log, faults).
     Sim(SimArgs),
-    /// Test the connection and the application permissions, like the seed's "Test Connection".
+    /// Test the credentials and the app's Defender permissions, and name what is missing.
     ///
-    /// Exits 0 when every required capability works, 1 when one does not (the missing
-    /// permissions are named), 2 when the configuration is unusable.
+    /// Takes the same settings as `serve` (flags, environment, --config). It gets a token from
+    /// Entra ID with the configured credential (a refusal is explained by its AADSTS code), reads
+    /// the application permissions granted to the app from the token's `roles` claim, says for
+    /// each capability (machine-risk, vulnerabilities, alerts, isolate, scan, machine-actions,
+    /// hunting, software) whether it will work and which permission it lacks, and makes one cheap
+    /// probe call (GET /api/machines?$top=1, skipped with --no-probe). A newly added permission
+    /// shows only after an administrator grants admin consent.
+    ///
+    /// Exit codes: 0 ready (token obtained, every required capability available, probe passed);
+    /// 1 not ready (the report names each missing permission or the failure); 2 the
+    /// configuration is unusable (missing or invalid setting, unknown --require name).
     Check(CheckArgs),
 }
 
@@ -48,7 +57,8 @@ struct DemoArgs {
     /// gRPC listen address of the service.
     #[arg(long, default_value = "127.0.0.1:50051")]
     listen: SocketAddr,
-    /// Simulator listen address (port 0 picks a free port).
+    /// Simulator listen address, loopback only (port 0 picks a free port): the simulator has no
+    /// authentication.
     #[arg(long, default_value = "127.0.0.1:0")]
     sim_listen: SocketAddr,
     /// Number of simulated machines.
@@ -86,6 +96,10 @@ struct SimArgs {
     /// Latency added to every request, in milliseconds.
     #[arg(long, default_value_t = 0)]
     latency_ms: u64,
+    /// Server-driven paging: answer at most N items per response (even when $top asks for
+    /// more), with an @odata.nextLink to the rest.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    server_page_size: Option<u64>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -103,6 +117,7 @@ struct CheckArgs {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    defender_bridge::tls::install_crypto_provider();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -178,6 +193,9 @@ async fn run_sim(args: SimArgs) -> ExitCode {
         rate_limits: !args.no_rate_limits,
         next_links: !args.no_next_links,
         latency: std::time::Duration::from_millis(args.latency_ms),
+        server_page_size: args
+            .server_page_size
+            .map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
         ..sim::SimConfig::default()
     };
     if let Some(roles) = args.roles {

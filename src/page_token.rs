@@ -4,7 +4,7 @@
 //! RPC, tenant, filters, offset). The server recomputes the tag from the *current* request, so a
 //! token that was edited, or that is replayed with other filters, another tenant or another RPC,
 //! fails verification and the call gets INVALID_ARGUMENT. No upstream URL is ever inside a token
-//! (DESIGN.md §2: a caller must not be able to point the server elsewhere).
+//! (a caller must never be able to point the server, and its token, at another host).
 //!
 //! Key choice: the HMAC key is derived one-way (SHA-256 with a domain label) from the tenant,
 //! the client id and the client credential. Every replica of a deployment has the same

@@ -8,10 +8,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
-use tokio::sync::oneshot;
+use tokio::sync::{Semaphore, oneshot};
 use tokio::task::JoinHandle;
 use tonic::transport::Server;
-use tonic::transport::server::TcpIncoming;
 use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
 
@@ -22,6 +21,8 @@ use crate::defender::{DefenderClient, DefenderError};
 use crate::page_token::PageTokenSigner;
 use crate::proto::action_service_server::ActionServiceServer;
 use crate::services::{ActionApi, RiskServer};
+
+pub mod conn;
 
 /// The fully qualified names of the API services, as health and reflection report them.
 pub const SERVICE_NAMES: [&str; 2] = [
@@ -70,6 +71,10 @@ pub struct AppState {
     pub page_tokens: PageTokenSigner,
     /// The action side: `request_id` store, audit log, watch pollers.
     pub actions: ActionRuntime,
+    /// One permit per open `StreamFleetRisk` stream (`limits.max_fleet_streams`).
+    pub fleet_streams: Arc<Semaphore>,
+    /// Set to true when shutdown starts: server streams end with SERVER_SHUTTING_DOWN.
+    pub shutdown: tokio::sync::watch::Sender<bool>,
 }
 
 impl AppState {
@@ -85,11 +90,15 @@ impl AppState {
             None => PageTokenSigner::random(),
         };
         Ok(Self {
+            fleet_streams: Arc::new(Semaphore::new(
+                config.limits.max_fleet_streams.min(Semaphore::MAX_PERMITS),
+            )),
             cache: RiskCache::new(&config.cache),
-            actions: ActionRuntime::new(config.audit_log.as_deref())?,
+            actions: ActionRuntime::new(config.audit_log.as_deref(), config.action_settle_window)?,
             config,
             defender,
             page_tokens,
+            shutdown: tokio::sync::watch::channel(false).0,
         })
     }
 }
@@ -132,13 +141,16 @@ pub async fn spawn_on(config: Config, listener: TcpListener) -> Result<RunningSe
     })?;
     let (tx, rx) = oneshot::channel::<()>();
     let grace = config.shutdown_grace;
+    let limits = config.limits.clone();
     let state = Arc::new(AppState::new(config)?);
+    let stopping = state.shutdown.clone();
     let router = build(state).await?;
     let task = tokio::spawn(async move {
-        let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+        let incoming = conn::incoming(listener, limits.max_connections, limits.idle_timeout);
         let (signalled_tx, signalled_rx) = oneshot::channel::<()>();
         let server = router.serve_with_incoming_shutdown(incoming, async move {
             let _ = rx.await;
+            stopping.send_replace(true);
             let _ = signalled_tx.send(());
         });
         drain_bounded(server, signalled_rx, grace).await
@@ -157,17 +169,20 @@ pub async fn serve(
 ) -> Result<(), ServerError> {
     let addr = config.listen;
     let router_grace = config.shutdown_grace;
+    let limits = config.limits.clone();
     let listener = TcpListener::bind(addr)
         .await
         .map_err(|source| ServerError::Bind { addr, source })?;
     let state = Arc::new(AppState::new(config)?);
+    let stopping = state.shutdown.clone();
     let router = build(state).await?;
     tracing::info!(%addr, "defender-bridge listening");
     let grace = router_grace;
-    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+    let incoming = conn::incoming(listener, limits.max_connections, limits.idle_timeout);
     let (signalled_tx, signalled_rx) = oneshot::channel::<()>();
     let server = router.serve_with_incoming_shutdown(incoming, async move {
         signal.await;
+        stopping.send_replace(true);
         let _ = signalled_tx.send(());
     });
     drain_bounded(server, signalled_rx, grace).await?;
@@ -201,26 +216,28 @@ async fn drain_bounded(
 }
 
 type Router = tonic::transport::server::Router<
-    tower::layer::util::Stack<tonic_web::GrpcWebLayer, tower::layer::util::Identity>,
+    tower::layer::util::Stack<
+        conn::ActivityLayer,
+        tower::layer::util::Stack<tonic_web::GrpcWebLayer, tower::layer::util::Identity>,
+    >,
 >;
 
 async fn build(state: Arc<AppState>) -> Result<Router, ServerError> {
     let (health, health_service) = tonic_health::server::health_reporter();
     set_health(&health, state.config.enabled).await;
 
-    let reflection_v1 = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(crate::proto::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1()?;
-    let reflection_v1alpha = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(crate::proto::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1alpha()?;
+    let reflection_v1 = crate::reflection::builder()?.build_v1()?;
+    let reflection_v1alpha = crate::reflection::builder()?.build_v1alpha()?;
 
+    let limits = &state.config.limits;
     Ok(Server::builder()
         // HTTP/1.1 is accepted only so that gRPC-Web (browser) callers can reach the API.
         .accept_http1(true)
+        .max_concurrent_streams(limits.max_concurrent_streams)
+        .http2_keepalive_interval(limits.http2_keepalive)
         .layer(tonic_web::GrpcWebLayer::new())
+        // Inside gRPC-Web: counts calls in flight per connection for the idle timeout.
+        .layer(conn::ActivityLayer)
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)

@@ -3,7 +3,7 @@
 //!
 //! Paging follows the other list RPCs: the signed page token carries an offset, and Defender is
 //! asked for `$top = page_size + 1` at `$skip = offset`, the extra item telling whether a next
-//! page exists. Defender does not document OData options on `machineReferences`; if it ever
+//! page exists; a shorter answer with a next link is followed until the page is full. Defender does not document OData options on `machineReferences`; if it ever
 //! answers with more items than asked for (options ignored), the whole list is read (following
 //! next links) and sliced here instead, so a caller never sees the same devices twice.
 
@@ -20,7 +20,12 @@ pub const MAX_SOFTWARE_ID_CHARS: usize = 256;
 /// Most devices read when Defender ignores `$top`/`$skip` and the list must be read whole.
 const MAX_WHOLE_LIST: usize = 100_000;
 
-/// A software id from a request: 1 to 256 characters, no control characters, not `.`/`..`.
+/// Characters no Defender software id contains; they would only change the upstream path
+/// (`/`, `\`) or end it (`?`, `#`), so such an id is refused before any call.
+const FORBIDDEN_CHARS: [char; 4] = ['/', '\\', '?', '#'];
+
+/// A software id from a request: 1 to 256 characters, no control characters, none of
+/// `/ \ ? #`, not `.`/`..`.
 pub fn software_id(field: &str, value: &str) -> Result<String, ServiceError> {
     let chars = value.chars().count();
     if value.trim().is_empty() {
@@ -30,14 +35,16 @@ pub fn software_id(field: &str, value: &str) -> Result<String, ServiceError> {
         ));
     }
     if chars > MAX_SOFTWARE_ID_CHARS
-        || value.chars().any(char::is_control)
+        || value
+            .chars()
+            .any(|c| c.is_control() || FORBIDDEN_CHARS.contains(&c))
         || value == "."
         || value == ".."
     {
         return Err(ServiceError::invalid(
             field,
             format!(
-                "must be a Defender software id (`<vendor>-_-<name>`, e.g. \"microsoft-_-edge\"), 1 to {MAX_SOFTWARE_ID_CHARS} characters without control characters"
+                "must be a Defender software id (`<vendor>-_-<name>`, e.g. \"microsoft-_-edge\"), 1 to {MAX_SOFTWARE_ID_CHARS} characters without control characters, `/`, `\\`, `?` or `#`"
             ),
         ));
     }
@@ -83,13 +90,11 @@ pub async fn list_software_machines(
         .await
         .map_err(not_found)?;
     if answer.items.len() <= asked {
-        let mut items = answer.items;
-        let more = items.len() > page.size;
-        items.truncate(page.size);
-        return Ok(ListPage {
-            items,
-            next_offset: more.then_some(page.offset + page.size as u64),
-        });
+        // Fewer than asked with a next link is server-driven paging: follow it to fill the page.
+        return page
+            .fill(client, answer, ApiFamily::Software, opts)
+            .await
+            .map_err(not_found);
     }
     tracing::warn!(
         asked,
@@ -130,7 +135,18 @@ mod tests {
                 .as_deref(),
             Some("microsoft-_-edge")
         );
-        for bad in ["", "  ", "a\nb", ".", ".."] {
+        for bad in [
+            "",
+            "  ",
+            "a\nb",
+            ".",
+            "..",
+            "a/b",
+            "../machines",
+            "a\\b",
+            "a?$top=1",
+            "a#b",
+        ] {
             assert!(software_id("software_id", bad).is_err(), "{bad:?}");
         }
         assert!(software_id("software_id", &"x".repeat(MAX_SOFTWARE_ID_CHARS)).is_ok());

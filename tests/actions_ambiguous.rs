@@ -1,12 +1,13 @@
 //! Ambiguous failures: the POST may have reached Defender but no answer came back. The service
-//! never sends it again; it lists the machine's actions and reports what Defender did.
+//! never sends it again; it lists the machine's actions and reports what Defender did (the
+//! settle window that follows is tested in `actions_settle.rs`).
 
 mod common;
 
 use std::time::Duration;
 
 use common::actions::*;
-use common::risk::{metadata, reason};
+use common::risk::metadata;
 use common::{TestEnv, sim_config};
 use defender_bridge::proto::{CancelMachineActionRequest, MachineActionStatus};
 use defender_bridge::sim::{Fault, FaultKind};
@@ -67,43 +68,7 @@ async fn an_answer_lost_after_defender_acted_is_reconciled_to_success_without_a_
 }
 
 #[tokio::test]
-async fn a_hang_before_defender_acted_is_unavailable_not_taken_and_safe_to_retry() {
-    let env = TestEnv::start(sim_config()).await;
-    let id = env.sim.fleet().sample_machine_id().to_string();
-    env.sim.inject(on_isolate(FaultKind::Hang));
-    let request = isolate(&id, "contain", &rid());
-    let err = env
-        .actions()
-        .isolate_machine(with_deadline(request.clone(), Duration::from_secs(6)))
-        .await
-        .expect_err("no answer");
-    assert_eq!(err.code(), tonic::Code::Unavailable, "{err:?}");
-    assert_eq!(reason(&err), "UPSTREAM_UNAVAILABLE");
-    assert_eq!(metadata(&err, "action_taken").as_deref(), Some("false"));
-    assert!(err.message().contains("did not act"), "{}", err.message());
-    assert_eq!(
-        posts(&env.sim, "isolate").len(),
-        1,
-        "not retried by the service"
-    );
-    assert!(
-        lists_after_post(&env) >= 1,
-        "the machine's actions were listed"
-    );
-    // The caller's retry (same request id) acts once.
-    let action = env
-        .actions()
-        .isolate_machine(request)
-        .await
-        .expect("retry acts")
-        .into_inner();
-    assert_eq!(action.machine_id, id);
-    assert_eq!(posts(&env.sim, "isolate").len(), 2);
-    env.stop().await;
-}
-
-#[tokio::test]
-async fn a_5xx_on_the_post_is_not_retried_and_is_settled_by_listing() {
+async fn a_5xx_on_the_post_is_not_retried_and_stays_unknown_until_settled() {
     let env = TestEnv::start(sim_config()).await;
     let id = env.sim.fleet().sample_machine_id().to_string();
     env.sim.inject(Fault {
@@ -120,7 +85,13 @@ async fn a_5xx_on_the_post_is_not_retried_and_is_settled_by_listing() {
         .await
         .expect_err("failed");
     assert_eq!(err.code(), tonic::Code::Unavailable);
-    assert_eq!(metadata(&err, "action_taken").as_deref(), Some("false"));
+    // A gateway may fail after Defender took the request: not "not taken" until settled
+    // (tests/actions_settle.rs follows a request to its settled outcome).
+    assert_eq!(metadata(&err, "action_taken").as_deref(), Some("unknown"));
+    assert!(
+        lists_after_post(&env) >= 1,
+        "the machine's actions were listed"
+    );
     assert_eq!(posts(&env.sim, "isolate").len(), 1);
     env.stop().await;
 }

@@ -1,4 +1,4 @@
-//! CheckConnection (the seed's Test Connection) over gRPC and `defender-bridge check` as a
+//! CheckConnection (the connection test) over gRPC and `defender-bridge check` as a
 //! process, against the simulator with all roles, with roles missing and with a bad secret.
 
 mod common;

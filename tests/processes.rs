@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use common::{connect, sim_config, start_sim};
 use defender_bridge::proto;
+use defender_bridge::proto::action_service_client::ActionServiceClient;
 use defender_bridge::proto::risk_service_client::RiskServiceClient;
 use defender_bridge::sim::SimConfig;
 
@@ -106,12 +107,23 @@ async fn the_client_secret_appears_in_no_log_line_and_sigterm_drains() {
         let mut child = spawn_serve(&sim.base_url(), &config, &used_secret, port, json, &log);
         wait_until_listening(port).await;
         let channel = connect(format!("127.0.0.1:{port}").parse().expect("addr")).await;
-        let resp = RiskServiceClient::new(channel)
+        let resp = RiskServiceClient::new(channel.clone())
             .check_connection(proto::CheckConnectionRequest::default())
             .await
             .expect("rpc")
             .into_inner();
         assert_eq!(resp.token.expect("token").ok, good);
+        if good {
+            // Without an audit log file, the action's audit records go to the log.
+            ActionServiceClient::new(channel)
+                .run_antivirus_scan(proto::RunAntivirusScanRequest {
+                    machine_id: sim.fleet().sample_machine_id().to_string(),
+                    comment: "log format check".into(),
+                    ..Default::default()
+                })
+                .await
+                .expect("scan");
+        }
         let code = tokio::task::spawn_blocking(move || {
             let code = terminate(&mut child);
             (code, child)
@@ -130,7 +142,87 @@ async fn the_client_secret_appears_in_no_log_line_and_sigterm_drains() {
             !logs.contains(SECRET),
             "the secret leaked into the logs:\n{logs}"
         );
+        if json {
+            for line in logs.lines() {
+                assert_no_duplicate_keys(line);
+            }
+            let audit: Vec<serde_json::Value> = logs
+                .lines()
+                .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+                .filter(|l| l["target"] == "defender_bridge::audit")
+                .collect();
+            assert!(audit.len() >= 2, "requested and outcome records:\n{logs}");
+            for line in &audit {
+                assert!(
+                    line["record"].is_object(),
+                    "an object, not a string: {line}"
+                );
+            }
+        } else {
+            assert!(
+                !logs.contains('\u{1b}'),
+                "no terminal colours in a log file:\n{logs}"
+            );
+        }
         sim.shutdown().await;
+    }
+}
+
+/// Fails unless `line` is one JSON object in which no object has a key twice.
+fn assert_no_duplicate_keys(line: &str) {
+    use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+
+    struct Checked;
+    impl<'de> Deserialize<'de> for Checked {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            d.deserialize_any(CheckedVisitor)
+        }
+    }
+    struct CheckedVisitor;
+    impl<'de> Visitor<'de> for CheckedVisitor {
+        type Value = Checked;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("JSON")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Checked, A::Error> {
+            let mut seen = std::collections::HashSet::new();
+            while let Some(key) = map.next_key::<String>()? {
+                if !seen.insert(key.clone()) {
+                    return Err(serde::de::Error::custom(format!("duplicate key `{key}`")));
+                }
+                map.next_value::<Checked>()?;
+            }
+            Ok(Checked)
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Checked, A::Error> {
+            while seq.next_element::<Checked>()?.is_some() {}
+            Ok(Checked)
+        }
+        fn visit_bool<E>(self, _: bool) -> Result<Checked, E> {
+            Ok(Checked)
+        }
+        fn visit_i64<E>(self, _: i64) -> Result<Checked, E> {
+            Ok(Checked)
+        }
+        fn visit_u64<E>(self, _: u64) -> Result<Checked, E> {
+            Ok(Checked)
+        }
+        fn visit_f64<E>(self, _: f64) -> Result<Checked, E> {
+            Ok(Checked)
+        }
+        fn visit_str<E>(self, _: &str) -> Result<Checked, E> {
+            Ok(Checked)
+        }
+        fn visit_unit<E>(self) -> Result<Checked, E> {
+            Ok(Checked)
+        }
+    }
+    assert!(
+        line.trim_start().starts_with('{'),
+        "not a JSON object: {line}"
+    );
+    if let Err(err) = serde_json::from_str::<Checked>(line) {
+        panic!("{err}: {line}");
     }
 }
 

@@ -1,5 +1,5 @@
-//! The caches of DESIGN.md §4 seen from a caller: hits cost no upstream call, concurrent cold
-//! calls share one read, `bypass_cache` reads now, stale answers stand in for a failing
+//! The read side's caches (src/cache.rs) seen from a caller: hits cost no upstream call, concurrent
+//! cold calls share one read, `bypass_cache` reads now, stale answers stand in for a failing
 //! Defender up to the maximum age, and unknown endpoints are remembered briefly.
 
 mod common;

@@ -1,4 +1,5 @@
-//! DESIGN.md §3 rule by rule, through gRPC against the simulator, counting the calls it saw.
+//! The risk model (docs/risk-model.md) rule by rule, through gRPC against the simulator,
+//! counting the calls it saw.
 
 mod common;
 

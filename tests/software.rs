@@ -72,7 +72,19 @@ async fn get_software_returns_the_inventory_entry_or_not_found() {
 async fn bad_software_ids_and_page_sizes_are_refused_before_any_call() {
     let env = TestEnv::start(sim_config()).await;
     env.sim.clear_requests();
-    for id in ["", "a\u{7}b", &"x".repeat(257)] {
+    let long = "x".repeat(257);
+    // `/`, `\`, `?` and `#` would be percent-encoded into the path, but no software id has
+    // them: refused here rather than costing an upstream call.
+    let ids = [
+        "",
+        "a\u{7}b",
+        &long,
+        "microsoft-_-edge/../../machines",
+        "microsoft-_-edge?$top=1",
+        "microsoft-_-edge#x",
+        "microsoft-_-edge\\x",
+    ];
+    for id in ids {
         let err = env
             .risk()
             .get_software(GetSoftwareRequest {
@@ -82,6 +94,15 @@ async fn bad_software_ids_and_page_sizes_are_refused_before_any_call() {
             .await
             .expect_err("invalid");
         assert_eq!(err.code(), Code::InvalidArgument);
+        assert_eq!(bad_fields(&err), ["software_id"]);
+        let err = env
+            .risk()
+            .list_software_machines(ListSoftwareMachinesRequest {
+                software_id: id.to_string(),
+                ..Default::default()
+            })
+            .await
+            .expect_err("invalid");
         assert_eq!(bad_fields(&err), ["software_id"]);
     }
     for page_size in [-1, 1_001] {

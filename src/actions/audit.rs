@@ -11,6 +11,11 @@
 //!   RPC returns. If that write fails after Defender acted, the RPC does not report success: it
 //!   fails INTERNAL / `AUDIT_LOG_UNAVAILABLE` naming the action id, and the record goes to the
 //!   error log instead.
+//! - An action whose POST may have left but whose answer was lost, and which is not (yet) in
+//!   Defender's action list, has the `outcome` result `unknown`; once it is settled (found, or
+//!   the settle window passed without it), a `settled` record says `succeeded` (with Defender's
+//!   action id) or `failed`. So every action Defender took has its records, also one that
+//!   arrived late. The `settled` record is best effort (the caller was answered already).
 //! - A request answered from an earlier one (same `request_id`) adds a `replayed` record, best
 //!   effort: nothing was done for it.
 //!
@@ -18,8 +23,11 @@
 //! built only from request fields and Defender's action entity. Without `audit_log` the records
 //! go to the tracing log (target `defender_bridge::audit`), which is not durable; the server
 //! warns about it at start-up. A path that is not a regular file (e.g. `/dev/stdout` for a
-//! container's log collector) is written but cannot be fsynced. The file is never truncated or rotated by the service; an
-//! external rotation must use copy-truncate (the file stays open in append mode).
+//! container's log collector) is written but cannot be fsynced. The file is never truncated or rotated by the service. It is
+//! created readable by the service's user only (0600). Before each record the open file is
+//! compared (device and inode) with the file at the path: if it was removed or renamed away (a
+//! rotation by rename), the path is reopened (created 0600) and the record goes there; if that
+//! fails, the write fails and the action with it.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write as _;
@@ -83,11 +91,7 @@ impl AuditLog {
             path: path.to_path_buf(),
             source,
         };
-        let file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-            .map_err(err)?;
+        let file = open_append(path).map_err(err)?;
         let sync = file.metadata().map_err(err)?.is_file();
         if sync {
             file.sync_all().map_err(err)?;
@@ -121,13 +125,18 @@ impl AuditLog {
         line.push('\n');
         match &self.sink {
             Sink::Tracing => {
-                tracing::info!(target: "defender_bridge::audit", record = %line.trim_end());
+                tracing::info!(target: crate::telemetry::json::AUDIT_TARGET, record = %line.trim_end());
                 Ok(())
             }
             Sink::File { path, file, sync } => {
-                let (file, path, sync) = (Arc::clone(file), path.clone(), *sync);
+                let (file, sync) = (Arc::clone(file), *sync);
+                let path_for_io = path.clone();
+                let path = path.clone();
                 let written = tokio::task::spawn_blocking(move || {
                     let mut file = file.lock().unwrap_or_else(PoisonError::into_inner);
+                    if sync {
+                        follow_path(&mut file, &path_for_io)?;
+                    }
                     file.write_all(line.as_bytes())?;
                     if sync { file.sync_data() } else { file.flush() }
                 })
@@ -137,6 +146,56 @@ impl AuditLog {
             }
         }
     }
+}
+
+/// Opens `path` for appending, creating it readable by the service's user only (0600): the
+/// records name callers, machines and comments.
+fn open_append(path: &Path) -> std::io::Result<File> {
+    let mut options = OpenOptions::new();
+    options.create(true).append(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600);
+    }
+    options.open(path)
+}
+
+/// Makes `file` the file now at `path`: if the open file was unlinked or replaced (say by a
+/// rotation that moved it away), records would go to a file nobody reads, so the path is
+/// reopened (created 0600). If that fails the error fails the write, and so the action (fail
+/// closed).
+fn follow_path(file: &mut File, path: &Path) -> std::io::Result<()> {
+    if is_file_at(file, path)? {
+        return Ok(());
+    }
+    tracing::warn!(path = %path.display(), "the audit log file was removed or replaced; reopening it");
+    let reopened = open_append(path)?;
+    reopened.sync_all()?;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        if let Ok(dir) = File::open(dir) {
+            let _ = dir.sync_all();
+        }
+    }
+    *file = reopened;
+    Ok(())
+}
+
+/// Whether `path` names the same file as the open `file` (device and inode).
+#[cfg(unix)]
+fn is_file_at(file: &File, path: &Path) -> std::io::Result<bool> {
+    use std::os::unix::fs::MetadataExt as _;
+    let open = file.metadata()?;
+    match std::fs::metadata(path) {
+        Ok(at_path) => Ok(open.dev() == at_path.dev() && open.ino() == at_path.ino()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+#[cfg(not(unix))]
+fn is_file_at(_file: &File, path: &Path) -> std::io::Result<bool> {
+    Ok(path.is_file())
 }
 
 /// The caller as audited.
@@ -166,7 +225,7 @@ pub struct AuditFailure {
 pub struct AuditRecord {
     /// When the record was written, RFC 3339 UTC.
     pub time: String,
-    /// `requested`, `outcome` or `replayed`.
+    /// `requested`, `outcome`, `settled` (the late outcome of an `unknown` one) or `replayed`.
     pub event: &'static str,
     /// Ties a request's `requested` and `outcome` records together.
     pub audit_id: String,
@@ -190,8 +249,9 @@ pub struct AuditRecord {
     pub defender_action_id: Option<String>,
     /// Defender's status of that action when the record was written.
     pub defender_status: Option<String>,
-    /// `pending` (requested), `succeeded`, `failed`, `unchanged` (cancel of a finished action)
-    /// or `replayed`.
+    /// `pending` (requested), `succeeded`, `failed`, `unknown` (the request may have reached
+    /// Defender; a `settled` record follows), `unchanged` (cancel of a finished action) or
+    /// `replayed`.
     pub result: &'static str,
     /// True when the outcome was found by looking through Defender's action list after the
     /// request's answer was lost.
@@ -272,6 +332,25 @@ impl AuditRecord {
         out
     }
 
+    /// The `outcome` record of a request whose POST may have reached Defender and whose action
+    /// is not found yet: `unknown`, with the answer the caller got.
+    pub fn unknown(&self, answer: &ServiceError) -> Self {
+        let mut out = self.failed(answer);
+        out.result = "unknown";
+        out
+    }
+
+    /// The `settled` record of a request whose outcome was `unknown`: the action Defender took
+    /// (`succeeded`, found in its list), or the failure once the settle window has passed.
+    pub fn settled(&self, outcome: Result<(&MachineAction, &'static str), &ServiceError>) -> Self {
+        let mut out = match outcome {
+            Ok((action, result)) => self.succeeded(action, result, true),
+            Err(err) => self.failed(err),
+        };
+        out.event = "settled";
+        out
+    }
+
     /// The `replayed` record of a request answered from an earlier one.
     pub fn replayed(&self, action: &MachineAction) -> Self {
         let mut out = self.succeeded(action, "replayed", false);
@@ -343,6 +422,48 @@ mod tests {
         assert_eq!(lines[1]["event"], "outcome");
         assert_eq!(lines[1]["defender_action_id"], "a-1");
         assert_eq!(lines[0]["audit_id"], lines[1]["audit_id"]);
+    }
+
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn the_file_is_created_private_and_an_unlinked_file_is_replaced() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("audit.jsonl");
+        let log = AuditLog::open(Some(&path)).expect("opens");
+        let mode = std::fs::metadata(&path).expect("meta").permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        log.append(&record()).await.expect("written");
+        std::fs::remove_file(&path).expect("unlink");
+        let second = record();
+        log.append(&second).await.expect("written to a new file");
+        let text = std::fs::read_to_string(&path).expect("a new file at the path");
+        assert_eq!(text.lines().count(), 1);
+        assert!(text.contains(&second.audit_id));
+        let mode = std::fs::metadata(&path).expect("meta").permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        // Replaced by another file (a rotation by rename): records follow the path.
+        std::fs::rename(&path, dir.path().join("audit.jsonl.1")).expect("rename");
+        std::fs::write(&path, "").expect("new file");
+        let third = record();
+        log.append(&third).await.expect("written");
+        assert!(
+            std::fs::read_to_string(&path)
+                .expect("read")
+                .contains(&third.audit_id)
+        );
+    }
+
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn a_path_that_cannot_be_recreated_fails_the_append() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let sub = dir.path().join("logs");
+        std::fs::create_dir(&sub).expect("mkdir");
+        let path = sub.join("audit.jsonl");
+        let log = AuditLog::open(Some(&path)).expect("opens");
+        std::fs::remove_dir_all(&sub).expect("remove the directory");
+        assert!(log.append(&record()).await.is_err());
     }
 
     #[test]

@@ -22,7 +22,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use moka::future::Cache;
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
+use tokio::time::Instant;
 
 use crate::defender::MachineAction;
 use crate::error::ServiceError;
@@ -32,6 +33,8 @@ pub const IDEMPOTENCY_TTL: Duration = Duration::from_secs(24 * 3600);
 /// Most `request_id`s remembered at once. Defender allows 1,500 action requests per hour and
 /// tenant, so a day holds at most 36,000 of one tenant.
 pub const IDEMPOTENCY_MAX_ENTRIES: u64 = 100_000;
+/// Longest part of a waiting retry's deadline kept back to answer in.
+const ANSWER_MARGIN: Duration = Duration::from_millis(500);
 
 /// One request's key.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -57,7 +60,20 @@ struct Settled {
     result: Result<MachineAction, ServiceError>,
 }
 
-type Slot = watch::Receiver<Option<Arc<Settled>>>;
+/// What a running request has said so far.
+#[derive(Clone, Debug)]
+enum Progress {
+    /// The first caller's answer while the outcome is still being settled; the run goes on.
+    Unsettled {
+        fingerprint: String,
+        error: ServiceError,
+        look_now: Arc<Notify>,
+    },
+    /// The run's final result.
+    Settled(Arc<Settled>),
+}
+
+type Slot = watch::Receiver<Option<Progress>>;
 
 /// How a request was answered.
 #[derive(Clone, Debug, PartialEq)]
@@ -66,6 +82,38 @@ pub struct Answer {
     pub action: MachineAction,
     /// True when it is an earlier request's result (no work was done for this one).
     pub replayed: bool,
+}
+
+/// Handed to a run: lets it answer its caller before its outcome is settled (see
+/// [`Interim::unsettled`]) and be asked to look again by a waiting retry.
+pub struct Interim {
+    fingerprint: String,
+    tx: Arc<watch::Sender<Option<Progress>>>,
+    look_now: Arc<Notify>,
+}
+
+impl Interim {
+    /// Answers the first caller with `error` while the run goes on settling the outcome. Later
+    /// requests with the same key wait for the settled result instead (until their deadline).
+    pub fn unsettled(&self, error: ServiceError) {
+        let progress = Progress::Unsettled {
+            fingerprint: self.fingerprint.clone(),
+            error,
+            look_now: Arc::clone(&self.look_now),
+        };
+        self.tx.send_if_modified(|slot| {
+            let first = slot.is_none();
+            if first {
+                *slot = Some(progress);
+            }
+            first
+        });
+    }
+
+    /// Resolves when a waiting retry asks the run to look for the outcome now.
+    pub async fn look_requested(&self) {
+        self.look_now.notified().await;
+    }
 }
 
 /// The `request_id` store (see the module docs).
@@ -102,36 +150,37 @@ impl IdempotencyStore {
 
     /// Runs `work` on its own task unless `key` already ran (or is running) with the same
     /// `fingerprint`, in which case that result is returned. Without a key, `work` just runs.
-    pub async fn run<F>(
+    ///
+    /// The first caller gets the run's result, or its [`Interim::unsettled`] answer if that
+    /// comes first. A request that joins a running key waits for the settled result until
+    /// `deadline` (less a margin to answer in), then gets the unsettled answer if there is one.
+    pub async fn run<W, F>(
         &self,
         key: Option<IdempotencyKey>,
         fingerprint: String,
-        work: F,
+        deadline: Option<Instant>,
+        work: W,
     ) -> Result<Answer, ServiceError>
     where
+        W: FnOnce(Interim) -> F,
         F: Future<Output = Result<MachineAction, ServiceError>> + Send + 'static,
     {
         let Some(key) = key else {
-            let action = tokio::spawn(work).await.map_err(task_failed)??;
-            return Ok(Answer {
-                action,
-                replayed: false,
-            });
+            let (tx, rx) = watch::channel(None);
+            spawn_run(tx, fingerprint.clone(), work, |_| async {});
+            return first_answer(rx, &fingerprint).await;
         };
-        let (mut slot, replayed) = match self.join(&key) {
-            Some(slot) => (slot, true),
-            None => match self.done.get(&key).await {
-                Some(settled) => return answer(&settled, &fingerprint, true),
-                None => self.lead(key, fingerprint.clone(), work),
-            },
-        };
-        let settled = match slot.wait_for(Option::is_some).await {
-            Ok(value) => value.clone(),
-            Err(_) => None,
-        };
-        match settled {
-            Some(settled) => answer(&settled, &fingerprint, replayed),
-            None => Err(task_failed("the request's task ended without a result")),
+        match self.join(&key) {
+            Some(slot) => return wait_settled(slot, &fingerprint, deadline).await,
+            None => {
+                if let Some(settled) = self.done.get(&key).await {
+                    return answer(&settled, &fingerprint, true);
+                }
+            }
+        }
+        match self.lead(key, fingerprint.clone(), work) {
+            (slot, false) => first_answer(slot, &fingerprint).await,
+            (slot, true) => wait_settled(slot, &fingerprint, deadline).await,
         }
     }
 
@@ -140,9 +189,11 @@ impl IdempotencyStore {
         lock(&self.in_flight).get(key).cloned()
     }
 
-    /// Starts `work` for `key`, unless a concurrent request started it first (then joins it).
-    fn lead<F>(&self, key: IdempotencyKey, fingerprint: String, work: F) -> (Slot, bool)
+    /// Starts `work` for `key`, unless a concurrent request started it first (then joins it:
+    /// the flag is true).
+    fn lead<W, F>(&self, key: IdempotencyKey, fingerprint: String, work: W) -> (Slot, bool)
     where
+        W: FnOnce(Interim) -> F,
         F: Future<Output = Result<MachineAction, ServiceError>> + Send + 'static,
     {
         let (tx, rx) = {
@@ -159,21 +210,112 @@ impl IdempotencyStore {
             map: Arc::clone(&self.in_flight),
             key: key.clone(),
         };
-        tokio::spawn(async move {
-            let result = work.await;
-            let settled = Arc::new(Settled {
-                fingerprint,
-                result,
-            });
-            // Remember a success before leaving the in-flight map, so that a request arriving
-            // in between finds one or the other.
-            if settled.result.is_ok() {
-                done.insert(key, Arc::clone(&settled)).await;
-            }
-            tx.send_replace(Some(settled));
-            drop(guard);
-        });
+        spawn_run(
+            tx,
+            fingerprint,
+            work,
+            move |settled: Arc<Settled>| async move {
+                // Remember a success before leaving the in-flight map, so that a request arriving
+                // in between finds one or the other.
+                if settled.result.is_ok() {
+                    done.insert(key, settled).await;
+                }
+                drop(guard);
+            },
+        );
         (rx, false)
+    }
+}
+
+/// Runs `work` on its own task, publishes its result, then calls `after` with it.
+fn spawn_run<W, F, A, AF>(
+    tx: watch::Sender<Option<Progress>>,
+    fingerprint: String,
+    work: W,
+    after: A,
+) where
+    W: FnOnce(Interim) -> F,
+    F: Future<Output = Result<MachineAction, ServiceError>> + Send + 'static,
+    A: FnOnce(Arc<Settled>) -> AF + Send + 'static,
+    AF: Future<Output = ()> + Send,
+{
+    let tx = Arc::new(tx);
+    let interim = Interim {
+        fingerprint: fingerprint.clone(),
+        tx: Arc::clone(&tx),
+        look_now: Arc::default(),
+    };
+    let work = work(interim);
+    tokio::spawn(async move {
+        let result = work.await;
+        let settled = Arc::new(Settled {
+            fingerprint,
+            result,
+        });
+        // `after` remembers a success before the key leaves the in-flight map, so a request
+        // arriving in between finds one or the other; a failure is not kept (it may run again).
+        let done = Arc::clone(&settled);
+        after(done).await;
+        tx.send_replace(Some(Progress::Settled(settled)));
+    });
+}
+
+/// The first caller's answer: the settled result or the unsettled answer, whichever comes first.
+async fn first_answer(mut slot: Slot, fingerprint: &str) -> Result<Answer, ServiceError> {
+    let progress = match slot.wait_for(Option::is_some).await {
+        Ok(value) => value.clone(),
+        Err(_) => None,
+    };
+    match progress {
+        Some(Progress::Settled(settled)) => answer(&settled, fingerprint, false),
+        Some(Progress::Unsettled { error, .. }) => Err(error),
+        None => Err(task_failed("the request's task ended without a result")),
+    }
+}
+
+/// A joining request's answer: the settled result, waited for until `deadline` less a margin;
+/// then the unsettled answer, if any. While it waits, it asks the run to look now.
+async fn wait_settled(
+    mut slot: Slot,
+    fingerprint: &str,
+    deadline: Option<Instant>,
+) -> Result<Answer, ServiceError> {
+    let give_up = deadline.map(|d| {
+        let left = d.saturating_duration_since(Instant::now());
+        Instant::now() + left.saturating_sub((left / 10).min(ANSWER_MARGIN))
+    });
+    if let Some(Progress::Unsettled { look_now, .. }) = slot.borrow().clone() {
+        look_now.notify_one();
+    }
+    let settled = async {
+        match slot
+            .wait_for(|p| matches!(p, Some(Progress::Settled(_))))
+            .await
+        {
+            Ok(value) => value.clone(),
+            Err(_) => None,
+        }
+    };
+    let waited = match give_up {
+        Some(at) => tokio::time::timeout_at(at, settled).await.ok(),
+        None => Some(settled.await),
+    };
+    match waited {
+        Some(Some(Progress::Settled(settled))) => answer(&settled, fingerprint, true),
+        Some(_) => Err(task_failed("the request's task ended without a result")),
+        None => match slot.borrow().clone() {
+            Some(Progress::Unsettled {
+                fingerprint: first,
+                error,
+                ..
+            }) => {
+                if first != fingerprint {
+                    return Err(reused_with_other_parameters());
+                }
+                Err(error)
+            }
+            _ => Err(ServiceError::DeadlineExceeded),
+        },
     }
 }
 
@@ -195,16 +337,20 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 fn answer(settled: &Settled, fingerprint: &str, replayed: bool) -> Result<Answer, ServiceError> {
     if settled.fingerprint != fingerprint {
-        return Err(ServiceError::invalid(
-            "request_id",
-            "was already used with other parameters (RPC, machine, type or comment): use a new \
-             request_id for a different request",
-        ));
+        return Err(reused_with_other_parameters());
     }
     settled
         .result
         .clone()
         .map(|action| Answer { action, replayed })
+}
+
+fn reused_with_other_parameters() -> ServiceError {
+    ServiceError::invalid(
+        "request_id",
+        "was already used with other parameters (RPC, machine, type or comment): use a new \
+         request_id for a different request",
+    )
 }
 
 fn task_failed(err: impl std::fmt::Display) -> ServiceError {
@@ -242,11 +388,15 @@ mod tests {
         let runs = Arc::new(AtomicUsize::new(0));
         let key = || Some(IdempotencyKey::new("T", "r1"));
         let first = store
-            .run(key(), "fp".into(), counted(&runs, Ok(action("a1"))))
+            .run(key(), "fp".into(), None, |_| {
+                counted(&runs, Ok(action("a1")))
+            })
             .await
             .expect("ok");
         let second = store
-            .run(key(), "fp".into(), counted(&runs, Ok(action("a2"))))
+            .run(key(), "fp".into(), None, |_| {
+                counted(&runs, Ok(action("a2")))
+            })
             .await
             .expect("ok");
         assert_eq!(runs.load(Ordering::SeqCst), 1);
@@ -267,7 +417,8 @@ mod tests {
                     .run(
                         Some(IdempotencyKey::new("t", "same")),
                         "fp".into(),
-                        counted(&runs, Ok(action(&format!("a{i}")))),
+                        None,
+                        |_| counted(&runs, Ok(action(&format!("a{i}")))),
                     )
                     .await
             }));
@@ -286,15 +437,15 @@ mod tests {
         let runs = Arc::new(AtomicUsize::new(0));
         let key = || Some(IdempotencyKey::new("t", "r"));
         let failed = store
-            .run(
-                key(),
-                "fp".into(),
-                counted(&runs, Err(ServiceError::Internal("x".into()))),
-            )
+            .run(key(), "fp".into(), None, |_| {
+                counted(&runs, Err(ServiceError::Internal("x".into())))
+            })
             .await;
         assert!(failed.is_err());
         let retried = store
-            .run(key(), "fp".into(), counted(&runs, Ok(action("a"))))
+            .run(key(), "fp".into(), None, |_| {
+                counted(&runs, Ok(action("a")))
+            })
             .await;
         assert!(retried.is_ok());
         assert_eq!(runs.load(Ordering::SeqCst), 2);
@@ -306,11 +457,15 @@ mod tests {
         let runs = Arc::new(AtomicUsize::new(0));
         let key = || Some(IdempotencyKey::new("t", "r"));
         store
-            .run(key(), "fp1".into(), counted(&runs, Ok(action("a"))))
+            .run(key(), "fp1".into(), None, |_| {
+                counted(&runs, Ok(action("a")))
+            })
             .await
             .expect("ok");
         let err = store
-            .run(key(), "fp2".into(), counted(&runs, Ok(action("b"))))
+            .run(key(), "fp2".into(), None, |_| {
+                counted(&runs, Ok(action("b")))
+            })
             .await
             .expect_err("different parameters");
         assert!(
@@ -326,15 +481,147 @@ mod tests {
         let key = || Some(IdempotencyKey::new("t", "r"));
         let abandoned = tokio::time::timeout(
             Duration::from_millis(5),
-            store.run(key(), "fp".into(), counted(&runs, Ok(action("a")))),
+            store.run(key(), "fp".into(), None, |_| {
+                counted(&runs, Ok(action("a")))
+            }),
         )
         .await;
         assert!(abandoned.is_err(), "gave up early");
         let later = store
-            .run(key(), "fp".into(), counted(&runs, Ok(action("b"))))
+            .run(key(), "fp".into(), None, |_| {
+                counted(&runs, Ok(action("b")))
+            })
             .await
             .expect("ok");
         assert_eq!(later.action.id.as_deref(), Some("a"));
         assert_eq!(runs.load(Ordering::SeqCst), 1);
+    }
+
+    fn not_confirmed() -> ServiceError {
+        ServiceError::ActionNotConfirmed {
+            machine_id: "m".into(),
+            action: "Isolate".into(),
+            taken: crate::error::ActionTaken::Settling {
+                settles_in: Duration::from_secs(60),
+            },
+            detail: "no answer".into(),
+        }
+    }
+
+    /// Answers "unsettled" at once, then settles with `result` after a retry asked it to look
+    /// (or after `settle_after` without one).
+    fn settling(
+        runs: &Arc<AtomicUsize>,
+        settle_after: Duration,
+        result: Result<MachineAction, ServiceError>,
+    ) -> impl FnOnce(
+        Interim,
+    ) -> std::pin::Pin<
+        Box<dyn Future<Output = Result<MachineAction, ServiceError>> + Send>,
+    > {
+        let runs = Arc::clone(runs);
+        move |interim: Interim| {
+            Box::pin(async move {
+                runs.fetch_add(1, Ordering::SeqCst);
+                interim.unsettled(not_confirmed());
+                tokio::select! {
+                    () = interim.look_requested() => {}
+                    () = tokio::time::sleep(settle_after) => {}
+                }
+                result
+            })
+        }
+    }
+
+    #[tokio::test]
+    async fn an_unsettled_answer_reaches_the_first_caller_while_the_run_goes_on() {
+        let store = IdempotencyStore::default();
+        let runs = Arc::new(AtomicUsize::new(0));
+        let key = || Some(IdempotencyKey::new("t", "r"));
+        let first = store
+            .run(
+                key(),
+                "fp".into(),
+                None,
+                settling(&runs, Duration::from_secs(3600), Ok(action("late"))),
+            )
+            .await
+            .expect_err("unsettled");
+        assert!(matches!(first, ServiceError::ActionNotConfirmed { .. }));
+        // A retry with a short deadline gets the same answer and does not run again.
+        let deadline = Instant::now() + Duration::from_millis(50);
+        let impatient = store
+            .run(
+                key(),
+                "fp".into(),
+                Some(deadline),
+                settling(&runs, Duration::ZERO, Ok(action("second"))),
+            )
+            .await;
+        // Its arrival asked the run to look now, which settled it with the late action; either
+        // it saw that in time or it got the unsettled answer.
+        match impatient {
+            Ok(answer) => assert_eq!(answer.action.id.as_deref(), Some("late")),
+            Err(err) => assert!(matches!(err, ServiceError::ActionNotConfirmed { .. })),
+        }
+        let patient = store
+            .run(key(), "fp".into(), None, |_| {
+                counted(&runs, Ok(action("x")))
+            })
+            .await
+            .expect("settled");
+        assert_eq!(patient.action.id.as_deref(), Some("late"));
+        assert!(patient.replayed);
+        assert_eq!(runs.load(Ordering::SeqCst), 1, "never run twice");
+    }
+
+    #[tokio::test]
+    async fn a_retry_waits_for_the_settled_outcome_until_its_deadline() {
+        let store = Arc::new(IdempotencyStore::default());
+        let runs = Arc::new(AtomicUsize::new(0));
+        let key = || Some(IdempotencyKey::new("t", "r"));
+        // Settles as "not taken" after 300 ms whatever happens; nobody asks it to look early
+        // because the only retry has a deadline that ends first.
+        let slow = {
+            let runs = Arc::clone(&runs);
+            move |interim: Interim| async move {
+                runs.fetch_add(1, Ordering::SeqCst);
+                interim.unsettled(not_confirmed());
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                Err::<MachineAction, _>(ServiceError::Internal("not taken".into()))
+            }
+        };
+        let first = store.run(key(), "fp".into(), None, slow).await;
+        assert!(matches!(
+            first,
+            Err(ServiceError::ActionNotConfirmed { .. })
+        ));
+        let other_params = store
+            .run(
+                key(),
+                "other".into(),
+                Some(Instant::now() + Duration::from_millis(20)),
+                |_| counted(&runs, Ok(action("y"))),
+            )
+            .await
+            .expect_err("different parameters");
+        assert!(matches!(other_params, ServiceError::InvalidField { .. }));
+        let settled = store
+            .run(key(), "fp".into(), None, |_| {
+                counted(&runs, Ok(action("y")))
+            })
+            .await
+            .expect_err("the settled failure");
+        assert!(matches!(settled, ServiceError::Internal(_)));
+        assert_eq!(runs.load(Ordering::SeqCst), 1);
+        // Once settled as a failure, the key may run again.
+        let again = store
+            .run(key(), "fp".into(), None, |_| {
+                counted(&runs, Ok(action("z")))
+            })
+            .await
+            .expect("runs again");
+        assert_eq!(again.action.id.as_deref(), Some("z"));
+        assert_eq!(runs.load(Ordering::SeqCst), 2);
     }
 }

@@ -20,13 +20,15 @@ pub mod watch;
 
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use futures::Stream;
 use tokio::time::Instant;
 
 pub use audit::{AuditError, AuditLog, AuditRecord};
 pub use caller::{CALLER_ID_METADATA, Caller, Principal, Stamp};
-pub use idempotency::{IdempotencyKey, IdempotencyStore};
+pub use idempotency::{IdempotencyKey, IdempotencyStore, Interim};
+pub use perform::DEFAULT_SETTLE_WINDOW;
 pub use request::{ActionKind, ActionRequest, CancelRequest};
 pub use watch::WatchHub;
 
@@ -47,11 +49,15 @@ pub struct ActionRuntime {
     pub audit: AuditLog,
     /// Pollers of watched actions.
     pub watches: Arc<WatchHub>,
+    /// How long after an ambiguous action POST its action is looked for before it is settled
+    /// as not taken (see `perform`).
+    pub settle_window: Duration,
 }
 
 impl ActionRuntime {
-    /// Opens the audit log at `audit_log` (or logs audit records to tracing without one).
-    pub fn new(audit_log: Option<&Path>) -> Result<Self, AuditError> {
+    /// Opens the audit log at `audit_log` (or logs audit records to tracing without one);
+    /// ambiguous actions settle within `settle_window`.
+    pub fn new(audit_log: Option<&Path>, settle_window: Duration) -> Result<Self, AuditError> {
         let audit = AuditLog::open(audit_log)?;
         if !audit.is_durable() {
             tracing::warn!(
@@ -62,6 +68,7 @@ impl ActionRuntime {
             idempotency: IdempotencyStore::default(),
             audit,
             watches: Arc::default(),
+            settle_window,
         })
     }
 }
@@ -81,6 +88,7 @@ pub async fn request_action(
         .as_deref()
         .map(|id| IdempotencyKey::new(&tenant, id));
     let fingerprint = req.fingerprint();
+    let deadline = opts.deadline;
     let cx = perform::Context {
         state: Arc::clone(state),
         client: client.clone(),
@@ -100,7 +108,9 @@ pub async fn request_action(
     let answer = state
         .actions
         .idempotency
-        .run(key, fingerprint, perform::start(cx, req))
+        .run(key, fingerprint, deadline, |interim| {
+            perform::start(cx, req, interim)
+        })
         .await?;
     if answer.replayed {
         audit_replay(state, &requested, &answer.action).await;
@@ -132,6 +142,7 @@ pub async fn cancel_action(
         &req.comment,
         "",
     );
+    let deadline = opts.deadline;
     let cx = perform::Context {
         state: Arc::clone(state),
         client: client.clone(),
@@ -141,7 +152,7 @@ pub async fn cancel_action(
     let answer = state
         .actions
         .idempotency
-        .run(key, fingerprint, perform::cancel(cx, req))
+        .run(key, fingerprint, deadline, |_| perform::cancel(cx, req))
         .await?;
     if answer.replayed {
         audit_replay(state, &requested, &answer.action).await;
@@ -212,7 +223,8 @@ impl ActionFilters {
 }
 
 /// A page of `GET /api/machineactions` with the filters, from `offset`, `size` items (1 to
-/// 1,000). Asks for one more item than the page holds, so the last page is never empty.
+/// 1,000). Asks for one more item than the page holds, so the last page is never empty, and
+/// follows next links until it has them.
 pub async fn list_actions(
     client: &DefenderClient,
     filters: &ActionFilters,
@@ -228,13 +240,17 @@ pub async fn list_actions(
         top: Some(u32::try_from(size + 1).unwrap_or(u32::MAX)),
         skip: Some(skip),
     };
-    let mut items = client.list_machine_actions(&query, opts).await?.items;
-    let more = items.len() > size;
-    items.truncate(size);
-    Ok(ListPage {
-        next_offset: more.then_some(offset + size as u64),
-        items,
-    })
+    let first = client.list_machine_actions(&query, opts).await?;
+    // A short answer with a next link (server-driven paging) is not the end of the list.
+    let page = crate::risk::lists::PageRequest { offset, size };
+    Ok(page
+        .fill(
+            client,
+            first,
+            crate::defender::ApiFamily::MachineActions,
+            opts,
+        )
+        .await?)
 }
 
 /// Follows one action until a terminal status or `deadline` (see [`watch`]).

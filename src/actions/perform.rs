@@ -6,10 +6,15 @@
 //! 2. With a `request_id` this process has not answered yet, Defender's recent actions of the
 //!    machine are searched for it (a retry after a restart or via another replica).
 //! 3. One POST, never retried. Its deadline keeps part of the caller's time back for step 4.
-//! 4. `ActiveRequestAlreadyExists` becomes ALREADY_EXISTS with the pending action's id; an
-//!    ambiguous failure (timeout, lost connection, 5xx) is settled by finding the action by its
-//!    nonce in Defender's list: found is success, not found is UNAVAILABLE "did not act", and a
-//!    list that cannot be read is UNAVAILABLE "may have acted".
+//! 4. `ActiveRequestAlreadyExists` becomes ALREADY_EXISTS with the pending action's id. After an
+//!    ambiguous failure (timeout, lost connection, 5xx, a 2xx whose body cannot be read) the
+//!    request may have left, and may even reach Defender late (a proxy can hold it after the
+//!    service gave up). The action is looked for by its nonce in Defender's list: found is
+//!    success. Not found yet is *unsettled*: the caller gets UNAVAILABLE `action_taken=unknown`
+//!    (with `settles_in_seconds`), the `outcome` record says `unknown`, and this task keeps
+//!    looking until the action shows up or the settle window (counted from the POST) has
+//!    passed; then a `settled` record says which. Until then, a retry with the same
+//!    `request_id` waits for that outcome (see [`super::idempotency`]) and never POSTs.
 //! 5. The machine's cached risk is dropped after any attempt that may have acted, and the
 //!    `outcome` audit record is written before the answer goes back.
 
@@ -21,6 +26,7 @@ use tokio::time::Instant;
 
 use super::audit::{AuditLog, AuditRecord};
 use super::caller::{Caller, Stamp, new_nonce, stamp_comment};
+use super::idempotency::Interim;
 use super::reconcile;
 use super::request::{ActionKind, ActionRequest, CancelRequest};
 use crate::defender::{CallOptions, DefenderClient, DefenderError, MachineAction};
@@ -32,8 +38,18 @@ const MAX_RESERVE: Duration = Duration::from_secs(10);
 /// Least time given to reconciliation, even past the caller's deadline (the task outlives the
 /// call, and its outcome is still audited).
 const MIN_RECONCILE: Duration = Duration::from_secs(2);
+/// Part of the caller's time kept to send the answer after the first look-up.
+const ANSWER_MARGIN: Duration = Duration::from_millis(300);
 /// Time given to reconciliation when the caller set no deadline.
 const DEFAULT_RECONCILE: Duration = Duration::from_secs(15);
+/// Default settle window: how long after an ambiguous POST was sent the service keeps looking
+/// for its action before settling it as "not taken". Long enough for a request held by a proxy
+/// or a slow gateway to have been processed by Defender.
+pub const DEFAULT_SETTLE_WINDOW: Duration = Duration::from_secs(120);
+/// Longest pause between two looks while settling (they double from one second up to this).
+const SETTLE_MAX_PAUSE: Duration = Duration::from_secs(15);
+/// Shortest pause between two looks, also when waiting retries ask for one.
+const SETTLE_MIN_PAUSE: Duration = Duration::from_secs(1);
 
 /// What a detached action task needs.
 pub(super) struct Context {
@@ -45,6 +61,26 @@ pub(super) struct Context {
 
 /// A settled attempt: the action, the audited `result`, and whether it was found by looking.
 type Settled = Result<(MachineAction, &'static str, bool), ServiceError>;
+
+/// What one attempt came to. Short-lived and returned once per request, so the size difference
+/// between the variants does not matter.
+#[allow(clippy::large_enum_variant)]
+enum Attempt {
+    /// Settled: Defender answered, or the action was found, or it certainly did not act.
+    Settled(Settled),
+    /// The POST may have left and its action is not in Defender's list (yet).
+    Unsettled(Unsettled),
+}
+
+/// An ambiguous POST whose action has not been found yet.
+struct Unsettled {
+    /// When the POST was sent (Defender's clock may differ: the look-ups allow for skew).
+    sent_at: OffsetDateTime,
+    /// The same moment on the monotonic clock, where the settle window starts.
+    sent: Instant,
+    /// What failed, for the messages.
+    detail: String,
+}
 
 impl Context {
     fn tenant(&self) -> &str {
@@ -63,7 +99,11 @@ impl Context {
 }
 
 /// Isolate, release or scan (see the module docs).
-pub(super) async fn start(cx: Context, req: ActionRequest) -> Result<MachineAction, ServiceError> {
+pub(super) async fn start(
+    cx: Context,
+    req: ActionRequest,
+    interim: Interim,
+) -> Result<MachineAction, ServiceError> {
     let nonce = new_nonce();
     let stamped = stamp_comment(&req.comment, &cx.caller, req.request_id.as_deref(), &nonce);
     let requested = AuditRecord::requested(
@@ -77,8 +117,103 @@ pub(super) async fn start(cx: Context, req: ActionRequest) -> Result<MachineActi
         &stamped,
     );
     write_requested(cx.audit(), &requested).await?;
-    let settled = attempt(&cx, &req, &stamped, &nonce).await;
-    settle(cx.audit(), &requested, settled).await
+    match attempt(&cx, &req, &stamped, &nonce).await {
+        Attempt::Settled(settled) => settle(cx.audit(), &requested, settled).await,
+        Attempt::Unsettled(unsettled) => {
+            let window_end = unsettled.sent + cx.state.actions.settle_window;
+            let answer = not_confirmed(
+                &req,
+                ActionTaken::Settling {
+                    settles_in: window_end.saturating_duration_since(Instant::now()),
+                },
+                unsettled.detail.clone(),
+            );
+            if let Err(err) = cx.audit().append(&requested.unknown(&answer)).await {
+                tracing::error!(error = %err, "audit record of an unsettled action not written");
+            }
+            interim.unsettled(answer);
+            let settled = settle_late(&cx, &req, &nonce, &unsettled, window_end, &interim).await;
+            record_settled(cx.audit(), &requested, settled).await
+        }
+    }
+}
+
+fn not_confirmed(req: &ActionRequest, taken: ActionTaken, detail: String) -> ServiceError {
+    ServiceError::ActionNotConfirmed {
+        machine_id: req.machine_id.clone(),
+        action: req.kind.defender_type().to_string(),
+        taken,
+        detail,
+    }
+}
+
+/// Keeps looking for an unsettled action until it shows up or `window_end` has passed (a last
+/// look is made then), pausing longer each time but looking at once when a waiting retry asks.
+async fn settle_late(
+    cx: &Context,
+    req: &ActionRequest,
+    nonce: &str,
+    unsettled: &Unsettled,
+    window_end: Instant,
+    interim: &Interim,
+) -> Settled {
+    let kind = req.kind.defender_type();
+    let mut pause = SETTLE_MIN_PAUSE;
+    let last_error = loop {
+        let now = Instant::now();
+        if now < window_end {
+            tokio::select! {
+                () = tokio::time::sleep_until((now + pause).min(window_end)) => {}
+                () = interim.look_requested() => {
+                    // Asked by a waiting retry: look soon, but not more than once a second.
+                    tokio::time::sleep_until((now + SETTLE_MIN_PAUSE).min(window_end)).await;
+                }
+            }
+            pause = (pause * 2).min(SETTLE_MAX_PAUSE);
+        }
+        let opts = CallOptions::with_timeout(SETTLE_MAX_PAUSE);
+        let error = match reconcile::find_once_by_nonce(
+            &cx.client,
+            &req.machine_id,
+            &kind,
+            nonce,
+            unsettled.sent_at,
+            &opts,
+        )
+        .await
+        {
+            Ok(Some(action)) => {
+                cx.invalidate(Some(&req.machine_id)).await;
+                return Ok((action, "succeeded", true));
+            }
+            Ok(None) => None,
+            Err(err) => Some(err),
+        };
+        // The last look is made at (or just after) the end of the window.
+        if Instant::now() >= window_end {
+            break error;
+        }
+    };
+    let window = cx.state.actions.settle_window.as_secs();
+    Err(match last_error {
+        None => not_confirmed(
+            req,
+            ActionTaken::No,
+            format!(
+                "{}; no such action appeared in the {window}s after it was sent",
+                unsettled.detail
+            ),
+        ),
+        Some(lookup) => not_confirmed(
+            req,
+            ActionTaken::Unknown,
+            format!(
+                "{}; listing the machine's actions at the end of the {window}s settle window \
+                 failed: {lookup}",
+                unsettled.detail
+            ),
+        ),
+    })
 }
 
 /// Cancel (see the module docs; a finished action is returned unchanged).
@@ -138,7 +273,37 @@ async fn settle(
     result
 }
 
-async fn attempt(cx: &Context, req: &ActionRequest, stamped: &str, nonce: &str) -> Settled {
+/// Writes the `settled` record of an action that was unsettled; best effort, since the
+/// caller was answered already (a failure goes to the error log with the record).
+async fn record_settled(
+    audit: &AuditLog,
+    requested: &AuditRecord,
+    settled: Settled,
+) -> Result<MachineAction, ServiceError> {
+    let (record, result) = match settled {
+        Ok((action, result, _)) => (requested.settled(Ok((&action, result))), Ok(action)),
+        Err(err) => (requested.settled(Err(&err)), Err(err)),
+    };
+    if let Err(err) = audit.append(&record).await {
+        let line = serde_json::to_string(&record).unwrap_or_default();
+        tracing::error!(error = %err, record = %line, "audit settled record not written");
+    }
+    result
+}
+
+async fn attempt(cx: &Context, req: &ActionRequest, stamped: &str, nonce: &str) -> Attempt {
+    match attempt_inner(cx, req, stamped, nonce).await {
+        Ok(attempt) => attempt,
+        Err(err) => Attempt::Settled(Err(err)),
+    }
+}
+
+async fn attempt_inner(
+    cx: &Context,
+    req: &ActionRequest,
+    stamped: &str,
+    nonce: &str,
+) -> Result<Attempt, ServiceError> {
     let client = &cx.client;
     let kind = req.kind.defender_type();
     if let Some(request_id) = &req.request_id {
@@ -147,7 +312,7 @@ async fn attempt(cx: &Context, req: &ActionRequest, stamped: &str, nonce: &str) 
         {
             Ok(Some((action, stamp))) => {
                 check_same_request(&action, &stamp, req)?;
-                return Ok((action, "replayed", true));
+                return Ok(Attempt::Settled(Ok((action, "replayed", true))));
             }
             Ok(None) => {}
             Err(
@@ -159,6 +324,7 @@ async fn attempt(cx: &Context, req: &ActionRequest, stamped: &str, nonce: &str) 
         }
     }
     let sent_at = OffsetDateTime::now_utc();
+    let sent = Instant::now();
     let opts = post_options(&cx.opts);
     let posted = match req.kind {
         ActionKind::Isolate(t) => {
@@ -180,7 +346,7 @@ async fn attempt(cx: &Context, req: &ActionRequest, stamped: &str, nonce: &str) 
     match posted {
         Ok(action) => {
             cx.invalidate(Some(&req.machine_id)).await;
-            Ok((action, "succeeded", false))
+            Ok(Attempt::Settled(Ok((action, "succeeded", false))))
         }
         Err(DefenderError::ActiveRequestAlreadyExists { .. }) => {
             let pending = reconcile::find_pending(client, &req.machine_id, &kind, &cx.opts)
@@ -197,24 +363,22 @@ async fn attempt(cx: &Context, req: &ActionRequest, stamped: &str, nonce: &str) 
         }
         Err(err) if ambiguous(&err) => {
             cx.invalidate(Some(&req.machine_id)).await;
-            let opts = reconcile_options(&cx.opts);
+            let opts = first_look_options(&cx.opts);
             let found =
                 reconcile::find_by_nonce(client, &req.machine_id, &kind, nonce, sent_at, &opts)
                     .await;
-            let not_confirmed = |taken, detail| ServiceError::ActionNotConfirmed {
-                machine_id: req.machine_id.clone(),
-                action: kind.to_string(),
-                taken,
-                detail,
+            let detail = match found {
+                Ok(Some(action)) => return Ok(Attempt::Settled(Ok((action, "succeeded", true)))),
+                Ok(None) => err.to_string(),
+                Err(lookup) => {
+                    format!("{err}; listing the machine's actions then failed: {lookup}")
+                }
             };
-            match found {
-                Ok(Some(action)) => Ok((action, "succeeded", true)),
-                Ok(None) => Err(not_confirmed(ActionTaken::No, err.to_string())),
-                Err(lookup) => Err(not_confirmed(
-                    ActionTaken::Unknown,
-                    format!("{err}; listing the machine's actions then failed: {lookup}"),
-                )),
-            }
+            Ok(Attempt::Unsettled(Unsettled {
+                sent_at,
+                sent,
+                detail,
+            }))
         }
         Err(err) => Err(ServiceError::from_defender(err, "machine", &req.machine_id)),
     }
@@ -322,7 +486,20 @@ fn post_options(opts: &CallOptions) -> CallOptions {
     }
 }
 
-/// Reconciliation's options: the caller's deadline, but at least [`MIN_RECONCILE`] from now.
+/// The first look for an ambiguous action's outcome ends a little before the caller's deadline,
+/// so the caller hears "unsettled" in time; the settle window's looks carry on after it.
+fn first_look_options(opts: &CallOptions) -> CallOptions {
+    match opts.remaining() {
+        Some(left) => {
+            let margin = (left / 10).min(ANSWER_MARGIN);
+            CallOptions::with_deadline(Instant::now() + (left - margin))
+        }
+        None => CallOptions::with_timeout(DEFAULT_RECONCILE),
+    }
+}
+
+/// A cancellation's reconciliation: the caller's deadline, but at least [`MIN_RECONCILE`] from
+/// now (a cancellation has no settle window; its outcome is still audited).
 fn reconcile_options(opts: &CallOptions) -> CallOptions {
     let floor = Instant::now() + MIN_RECONCILE;
     match opts.deadline {

@@ -3,7 +3,9 @@
 //! - After an ambiguous failure (the POST may have reached Defender but no answer came back),
 //!   the machine's recent actions of that type are listed and ours is recognised by the nonce in
 //!   its stamped comment. The list is read up to [`RECONCILE_ATTEMPTS`] times, a little apart,
-//!   because a just-created action may take a moment to show up.
+//!   because a just-created action may take a moment to show up; after that the action is
+//!   unsettled and `perform` keeps looking with [`find_once_by_nonce`] until its settle window
+//!   ends (a request can reach Defender after the service gave up on it).
 //! - Before acting on a `request_id` this process has not seen, the machine's actions of that
 //!   type from the last [`ADOPT_WINDOW`] are searched for that `request_id` in a stamp: a retry
 //!   after a restart, or one that reached another replica, then returns the earlier action.
@@ -73,10 +75,7 @@ pub async fn find_by_nonce(
 ) -> Result<Option<MachineAction>, DefenderError> {
     let mut pause = RECONCILE_PAUSE;
     for attempt in 1..=RECONCILE_ATTEMPTS {
-        let found = recent(client, machine_id, kind, sent_at, opts)
-            .await?
-            .into_iter()
-            .find(|a| stamp_of(a).is_some_and(|s| s.nonce.as_deref() == Some(nonce)));
+        let found = find_once_by_nonce(client, machine_id, kind, nonce, sent_at, opts).await?;
         if found.is_some() {
             return Ok(found);
         }
@@ -89,6 +88,21 @@ pub async fn find_by_nonce(
         }
     }
     Ok(None)
+}
+
+/// One read of the machine's recent actions of `kind`: ours (recognised by `nonce`), if there.
+pub async fn find_once_by_nonce(
+    client: &DefenderClient,
+    machine_id: &str,
+    kind: &ActionType,
+    nonce: &str,
+    sent_at: OffsetDateTime,
+    opts: &CallOptions,
+) -> Result<Option<MachineAction>, DefenderError> {
+    Ok(recent(client, machine_id, kind, sent_at, opts)
+        .await?
+        .into_iter()
+        .find(|a| stamp_of(a).is_some_and(|s| s.nonce.as_deref() == Some(nonce))))
 }
 
 /// Before acting: an earlier action of this machine and type stamped with `request_id`.

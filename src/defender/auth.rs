@@ -18,7 +18,7 @@ use serde::Deserialize;
 use url::Url;
 
 use super::error::{DefenderError, truncate};
-use super::http::{read_body_capped, transport_error};
+use super::http::{parse_retry_after, read_body_capped, transport_error};
 use super::settings::{CallOptions, Credential, DefenderSettings};
 
 /// Which resource a token is for.
@@ -220,6 +220,7 @@ impl TokenProvider {
             Ok(Ok(response)) => response,
         };
         let status = response.status();
+        let retry_after = parse_retry_after(response.headers());
         let body = tokio::time::timeout(self.timeout, read_body_capped(&mut response))
             .await
             .map_err(|_| DefenderError::Transport {
@@ -229,7 +230,7 @@ impl TokenProvider {
             })?
             .map_err(|err| transport_error(&err, false))?;
         if !status.is_success() {
-            return Err(token_error(status.as_u16(), &body));
+            return Err(token_error(status.as_u16(), &body, retry_after));
         }
         let parsed: TokenResponse = serde_json::from_slice(&body)
             .map_err(|e| DefenderError::decode("token response", e))?;
@@ -326,14 +327,26 @@ pub(crate) fn decode_claims(jwt: &str) -> Result<Claims, DefenderError> {
 }
 
 /// Maps a token endpoint failure: an Entra error body becomes `Authentication` with the AADSTS
-/// code; 5xx and 429 are upstream trouble, not bad credentials.
-fn token_error(status: u16, body: &[u8]) -> DefenderError {
+/// code; 429 is throttling (with its `Retry-After`) and 5xx upstream trouble, not bad
+/// credentials.
+fn token_error(status: u16, body: &[u8], retry_after: Option<Duration>) -> DefenderError {
     let parsed: Option<EntraError> = serde_json::from_slice(body).ok();
     let message = parsed
         .as_ref()
         .and_then(|e| e.error_description.clone())
         .unwrap_or_else(|| truncate(&String::from_utf8_lossy(body)));
-    if status >= 500 || status == 429 {
+    if status == 429 {
+        return DefenderError::Throttled {
+            retry_after,
+            cpu_quota: false,
+            message: format!(
+                "the token endpoint (Entra ID) throttled the app: {}",
+                truncate(&message)
+            ),
+            target: None,
+        };
+    }
+    if status >= 500 {
         return DefenderError::Upstream {
             status,
             code: parsed.and_then(|e| e.error),
@@ -385,7 +398,7 @@ mod tests {
     #[test]
     fn entra_error_keeps_the_aadsts_code() {
         let body = br#"{"error":"invalid_client","error_description":"AADSTS7000215: Invalid client secret provided.\r\nTrace ID: x\r\nCorrelation ID: y","error_codes":[7000215]}"#;
-        match token_error(401, body) {
+        match token_error(401, body, None) {
             DefenderError::Authentication {
                 status,
                 error,
@@ -406,6 +419,28 @@ mod tests {
             aadsts_in("AADSTS90002: Tenant 'x' not found").as_deref(),
             Some("AADSTS90002")
         );
+    }
+
+    #[test]
+    fn a_throttled_token_request_is_throttling_with_its_retry_after() {
+        let body = br#"{"error":"temporarily_unavailable","error_description":"AADSTS50196: The server terminated an operation because it encountered a client request loop."}"#;
+        match token_error(429, body, Some(Duration::from_secs(7))) {
+            DefenderError::Throttled {
+                retry_after,
+                cpu_quota,
+                message,
+                ..
+            } => {
+                assert_eq!(retry_after, Some(Duration::from_secs(7)));
+                assert!(!cpu_quota);
+                assert!(message.contains("token endpoint"), "{message}");
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        assert!(matches!(
+            token_error(503, b"down", None),
+            DefenderError::Upstream { status: 503, .. }
+        ));
     }
 
     #[test]

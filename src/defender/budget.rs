@@ -1,15 +1,23 @@
 //! The local rate budget: Defender's published per-API quotas, enforced on our side so that the
-//! service waits a little instead of earning 429s (which all replicas of a tenant share).
+//! service waits a little (or says RATE_LIMITED at once) instead of earning 429s, which all
+//! replicas of a tenant share.
 //!
-//! Each (tenant, API family) has a per-minute and a per-hour sliding window. A sliding log is
-//! used rather than a token bucket because a bucket refilled over an hour admits up to twice its
-//! size in some hour-long window, which Defender's hourly quota would punish. The windows hold
-//! at most `limit` instants each (1,500 for the hour), so memory stays small. A 429 from Defender
-//! blocks the family until its `Retry-After`, so concurrent callers stop knocking too.
+//! Each (tenant, API family) has a per-minute and a per-hour sliding window, admitting at most
+//! [`SAFETY_MARGIN`] of the published limit (times this replica's share). A sliding log rather
+//! than a token bucket, because a bucket refilled over an hour admits up to twice its size in
+//! some hour-long window, which Defender's hourly quota would punish.
+//!
+//! Defender counts a call when it arrives, which is some time after we send it; counting from
+//! the send let the two windows slide apart (a call admitted here a minute after another could
+//! reach Defender less than a minute after it). So a call is counted from its send until a
+//! window after its answer (see [`RateBudget`]). A 429 from Defender is authoritative: it blocks
+//! the family for every caller until its `Retry-After`. The number of calls waiting per family
+//! is bounded, and a call whose wait would pass its deadline is refused at once.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::fmt;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -104,84 +112,113 @@ impl fmt::Display for ApiFamily {
     }
 }
 
-/// A sliding-window log: at most `limit` admissions in any `period`.
+/// Fraction of each published limit the budget admits: the rest is a safety margin for calls
+/// another client of the tenant makes and for clocks that disagree by a little.
+pub const SAFETY_MARGIN: f64 = 0.9;
+
+/// Calls that may wait for one (tenant, family) at a time; more are refused at once.
+pub const DEFAULT_MAX_WAITERS: usize = 200;
+
+/// Key of one budget.
+type Key = (String, ApiFamily);
+
+/// One (tenant, family): who is in flight, when finished calls leave each window, and whether a
+/// 429 holds everyone back.
 #[derive(Debug)]
-struct SlidingWindow {
-    limit: usize,
-    period: Duration,
-    admitted: VecDeque<Instant>,
-}
-
-impl SlidingWindow {
-    fn new(limit: usize, period: Duration) -> Self {
-        Self {
-            limit: limit.max(1),
-            period,
-            admitted: VecDeque::new(),
-        }
-    }
-
-    /// Zero when a call may go now, else how long until the oldest admission leaves the window.
-    fn wait(&mut self, now: Instant) -> Duration {
-        while let Some(first) = self.admitted.front() {
-            if now.saturating_duration_since(*first) >= self.period {
-                self.admitted.pop_front();
-            } else {
-                break;
-            }
-        }
-        if self.admitted.len() < self.limit {
-            return Duration::ZERO;
-        }
-        let release = self.admitted.len() - self.limit;
-        self.admitted
-            .get(release)
-            .map(|oldest| (*oldest + self.period).saturating_duration_since(now))
-            .unwrap_or_default()
-    }
-}
-
-#[derive(Debug)]
-struct FamilyWindows {
-    windows: Vec<SlidingWindow>,
+struct FamilyState {
+    /// Admissions per window (minute, hour), after share and margin.
+    limits: [usize; 2],
+    /// Per window: the instants at which finished calls stop counting.
+    released: [Vec<Instant>; 2],
+    /// Calls sent and not finished: permit id -> send instant. They count in every window
+    /// until they finish.
+    in_flight: HashMap<u64, Instant>,
+    /// Set by a 429: nobody is admitted before this.
     blocked_until: Option<Instant>,
+    /// Calls currently waiting for a permit.
+    waiting: usize,
 }
 
-impl FamilyWindows {
-    fn wait(&mut self, now: Instant) -> Duration {
-        let blocked = self
+impl FamilyState {
+    /// How long a call must wait for a permit when `ahead` calls are already waiting.
+    fn wait(&mut self, now: Instant, ahead: usize, periods: &[Duration; 2]) -> Duration {
+        let mut wait = self
             .blocked_until
             .map(|until| until.saturating_duration_since(now))
             .unwrap_or_default();
-        self.windows
-            .iter_mut()
-            .map(|w| w.wait(now))
-            .fold(blocked, Duration::max)
+        for (i, period) in periods.iter().enumerate() {
+            self.released[i].retain(|at| *at > now);
+            let limit = self.limits[i];
+            let count = self.in_flight.len() + self.released[i].len();
+            // Entries that must leave the window before this call fits.
+            let need = (count + ahead + 1).saturating_sub(limit);
+            if need == 0 {
+                continue;
+            }
+            // An in-flight call is assumed to finish now (its earliest possible release).
+            let skew = skew(*period);
+            let mut times: Vec<Instant> = self.released[i]
+                .iter()
+                .copied()
+                .chain(
+                    self.in_flight
+                        .values()
+                        .map(|sent| (*sent + *period + skew).max(now + *period)),
+                )
+                .collect();
+            let window_wait = if need <= times.len() {
+                let (_, kth, _) = times.select_nth_unstable(need - 1);
+                kth.saturating_duration_since(now)
+            } else {
+                // More waiters than entries: each further `limit` of them needs another window.
+                let last = times.iter().max().copied().unwrap_or(now);
+                let rounds = (need - times.len()).div_ceil(limit.max(1)) as u32;
+                last.saturating_duration_since(now) + *period * rounds
+            };
+            wait = wait.max(window_wait);
+        }
+        wait
     }
 }
 
+/// How much later than its send a call may reach Defender (connection set-up, proxies) and
+/// still be counted in the right window: 1 s per minute of window.
+fn skew(period: Duration) -> Duration {
+    period / 60
+}
+
 /// Per (tenant, family) budgets. Share one between clients of the same tenant in one process.
+///
+/// Defender counts a call when it *arrives*; this budget cannot see arrivals, so it counts a
+/// call from its send until a window's length after its answer (at least a window plus a
+/// skew after the send), and an unanswered call until a window plus the skew after it ended.
+/// Whatever the arrival time, Defender's count in any window is then at most this budget's
+/// count when the call was admitted, which is below the published limit by the margin.
 #[derive(Debug)]
 pub struct RateBudget {
     enabled: bool,
     share: f64,
     /// Window lengths (one minute, one hour); shorter in tests.
     periods: [Duration; 2],
-    families: Mutex<HashMap<(String, ApiFamily), FamilyWindows>>,
+    max_waiters: usize,
+    next_id: AtomicU64,
+    families: Mutex<HashMap<Key, FamilyState>>,
 }
 
 impl RateBudget {
-    /// A budget admitting `share` of each family's published limits (at least one call per
-    /// window); `enabled = false` admits everything.
+    /// A budget admitting `share` of each family's published limits (less the
+    /// [`SAFETY_MARGIN`], at least one call per window); `enabled = false` admits everything.
     pub fn new(enabled: bool, share: f64) -> Arc<Self> {
-        Self::with_periods(
-            enabled,
-            share,
-            [Duration::from_secs(60), Duration::from_secs(3600)],
-        )
+        Self::with_window(enabled, share, Duration::from_secs(60))
     }
 
-    fn with_periods(enabled: bool, share: f64, periods: [Duration; 2]) -> Arc<Self> {
+    /// Like [`RateBudget::new`] with a "minute" window of `minute` and an "hour" of 60 of them:
+    /// tests run the real counting rules against a simulator configured with the same window.
+    pub fn with_window(enabled: bool, share: f64, minute: Duration) -> Arc<Self> {
+        Self::build(enabled, share, [minute, minute * 60], DEFAULT_MAX_WAITERS)
+    }
+
+    fn build(enabled: bool, share: f64, periods: [Duration; 2], max_waiters: usize) -> Arc<Self> {
         Arc::new(Self {
             enabled,
             share: if share > 0.0 && share <= 1.0 {
@@ -190,205 +227,202 @@ impl RateBudget {
                 1.0
             },
             periods,
+            max_waiters,
+            next_id: AtomicU64::new(0),
             families: Mutex::new(HashMap::new()),
         })
     }
 
     fn limits(&self, family: ApiFamily) -> [usize; 2] {
-        let scale = |published: u32| ((published as f64) * self.share).floor().max(1.0) as usize;
+        let scale = |published: u32| {
+            ((published as f64) * self.share * SAFETY_MARGIN)
+                .floor()
+                .max(1.0) as usize
+        };
         [scale(family.per_minute()), scale(family.per_hour())]
     }
 
-    /// Waits for a permit. If the wait would end after `deadline`, returns
+    fn lock(&self) -> MutexGuard<'_, HashMap<Key, FamilyState>> {
+        self.families.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn state<'m>(
+        &self,
+        families: &'m mut HashMap<Key, FamilyState>,
+        key: &Key,
+    ) -> &'m mut FamilyState {
+        families.entry(key.clone()).or_insert_with(|| FamilyState {
+            limits: self.limits(key.1),
+            released: [Vec::new(), Vec::new()],
+            in_flight: HashMap::new(),
+            blocked_until: None,
+            waiting: 0,
+        })
+    }
+
+    /// Waits for a permit to send one request; the call counts until the permit is dropped
+    /// (drop it when the answer's head arrived, or the attempt ended). If the wait would end
+    /// after `deadline`, or too many calls already wait, returns
     /// [`DefenderError::RateBudgetExhausted`] at once instead of waiting in vain.
     pub async fn acquire(
-        &self,
+        self: &Arc<Self>,
         tenant: &str,
         family: ApiFamily,
         deadline: Option<Instant>,
-    ) -> Result<(), DefenderError> {
+    ) -> Result<Permit, DefenderError> {
         if !self.enabled {
-            return Ok(());
+            return Ok(Permit { inner: None });
         }
+        let key: Key = (tenant.to_owned(), family);
+        let mut waiter: Option<Waiter<'_>> = None;
         loop {
             let now = Instant::now();
             let wait = {
-                let mut families = self.families.lock().unwrap_or_else(PoisonError::into_inner);
-                let entry = families
-                    .entry((tenant.to_owned(), family))
-                    .or_insert_with(|| {
-                        let limits = self.limits(family);
-                        FamilyWindows {
-                            windows: vec![
-                                SlidingWindow::new(limits[0], self.periods[0]),
-                                SlidingWindow::new(limits[1], self.periods[1]),
-                            ],
-                            blocked_until: None,
-                        }
-                    });
-                let wait = entry.wait(now);
+                let mut families = self.lock();
+                let state = self.state(&mut families, &key);
+                // A new call queues behind the waiting ones; a waiting one competes on wake-up.
+                let ahead = if waiter.is_some() { 0 } else { state.waiting };
+                let wait = state.wait(now, ahead, &self.periods);
                 if wait.is_zero() {
-                    for window in &mut entry.windows {
-                        window.admitted.push_back(now);
+                    if let Some(mut w) = waiter.take() {
+                        state.waiting = state.waiting.saturating_sub(1);
+                        w.armed = false;
                     }
-                    return Ok(());
+                    let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+                    state.in_flight.insert(id, now);
+                    return Ok(Permit {
+                        inner: Some(PermitInner {
+                            budget: Arc::clone(self),
+                            key,
+                            id,
+                            sent: now,
+                            answered: false,
+                        }),
+                    });
+                }
+                let refuse = deadline.is_some_and(|d| now + wait > d)
+                    || (waiter.is_none() && state.waiting >= self.max_waiters);
+                if refuse {
+                    // Dropping `waiter` (if any) takes this call out of the queue.
+                    tracing::debug!(%family, wait_ms = wait.as_millis() as u64, waiting = state.waiting, "rate budget cannot admit in time");
+                    drop(families);
+                    return Err(DefenderError::RateBudgetExhausted {
+                        family,
+                        retry_after: wait,
+                    });
+                }
+                if waiter.is_none() {
+                    state.waiting += 1;
+                    waiter = Some(Waiter {
+                        budget: self,
+                        key: key.clone(),
+                        armed: true,
+                    });
                 }
                 wait
             };
-            if deadline.is_some_and(|d| now + wait > d) {
-                tracing::debug!(%family, wait_ms = wait.as_millis() as u64, "rate budget cannot admit before the deadline");
-                return Err(DefenderError::RateBudgetExhausted {
-                    family,
-                    retry_after: wait,
-                });
-            }
             tracing::debug!(%family, wait_ms = wait.as_millis() as u64, "waiting for rate budget");
             tokio::time::sleep(wait).await;
         }
     }
 
-    /// Defender said 429: hold the family's calls until `retry_after` from now.
+    /// Defender said 429: hold every caller of the family until `retry_after` from now.
     pub fn block_for(&self, tenant: &str, family: ApiFamily, retry_after: Duration) {
         if !self.enabled {
             return;
         }
         let until = Instant::now() + retry_after;
-        let mut families = self.families.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(entry) = families.get_mut(&(tenant.to_owned(), family)) {
-            entry.blocked_until = Some(entry.blocked_until.map_or(until, |b| b.max(until)));
+        let key: Key = (tenant.to_owned(), family);
+        let mut families = self.lock();
+        let state = self.state(&mut families, &key);
+        state.blocked_until = Some(state.blocked_until.map_or(until, |b| b.max(until)));
+    }
+
+    /// The pause after a 429 that gave no `Retry-After`: a sixth of the minute window.
+    pub fn default_pause(&self) -> Duration {
+        self.periods[0] / 6
+    }
+
+    /// Calls each window of the family would still admit now (for metrics and tests).
+    pub fn remaining(&self, tenant: &str, family: ApiFamily) -> [usize; 2] {
+        let key: Key = (tenant.to_owned(), family);
+        let now = Instant::now();
+        let mut families = self.lock();
+        let state = self.state(&mut families, &key);
+        let mut left = [0; 2];
+        for (i, slot) in left.iter_mut().enumerate() {
+            state.released[i].retain(|at| *at > now);
+            let used = state.in_flight.len() + state.released[i].len();
+            *slot = state.limits[i].saturating_sub(used);
+        }
+        left
+    }
+}
+
+/// Takes a waiting call out of the count if its future is dropped (caller gone) or refused.
+struct Waiter<'a> {
+    budget: &'a RateBudget,
+    key: Key,
+    armed: bool,
+}
+
+impl Drop for Waiter<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            let mut families = self.budget.lock();
+            if let Some(state) = families.get_mut(&self.key) {
+                state.waiting = state.waiting.saturating_sub(1);
+            }
+        }
+    }
+}
+
+/// The right to send one request. While it lives the call counts as in flight; dropping it
+/// starts the call's time in the windows.
+#[derive(Debug)]
+pub struct Permit {
+    inner: Option<PermitInner>,
+}
+
+#[derive(Debug)]
+struct PermitInner {
+    budget: Arc<RateBudget>,
+    key: Key,
+    id: u64,
+    sent: Instant,
+    answered: bool,
+}
+
+impl Permit {
+    /// Records that Defender answered (so the request has certainly arrived by now).
+    pub fn answered(&mut self) {
+        if let Some(inner) = &mut self.inner {
+            inner.answered = true;
+        }
+    }
+}
+
+impl Drop for Permit {
+    fn drop(&mut self) {
+        let Some(inner) = self.inner.take() else {
+            return;
+        };
+        let now = Instant::now();
+        let periods = inner.budget.periods;
+        let mut families = inner.budget.lock();
+        if let Some(state) = families.get_mut(&inner.key) {
+            state.in_flight.remove(&inner.id);
+            for (i, period) in periods.iter().enumerate() {
+                let skew = skew(*period);
+                // Unanswered: the request may still be on its way; allow the skew after now.
+                let after_end = if inner.answered { Duration::ZERO } else { skew };
+                let release = (inner.sent + *period + skew).max(now + *period + after_end);
+                state.released[i].push(release);
+            }
         }
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn published_limits_and_page_sizes() {
-        assert_eq!(ApiFamily::MachineVulnerabilities.per_minute(), 50);
-        assert_eq!(ApiFamily::AdvancedHunting.per_minute(), 45);
-        assert_eq!(ApiFamily::Machines.per_minute(), 100);
-        assert_eq!(ApiFamily::Machines.per_hour(), 1500);
-        assert_eq!(ApiFamily::Vulnerabilities.max_page_size(), 8000);
-        assert_eq!(ApiFamily::Alerts.max_page_size(), 10_000);
-        for (i, f) in ApiFamily::ALL.iter().enumerate() {
-            assert_eq!(f.index(), i);
-        }
-    }
-
-    #[tokio::test]
-    async fn budget_refuses_at_once_when_the_wait_passes_the_deadline() {
-        // share 0.02 of 100/min = 2 calls per minute.
-        let budget = RateBudget::new(true, 0.02);
-        let deadline = Some(Instant::now() + Duration::from_secs(5));
-        for _ in 0..2 {
-            budget
-                .acquire("t", ApiFamily::Machines, deadline)
-                .await
-                .expect("within budget");
-        }
-        let started = Instant::now();
-        let err = budget
-            .acquire("t", ApiFamily::Machines, deadline)
-            .await
-            .expect_err("budget spent");
-        assert!(started.elapsed() < Duration::from_millis(100));
-        match err {
-            DefenderError::RateBudgetExhausted {
-                family,
-                retry_after,
-            } => {
-                assert_eq!(family, ApiFamily::Machines);
-                assert!(retry_after > Duration::from_secs(55), "{retry_after:?}");
-            }
-            other => panic!("unexpected {other:?}"),
-        }
-        // Other families and tenants have their own budgets.
-        budget
-            .acquire("t", ApiFamily::Alerts, deadline)
-            .await
-            .expect("alerts budget is separate");
-        budget
-            .acquire("other", ApiFamily::Machines, deadline)
-            .await
-            .expect("tenant budget is separate");
-    }
-
-    #[tokio::test]
-    async fn budget_waits_for_a_permit_within_the_deadline() {
-        // 2 per 200 ms "minute" window.
-        let budget = RateBudget::with_periods(
-            true,
-            0.02,
-            [Duration::from_millis(200), Duration::from_secs(3600)],
-        );
-        let started = Instant::now();
-        for _ in 0..3 {
-            budget
-                .acquire(
-                    "t",
-                    ApiFamily::Machines,
-                    Some(started + Duration::from_secs(2)),
-                )
-                .await
-                .expect("admitted after waiting");
-        }
-        assert!(started.elapsed() >= Duration::from_millis(190));
-    }
-
-    #[tokio::test]
-    async fn hourly_window_limits_even_when_minute_window_has_room() {
-        // share 0.002: 1/min (floored to 1), 3/hour. Use short periods: minute 10 ms, hour 10 s.
-        let budget = RateBudget::with_periods(
-            true,
-            0.002,
-            [Duration::from_millis(10), Duration::from_secs(10)],
-        );
-        let deadline = Some(Instant::now() + Duration::from_secs(1));
-        for _ in 0..3 {
-            budget
-                .acquire("t", ApiFamily::Machines, deadline)
-                .await
-                .expect("admitted");
-        }
-        let err = budget
-            .acquire("t", ApiFamily::Machines, deadline)
-            .await
-            .expect_err("hour spent");
-        assert!(
-            err.retry_after()
-                .is_some_and(|d| d > Duration::from_secs(9))
-        );
-    }
-
-    #[tokio::test]
-    async fn a_429_blocks_the_family() {
-        let budget = RateBudget::new(true, 1.0);
-        let deadline = Some(Instant::now() + Duration::from_secs(1));
-        budget
-            .acquire("t", ApiFamily::Alerts, deadline)
-            .await
-            .expect("admitted");
-        budget.block_for("t", ApiFamily::Alerts, Duration::from_secs(30));
-        let err = budget
-            .acquire("t", ApiFamily::Alerts, deadline)
-            .await
-            .expect_err("blocked");
-        assert!(
-            err.retry_after()
-                .is_some_and(|d| d > Duration::from_secs(29))
-        );
-    }
-
-    #[tokio::test]
-    async fn disabled_budget_admits_everything() {
-        let budget = RateBudget::new(false, 0.01);
-        for _ in 0..500 {
-            budget
-                .acquire("t", ApiFamily::AdvancedHunting, Some(Instant::now()))
-                .await
-                .expect("admitted");
-        }
-    }
-}
+#[path = "budget_tests.rs"]
+mod tests;

@@ -67,6 +67,7 @@ impl DefenderClient {
         budget: Arc<RateBudget>,
     ) -> Result<Self, DefenderError> {
         settings.validate()?;
+        crate::tls::install_crypto_provider();
         let http = reqwest::Client::builder()
             // A redirect could carry the bearer token to another host: treat 3xx as an error.
             .redirect(reqwest::redirect::Policy::none())

@@ -1,6 +1,6 @@
 //! Microsoft clouds: which hosts and token scopes a tenant in each cloud uses.
 //!
-//! Host names follow defender-api/README.md §1 (Microsoft's `gov.md` and XSOAR's endpoint map).
+//! Host names follow Microsoft's documentation of its US government clouds.
 //! The gov-cloud Defender token scope is not documented by Microsoft; see [`Cloud::defender_scope`].
 
 use std::fmt;

@@ -6,7 +6,8 @@
 //! time would likely do so again and burn the tenant's CPU quota). Action POSTs (isolate,
 //! unisolate, scan, cancel) are never retried: a failure after the request may have been written
 //! is reported as `Transport { ambiguous: true }` for the caller to reconcile. Sleeps honour
-//! `Retry-After` and never go past the caller's deadline.
+//! `Retry-After`, and a retry or budget wait is only scheduled when an attempt can still finish
+//! before the caller's deadline.
 
 use std::time::{Duration, SystemTime};
 
@@ -18,7 +19,7 @@ use tracing::Instrument as _;
 use url::Url;
 
 use super::auth::{AccessToken, TokenProvider, TokenScope};
-use super::budget::{ApiFamily, RateBudget};
+use super::budget::{ApiFamily, Permit, RateBudget};
 use super::error::{DefenderError, parse_missing_roles, truncate};
 use super::models::{ErrorBody, ErrorDetail};
 use super::settings::{CallOptions, RetryPolicy};
@@ -29,8 +30,13 @@ pub(crate) const MAX_BODY_BYTES: usize = 256 * 1024 * 1024;
 
 /// Without a caller deadline, the longest wait for the local rate budget: an hour-long wait (the
 /// hourly quota, or a 429 with a long `Retry-After`) is reported as `RateBudgetExhausted` with
-/// its `retry_after` instead of stalling the caller.
+/// its `retry_after` instead of stalling the caller. (The service always passes a deadline: the
+/// caller's, or its default one.)
 const MAX_BUDGET_WAIT_WITHOUT_DEADLINE: Duration = Duration::from_secs(120);
+
+/// The least time an attempt is given: a retry or a budget wait that would leave less than this
+/// before the deadline is not scheduled (the caller gets the failure, or a stale answer, now).
+pub(crate) const MIN_ATTEMPT_TIME: Duration = Duration::from_millis(500);
 
 /// How a call may be retried.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -141,37 +147,37 @@ impl Executor {
             if opts.remaining().is_some_and(|left| left.is_zero()) {
                 return Err(DefenderError::DeadlineExceeded);
             }
-            let budget_deadline = opts
-                .deadline
-                .or_else(|| Some(tokio::time::Instant::now() + MAX_BUDGET_WAIT_WITHOUT_DEADLINE));
-            if let Err(err) = self
-                .budget
-                .acquire(&self.tenant, call.family, budget_deadline)
-                .await
-            {
-                self.stats.record_budget_refusal(call.family);
-                return Err(err);
-            }
             let failure = match self.tokens.token(call.scope, opts).await {
-                Ok(token) => match self.attempt(call, &token, opts, retries, open).await {
-                    Ok(answer) => return Ok(answer),
-                    Err(Failure::Unauthorized(_)) if !retokened => {
-                        tracing::debug!("401 from upstream; fetching a fresh token");
-                        self.tokens.invalidate(call.scope, &token).await;
-                        retokened = true;
-                        continue;
-                    }
-                    Err(Failure::Unauthorized(err)) => Failure::Fatal(err),
-                    Err(other) => other,
-                },
-                // Token endpoint trouble (5xx, connection) is transient; bad credentials are not.
-                Err(err @ (DefenderError::Upstream { .. } | DefenderError::Transport { .. })) => {
-                    Failure::Transient {
-                        error: err,
-                        retry_after: None,
-                        timed_out: false,
+                Ok(token) => {
+                    // The budget is taken after the token, right before the send: the time a
+                    // token fetch takes must not sit between our count and Defender's.
+                    let mut permit = self.permit(call, opts).await?;
+                    match self
+                        .attempt(call, &token, opts, retries, open, &mut permit)
+                        .await
+                    {
+                        Ok(answer) => return Ok(answer),
+                        Err(Failure::Unauthorized(_)) if !retokened => {
+                            tracing::debug!("401 from upstream; fetching a fresh token");
+                            self.tokens.invalidate(call.scope, &token).await;
+                            retokened = true;
+                            continue;
+                        }
+                        Err(Failure::Unauthorized(err)) => Failure::Fatal(err),
+                        Err(other) => other,
                     }
                 }
+                // Token endpoint trouble (throttling, 5xx, connection) is transient; bad
+                // credentials are not.
+                Err(
+                    err @ (DefenderError::Upstream { .. }
+                    | DefenderError::Transport { .. }
+                    | DefenderError::Throttled { .. }),
+                ) => Failure::Transient {
+                    retry_after: err.retry_after(),
+                    error: err,
+                    timed_out: false,
+                },
                 Err(err) => Failure::Fatal(err),
             };
             let (error, retry_after) = match failure {
@@ -200,10 +206,15 @@ impl Executor {
                 );
                 return Err(error);
             }
-            if opts.remaining().is_some_and(|left| delay >= left) {
+            // Never schedule an attempt that cannot finish before the deadline: the caller
+            // would be gone, and the time is better left for a fallback (a stale answer).
+            if opts
+                .remaining()
+                .is_some_and(|left| delay + MIN_ATTEMPT_TIME > left)
+            {
                 tracing::debug!(
                     delay_ms = delay.as_millis() as u64,
-                    "retry would pass the deadline"
+                    "a retry could not finish before the deadline"
                 );
                 return Err(error);
             }
@@ -211,6 +222,30 @@ impl Executor {
             self.stats.record_retry(call.family);
             tokio::time::sleep(delay).await;
             retries += 1;
+        }
+    }
+
+    /// A rate budget permit for one attempt. A wait is accepted only if an attempt can still
+    /// finish after it (before the deadline, or within [`MAX_BUDGET_WAIT_WITHOUT_DEADLINE`]).
+    async fn permit(&self, call: &Call<'_>, opts: &CallOptions) -> Result<Permit, DefenderError> {
+        let now = tokio::time::Instant::now();
+        let latest_start = match opts.deadline {
+            Some(deadline) => deadline
+                .checked_sub(MIN_ATTEMPT_TIME)
+                .unwrap_or(now)
+                .max(now),
+            None => now + MAX_BUDGET_WAIT_WITHOUT_DEADLINE,
+        };
+        match self
+            .budget
+            .acquire(&self.tenant, call.family, Some(latest_start))
+            .await
+        {
+            Ok(permit) => Ok(permit),
+            Err(err) => {
+                self.stats.record_budget_refusal(call.family);
+                Err(err)
+            }
         }
     }
 
@@ -233,6 +268,7 @@ impl Executor {
         opts: &CallOptions,
         retries: u32,
         open: bool,
+        permit: &mut Permit,
     ) -> Result<Answer, Failure> {
         let (timeout, limited_by_deadline) = match opts.remaining() {
             Some(left) if left < call.timeout => (left, true),
@@ -252,6 +288,8 @@ impl Executor {
                 .send()
                 .await
                 .map_err(|e| transport_error(&e, is_action))?;
+            // Defender has the request now: its window counts from no later than this.
+            permit.answered();
             let status = response.status().as_u16();
             let retry_after = parse_retry_after(response.headers());
             if open && (200..300).contains(&status) {
@@ -300,9 +338,11 @@ impl Executor {
             }
         };
         let error = classify(status, &body, retry_after);
-        tracing::debug!(status, attempt = retries, target = error.target().unwrap_or(""), error = %error, "upstream error");
-        if let (429, Some(wait)) = (status, retry_after) {
-            // Every caller of this family should hold back, not just this one.
+        tracing::debug!(status, attempt = retries, correlation_id = error.target().unwrap_or(""), error = %error, "upstream error");
+        if status == 429 {
+            // Defender's count is authoritative: every caller of this family holds back, not
+            // just this one, until its Retry-After (or a default pause when it gave none).
+            let wait = retry_after.unwrap_or_else(|| self.budget.default_pause());
             self.budget.block_for(&self.tenant, call.family, wait);
         }
         match status {
@@ -493,111 +533,5 @@ impl TransportFailure for BodyError {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use reqwest::header::HeaderValue;
-
-    #[test]
-    fn retry_after_accepts_seconds_and_http_dates() {
-        let mut headers = HeaderMap::new();
-        headers.insert(RETRY_AFTER, HeaderValue::from_static("7"));
-        assert_eq!(parse_retry_after(&headers), Some(Duration::from_secs(7)));
-        let later = httpdate::fmt_http_date(SystemTime::now() + Duration::from_secs(120));
-        headers.insert(RETRY_AFTER, HeaderValue::from_str(&later).expect("header"));
-        let parsed = parse_retry_after(&headers).expect("date");
-        assert!(parsed > Duration::from_secs(100) && parsed <= Duration::from_secs(120));
-        headers.insert(RETRY_AFTER, HeaderValue::from_static("soon"));
-        assert_eq!(parse_retry_after(&headers), None);
-    }
-
-    #[test]
-    fn error_samples_classify_to_their_variants() {
-        let e = classify(
-            400,
-            include_bytes!("testdata/error_400_active_request_already_exists.json"),
-            None,
-        );
-        assert!(matches!(
-            e,
-            DefenderError::ActiveRequestAlreadyExists { .. }
-        ));
-        let e = classify(
-            400,
-            include_bytes!("testdata/error_400_invalid_request_body.json"),
-            None,
-        );
-        assert!(
-            matches!(e, DefenderError::BadRequest { ref code, ref target, .. } if code == "InvalidRequestBody" && target.as_deref() == Some("1fa66c0f-18bd-4133-b378-36d76f3a2ba0"))
-        );
-        match classify(
-            403,
-            include_bytes!("testdata/error_403_missing_role.json"),
-            None,
-        ) {
-            DefenderError::MissingPermission {
-                required, granted, ..
-            } => {
-                assert_eq!(required, ["Machine.Read.All", "Machine.ReadWrite.All"]);
-                assert_eq!(granted, ["Machine.Isolate"]);
-            }
-            other => panic!("unexpected {other:?}"),
-        }
-        let e = classify(
-            403,
-            include_bytes!("testdata/error_403_missing_permission_legacy.json"),
-            None,
-        );
-        assert!(matches!(e, DefenderError::MissingPermission { .. }));
-        let e = classify(
-            403,
-            br#"{"error":{"code":"DisabledFeature","message":"nope"}}"#,
-            None,
-        );
-        assert!(
-            matches!(e, DefenderError::Forbidden { ref code, .. } if code == "DisabledFeature")
-        );
-        let e = classify(
-            404,
-            include_bytes!("testdata/error_404_resource_not_found.json"),
-            None,
-        );
-        assert!(
-            matches!(e, DefenderError::NotFound { ref code, .. } if code == "ResourceNotFound")
-        );
-        let e = classify(
-            429,
-            include_bytes!("testdata/error_429_quota.json"),
-            Some(Duration::from_secs(3)),
-        );
-        assert!(matches!(
-            e,
-            DefenderError::Throttled {
-                cpu_quota: false,
-                retry_after: Some(_),
-                ..
-            }
-        ));
-        let e = classify(
-            429,
-            br#"{"error":{"code":"TooManyRequests","message":"CPU resources quota exceeded"}}"#,
-            None,
-        );
-        assert!(matches!(
-            e,
-            DefenderError::Throttled {
-                cpu_quota: true,
-                ..
-            }
-        ));
-        let e = classify(502, b"<html>bad gateway</html>", None);
-        assert!(
-            matches!(e, DefenderError::Upstream { status: 502, ref message, .. } if message.contains("bad gateway"))
-        );
-        let e = classify(
-            403,
-            br#"{"error":{"code":"Forbidden","message":"x","innerError":{"request-id":"rid"}}}"#,
-            None,
-        );
-        assert_eq!(e.target(), Some("rid"));
-    }
-}
+#[path = "http_tests.rs"]
+mod tests;

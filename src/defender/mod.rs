@@ -1,7 +1,7 @@
 //! The Microsoft Defender for Endpoint REST client: tokens, rate budget, retries, paging, models.
 //!
 //! Everything the service needs from Defender goes through [`DefenderClient`], which knows the
-//! wire format (`defender-api/` in the shared docs) and the rules for being a good tenant
+//! wire format and the rules for being a good tenant
 //! citizen: one shared token fetch per (tenant, scope), a local budget that matches Defender's
 //! published quotas, retries only where they are safe, and a bearer token that never leaves the
 //! cloud's Defender hosts. Errors are transport-shaped ([`DefenderError`]); the service layer maps
@@ -44,6 +44,6 @@ pub use models::{
     Vulnerability, VulnerabilitySeverity,
 };
 pub use odata::{Filter, ODataQuery};
-pub use paging::{Collection, Page, PageCursor};
+pub use paging::{Collection, Page, PageCursor, RepeatGuard};
 pub use settings::{CallOptions, Credential, DefenderSettings, RateLimitSettings, RetryPolicy};
 pub use stats::FamilyStats;

@@ -256,6 +256,53 @@ mod fold {
     }
 }
 
+/// Notices a list read whose pages repeat: a next link that goes back to an offset already read,
+/// or an id already seen on an earlier page. A faulty or hostile upstream can otherwise make a
+/// bulk read return the same items twice and still look complete.
+#[derive(Debug, Default)]
+pub struct RepeatGuard {
+    /// Items read so far (pages included).
+    read: u64,
+    /// Hashes of the ids seen: 8 bytes a machine instead of the id; a collision (about one in
+    /// 10^9 for a 100,000-machine fleet) only ends a stream early as incomplete.
+    ids: std::collections::HashSet<u64>,
+}
+
+impl RepeatGuard {
+    /// Counts one item with `id`; `false` when that id was already seen.
+    pub fn item(&mut self, id: Option<&str>) -> bool {
+        self.read += 1;
+        let Some(id) = id else { return true };
+        let mut hasher = std::hash::DefaultHasher::new();
+        std::hash::Hash::hash(&id.to_ascii_lowercase(), &mut hasher);
+        self.ids.insert(std::hash::Hasher::finish(&hasher))
+    }
+
+    /// Counts `n` items whose ids are not tracked.
+    pub fn items(&mut self, n: usize) {
+        self.read += n as u64;
+    }
+
+    /// Why following `next` would re-read items, if it would: its `$skip` is below the number
+    /// of items already read (the first request had no `$skip`).
+    pub fn check_link(&self, next: &PageCursor) -> Result<(), String> {
+        match skip_of(next.url()) {
+            Some(skip) if skip < self.read => Err(format!(
+                "Defender's next page link goes back to item {skip} after {} items were read, so pages would repeat",
+                self.read
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// The `$skip` of `url`, if it has one.
+fn skip_of(url: &Url) -> Option<u64> {
+    url.query_pairs()
+        .find(|(k, _)| k.eq_ignore_ascii_case("$skip"))
+        .and_then(|(_, v)| v.trim().parse().ok())
+}
+
 /// `request_url` with `$skip` advanced by `$top`, when it asked for `$top` items and got them all.
 pub(crate) fn skip_continuation(request_url: &Url, item_count: usize) -> Option<Url> {
     let mut pairs: Vec<(String, String)> = request_url.query_pairs().into_owned().collect();
@@ -397,6 +444,23 @@ mod tests {
                 policy.fold_page(&request, bad.as_bytes(), "alerts", &mut |v| seen.push(v));
             assert!(matches!(result, Err(DefenderError::Decode { .. })), "{bad}");
         }
+    }
+
+    #[test]
+    fn repeated_offsets_and_ids_are_noticed() {
+        let mut guard = RepeatGuard::default();
+        assert!(guard.item(Some("AA")));
+        assert!(guard.item(Some("bb")));
+        assert!(guard.item(None));
+        assert!(!guard.item(Some("aa")), "ids compare case-insensitively");
+        let back = PageCursor::NextLink(url("http://h/api/machines?$top=3&$skip=1"));
+        assert!(guard.check_link(&back).is_err());
+        let on = PageCursor::NextLink(url("http://h/api/machines?$top=3&$SKIP=4"));
+        assert!(guard.check_link(&on).is_ok());
+        let token = PageCursor::NextLink(url("http://h/api/machines?$skiptoken=abc"));
+        assert!(guard.check_link(&token).is_ok());
+        guard.items(10);
+        assert!(guard.check_link(&on).is_err());
     }
 
     #[test]

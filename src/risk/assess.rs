@@ -1,6 +1,6 @@
-//! One machine's assessment: fetch what DESIGN.md §3 says to fetch (rules 3, 4 and 7) from
-//! the per-machine APIs, score it with [`scoring`](super::scoring), and attach the portal links
-//! of the configured cloud. The result, [`Assessment`], is what the cache stores.
+//! One machine's assessment: fetch what the risk model (docs/risk-model.md) says to fetch (rules 3,
+//! 4 and 7) from the per-machine APIs, score it with [`scoring`](super::scoring), and attach the
+//! portal links of the configured cloud. The result, [`Assessment`], is what the cache stores.
 
 use std::sync::{Arc, OnceLock};
 use std::time::SystemTime;
@@ -103,7 +103,7 @@ impl Assessment {
     }
 }
 
-/// `{portal}/machines/v2/{id}/{tab}?tid={tenant}` (defender-api/README.md §15).
+/// `{portal}/machines/v2/{id}/{tab}?tid={tenant}` (the portal's device page and its tabs).
 pub fn portal_links(portal: &Url, tenant: &str, machine_id: &str) -> PortalLinks {
     let tab = |tab: &str| portal_url(portal, tenant, &["machines", "v2", machine_id, tab]);
     PortalLinks {

@@ -1,5 +1,5 @@
 //! Reading the inputs of many assessments with Defender's bulk list APIs instead of one call
-//! per machine (DESIGN.md §2 `StreamFleetRisk`, and the cold part of a batch):
+//! per machine (`StreamFleetRisk`, and the cold part of a batch):
 //!
 //! - machines by id: `GET /api/machines?$filter=id eq 'a' or id eq 'b' ...`, 40 ids a call;
 //! - active alerts: `GET /api/alerts?$filter=status ne 'Resolved'&$top=10000`, paged, folded
@@ -16,7 +16,7 @@
 //! read, so memory holds one page's body and the summaries, never a tenant's alerts or rows.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Mutex, PoisonError};
 
 use futures::{StreamExt, TryStreamExt};
@@ -29,7 +29,7 @@ use super::scoring::{
 };
 use crate::defender::{
     Alert, ApiFamily, BulkList, CallOptions, DefenderClient, DefenderError, Filter, Machine,
-    MachineVulnerability, ODataQuery, Page, Vulnerability,
+    MachineVulnerability, ODataQuery, Page, RepeatGuard, Vulnerability,
 };
 use crate::error::ServiceError;
 
@@ -109,7 +109,16 @@ pub(crate) async fn read_all<T: DeserializeOwned>(
     let mut items = page.items;
     let mut next = page.next;
     let mut seen = HashSet::new();
+    // Offsets only: these rows have no single id, and a repeat here cannot inflate the fleet.
+    let mut repeats = RepeatGuard::default();
+    repeats.items(items.len());
     while let Some(cursor) = next {
+        if let Err(message) = repeats.check_link(&cursor) {
+            return Err(DefenderError::Decode {
+                what: "@odata.nextLink".into(),
+                message,
+            });
+        }
         if !seen.insert(cursor.url().clone()) {
             return Err(DefenderError::Decode {
                 what: "@odata.nextLink".into(),
@@ -118,6 +127,7 @@ pub(crate) async fn read_all<T: DeserializeOwned>(
         }
         calls.add_one();
         let page = client.next_page::<T>(&cursor, family, opts).await?;
+        repeats.items(page.items.len());
         items.extend(page.items);
         next = page.next;
     }
@@ -134,10 +144,27 @@ pub(crate) async fn fold_all<T: DeserializeOwned>(
     calls: &CallCounter,
     each: &mut (dyn FnMut(T) + Send),
 ) -> Result<(), DefenderError> {
+    // Items folded so far, for the repeat check (offsets only, as in `read_all`).
+    let folded = AtomicUsize::new(0);
+    let mut counted = |item: T| {
+        folded.fetch_add(1, Ordering::Relaxed);
+        each(item);
+    };
     calls.add_one();
-    let mut next = client.fold_list(list, query, opts, &mut *each).await?;
+    let mut next = client.fold_list(list, query, opts, &mut counted).await?;
     let mut seen = HashSet::new();
+    let mut repeats = RepeatGuard::default();
+    let mut accounted = 0;
     while let Some(cursor) = next {
+        let total = folded.load(Ordering::Relaxed);
+        repeats.items(total - accounted);
+        accounted = total;
+        if let Err(message) = repeats.check_link(&cursor) {
+            return Err(DefenderError::Decode {
+                what: "@odata.nextLink".into(),
+                message,
+            });
+        }
         if !seen.insert(cursor.url().clone()) {
             return Err(DefenderError::Decode {
                 what: "@odata.nextLink".into(),
@@ -146,7 +173,7 @@ pub(crate) async fn fold_all<T: DeserializeOwned>(
         }
         calls.add_one();
         next = client
-            .fold_next_page(&cursor, list.family(), opts, &mut *each)
+            .fold_next_page(&cursor, list.family(), opts, &mut counted)
             .await?;
     }
     Ok(())

@@ -64,7 +64,7 @@ impl<'a> RiskEngine<'a> {
         self.tenant
     }
 
-    /// One endpoint's risk (DESIGN.md §3), from the cache when it can be.
+    /// One endpoint's risk (docs/risk-model.md), from the cache when it can be.
     pub async fn endpoint_risk(
         &self,
         query: &EndpointQuery,
@@ -108,9 +108,10 @@ impl<'a> RiskEngine<'a> {
             key => {
                 let served = self
                     .cache
-                    .lookup(
+                    .lookup_until(
                         &LookupKey::new(self.tenant, key),
                         bypass,
+                        opts.deadline,
                         lookup::resolve(self.client, key, opts),
                     )
                     .await?;
@@ -127,7 +128,12 @@ impl<'a> RiskEngine<'a> {
         let key = RiskKey::new(self.tenant, &machine_id);
         let served = self
             .cache
-            .risk(&key, bypass, self.load(&machine_id, hint, opts))
+            .risk_until(
+                &key,
+                bypass,
+                opts.deadline,
+                self.load(&machine_id, hint, opts),
+            )
             .await;
         let served = match served {
             Err(err @ ServiceError::NotFound { .. }) => {

@@ -1,4 +1,4 @@
-//! `StreamFleetRisk`: every machine's risk from the bulk list APIs (DESIGN.md §2), never one
+//! `StreamFleetRisk`: every machine's risk from the bulk list APIs, never one
 //! call per machine. The alerts and vulnerability bulk reads come first (they are per tenant,
 //! not per page; folded page by page into per-machine summaries, and shared by the tenant's
 //! concurrent streams: see [`super::sweep`]), then the machine list is read page by page
@@ -6,12 +6,14 @@
 //! the summaries and one page of machines.
 //!
 //! The stream ends with a [`FleetSummary`] whose `complete` says whether every matching machine
-//! was sent: a caller must never mistake a partial list for the fleet (DESIGN.md §4). Failures
+//! was sent: a caller must never mistake a partial list for the fleet. Failures
 //! that make the whole read meaningless (no machine permission, authentication, bad filter)
 //! end the stream with an error instead.
 
 use std::collections::HashSet;
 use std::sync::Arc;
+
+use crate::defender::RepeatGuard;
 
 use tokio::sync::mpsc;
 use url::Url;
@@ -182,6 +184,7 @@ async fn produce(
         }
     };
     let mut seen_pages = HashSet::new();
+    let mut repeats = RepeatGuard::default();
     loop {
         let mut items = page.items.into_iter();
         for machine in items.by_ref() {
@@ -192,6 +195,15 @@ async fn produce(
                 // More machines exist (this one): the stream is not the whole fleet.
                 return Ok(incomplete(summary, &calls, "max_machines reached".into()));
             }
+            if !repeats.item(machine.id.as_deref()) {
+                // Pages overlap: sending on would repeat machines and a count past the fleet.
+                let message = format!(
+                    "Defender's pages repeated machine {} after {} machines",
+                    machine.id.as_deref().unwrap_or_default(),
+                    summary.machine_count
+                );
+                return Ok(incomplete(summary, &calls, message));
+            }
             let assessment = assess(parts, &tenant, &req.portal, machine);
             if tx.send(Ok(FleetItem::Risk(assessment))).await.is_err() {
                 // The caller went away; nobody reads the summary.
@@ -200,6 +212,9 @@ async fn produce(
             summary.machine_count += 1;
         }
         let Some(cursor) = page.next else { break };
+        if let Err(message) = repeats.check_link(&cursor) {
+            return Ok(incomplete(summary, &calls, message));
+        }
         if !seen_pages.insert(cursor.url().clone()) {
             return Ok(incomplete(
                 summary,

@@ -1,10 +1,10 @@
 //! The domain risk level and how Defender's own levels map onto it.
 //!
 //! Defender speaks four vocabularies (machine `riskScore`, machine `exposureLevel`, alert
-//! `severity`, vulnerability `severity`); the risk model (DESIGN.md §3) compares across them, so
-//! each is mapped once, here, onto one ordered [`RiskLevel`]. A value Defender gave as JSON null,
-//! or one this build does not know, is *unknown* (`None` in an `Option<RiskLevel>`): unknown
-//! never raises a level.
+//! `severity`, vulnerability `severity`); the risk model (docs/risk-model.md) compares across
+//! them, so each is mapped once, here, onto one ordered [`RiskLevel`]. A value Defender gave as
+//! JSON null, or one this build does not know, is *unknown* (`None` in an
+//! `Option<RiskLevel>`): unknown never raises a level.
 
 use std::fmt;
 
@@ -103,7 +103,7 @@ impl RiskLevel {
         }
     }
 
-    /// True above Informational: the threshold of DESIGN.md §3 rule 3.
+    /// True above Informational: the threshold of the risk model's rule 3.
     pub fn is_meaningful(&self) -> bool {
         *self > RiskLevel::Informational
     }

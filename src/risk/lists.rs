@@ -4,13 +4,18 @@
 //! Paging is by offset: the caller's page token (see [`crate::page_token`]) carries the offset
 //! of the next item. Tenant-wide lists ask Defender for `$top = page_size + 1` at
 //! `$skip = offset`, so the extra item tells whether a next page exists and the last page never
-//! comes back empty. A single machine's alerts and vulnerabilities have no documented paging
-//! upstream, so they are read whole and sliced here.
+//! comes back empty. Defender may page server-side (fewer items than `$top`, plus an
+//! `@odata.nextLink`): the links are then followed until the page and its extra item are there,
+//! so a short answer is never mistaken for the end of the list ([`PageRequest::fill`]).
+//! A single machine's alerts and vulnerabilities have no documented paging upstream, so they
+//! are read whole (following next links) and sliced here.
+
+use serde::de::DeserializeOwned;
 
 use super::fleet::MachineFilters;
 use crate::defender::{
-    Alert, AlertSeverity, AlertStatus, CallOptions, DefenderClient, Filter, Machine, ODataQuery,
-    Vulnerability, VulnerabilitySeverity,
+    Alert, AlertSeverity, AlertStatus, ApiFamily, CallOptions, DefenderClient, DefenderError,
+    Filter, Machine, ODataQuery, Page, Vulnerability, VulnerabilitySeverity,
 };
 use crate::error::ServiceError;
 use crate::page_token::PageScope;
@@ -43,6 +48,22 @@ impl PageRequest {
             top: Some(u32::try_from(self.size + 1).unwrap_or(u32::MAX)),
             skip: Some(skip),
         })
+    }
+
+    /// The page from Defender's first answer to [`PageRequest::query`]: its next links are
+    /// followed (through the client's link policy) until `size + 1` items are read or the list
+    /// ends, then the answer is cut to the page.
+    pub async fn fill<T: DeserializeOwned>(
+        &self,
+        client: &DefenderClient,
+        first: Page<T>,
+        family: ApiFamily,
+        opts: &CallOptions,
+    ) -> Result<ListPage<T>, DefenderError> {
+        let read = client
+            .collect_all(first, family, self.size.saturating_add(1), opts)
+            .await?;
+        Ok(self.page(read.items))
     }
 
     /// Cuts a `$top = size + 1` answer to the page.
@@ -95,10 +116,10 @@ pub async fn list_machines(
     page: PageRequest,
     opts: &CallOptions,
 ) -> Result<ListPage<Machine>, ServiceError> {
-    let answer = client
+    let first = client
         .list_machines(&page.query(filters.odata())?, opts)
         .await?;
-    Ok(page.page(answer.items))
+    Ok(page.fill(client, first, ApiFamily::Machines, opts).await?)
 }
 
 /// `ListAlerts` filters (validated).
@@ -170,10 +191,10 @@ pub async fn list_alerts(
 ) -> Result<ListPage<Alert>, ServiceError> {
     match &filters.machine_id {
         None => {
-            let answer = client
+            let first = client
                 .list_alerts(&page.query(filters.odata())?, opts)
                 .await?;
-            Ok(page.page(answer.items))
+            Ok(page.fill(client, first, ApiFamily::Alerts, opts).await?)
         }
         Some(id) => {
             let all = client
@@ -236,10 +257,12 @@ pub async fn list_vulnerabilities(
 ) -> Result<ListPage<Vulnerability>, ServiceError> {
     match &filters.machine_id {
         None => {
-            let answer = client
+            let first = client
                 .list_vulnerabilities(&page.query(filters.odata())?, opts)
                 .await?;
-            Ok(page.page(answer.items))
+            Ok(page
+                .fill(client, first, ApiFamily::Vulnerabilities, opts)
+                .await?)
         }
         Some(id) => {
             let all = client

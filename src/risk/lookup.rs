@@ -1,4 +1,4 @@
-//! Rule 1 of DESIGN.md §3: finding the Defender machine behind an endpoint.
+//! Rule 1 of the risk model (docs/risk-model.md): finding the Defender machine behind an endpoint.
 //!
 //! - By id: `GET /api/machines/{id}`.
 //! - By IP: Defender's find-by-IP, which only matches machines seen with the address within
@@ -219,11 +219,22 @@ pub async fn resolve(
                 top: Some(MAX_HOSTNAME_MATCHES),
                 skip: None,
             };
-            let page = client
+            let not_found = |e| ServiceError::from_defender(e, "machine", name);
+            let first = client
                 .list_machines(&query, opts)
                 .await
-                .map_err(|e| ServiceError::from_defender(e, "machine", name))?;
-            page.items
+                .map_err(not_found)?;
+            // A short answer with a next link (server-driven paging) may hide candidates.
+            let read = client
+                .collect_all(
+                    first,
+                    crate::defender::ApiFamily::Machines,
+                    MAX_HOSTNAME_MATCHES as usize,
+                    opts,
+                )
+                .await
+                .map_err(not_found)?;
+            read.items
                 .into_iter()
                 .filter(|m| hostname_matches(name, m.computer_dns_name.as_deref().unwrap_or("")))
                 .collect()

@@ -1,4 +1,4 @@
-//! The read side's domain: endpoint risk by the rules of DESIGN.md §3, and the entity lists.
+//! The read side's domain: endpoint risk by the rules of docs/risk-model.md, and the entity lists.
 //!
 //! Pure parts first — [`level`] (one ordered risk level for Defender's four vocabularies),
 //! [`scoring`] (rules 3 to 7, tie-breaks, reasons), [`validate`] (input checks) — then the

@@ -1,4 +1,4 @@
-//! The risk model of DESIGN.md §3, rules 3 to 7, as pure functions: no I/O, no clock, so every
+//! The risk model (docs/risk-model.md), rules 3 to 7, as pure functions: no I/O, no clock, so every
 //! rule and tie-break is unit- and property-tested here and the I/O layers only decide *what*
 //! to fetch (by asking [`vulnerabilities_needed`] / [`alerts_needed`]) and hand the results in.
 //!

@@ -14,7 +14,8 @@ use tonic::{Request, Response, Status};
 
 use super::action_convert as convert;
 use super::risk::ResponseStream;
-use super::{call_options, defender};
+use super::shutdown::until_shutdown;
+use super::{call_options, caller_options, defender};
 use crate::actions::{self, Caller};
 use crate::error::ServiceError;
 use crate::page_token::PageScope;
@@ -46,7 +47,7 @@ fn caller<T>(request: &Request<T>) -> Result<Caller, ServiceError> {
 /// The three ways of acting share one path.
 macro_rules! act {
     ($self:ident, $request:ident, $convert:path) => {{
-        let opts = call_options(&$request);
+        let opts = caller_options(&$request);
         let caller = caller(&$request)?;
         let req = $request.into_inner();
         let client = defender(&$self.state, &req.tenant)?;
@@ -83,7 +84,7 @@ impl ActionService for ActionApi {
         &self,
         request: Request<proto::GetMachineActionRequest>,
     ) -> Result<Response<proto::MachineAction>, Status> {
-        let opts = call_options(&request);
+        let opts = call_options(&self.state, &request);
         let req = request.into_inner();
         let client = defender(&self.state, &req.tenant)?;
         let id = actions::request::action_id("action_id", &req.action_id)?;
@@ -95,7 +96,7 @@ impl ActionService for ActionApi {
         &self,
         request: Request<proto::ListMachineActionsRequest>,
     ) -> Result<Response<proto::ListMachineActionsResponse>, Status> {
-        let opts = call_options(&request);
+        let opts = call_options(&self.state, &request);
         let req = request.into_inner();
         let client = defender(&self.state, &req.tenant)?;
         let filters = convert::filters(&req)?;
@@ -121,7 +122,7 @@ impl ActionService for ActionApi {
         &self,
         request: Request<proto::WatchMachineActionRequest>,
     ) -> Result<Response<Self::WatchMachineActionStream>, Status> {
-        let deadline = call_options(&request)
+        let deadline = caller_options(&request)
             .deadline
             .unwrap_or_else(|| tokio::time::Instant::now() + MAX_WATCH_WITHOUT_DEADLINE);
         let req = request.into_inner();
@@ -134,14 +135,19 @@ impl ActionService for ActionApi {
                 item.map(|a| convert::machine_action(&a))
                     .map_err(Status::from)
             });
-        Ok(Response::new(Box::pin(stream)))
+        // A watch called again reports the action's current state: nothing is lost.
+        Ok(Response::new(until_shutdown(
+            Box::pin(stream),
+            &self.state,
+            true,
+        )))
     }
 
     async fn cancel_machine_action(
         &self,
         request: Request<proto::CancelMachineActionRequest>,
     ) -> Result<Response<proto::MachineAction>, Status> {
-        let opts = call_options(&request);
+        let opts = caller_options(&request);
         let caller = caller(&request)?;
         let req = request.into_inner();
         let client = defender(&self.state, &req.tenant)?;

@@ -10,7 +10,8 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
 use super::risk::ResponseStream;
-use super::{call_options, defender, risk_requests as input};
+use super::shutdown::until_shutdown;
+use super::{call_options, caller_options, defender, risk_requests as input};
 use crate::defender::{MachineReference, Software};
 use crate::hunting::{self, HuntingRequest};
 use crate::proto;
@@ -22,7 +23,7 @@ pub(super) async fn get_software(
     state: &Arc<AppState>,
     request: Request<proto::GetSoftwareRequest>,
 ) -> Result<Response<proto::Software>, Status> {
-    let opts = call_options(&request);
+    let opts = call_options(state, &request);
     let req = request.into_inner();
     let client = defender(state, &req.tenant)?;
     let id = software::software_id("software_id", &req.software_id)?;
@@ -35,7 +36,7 @@ pub(super) async fn list_software_machines(
     state: &Arc<AppState>,
     request: Request<proto::ListSoftwareMachinesRequest>,
 ) -> Result<Response<proto::ListSoftwareMachinesResponse>, Status> {
-    let opts = call_options(&request);
+    let opts = call_options(state, &request);
     let req = request.into_inner();
     let client = defender(state, &req.tenant)?;
     let id = software::software_id("software_id", &req.software_id)?;
@@ -59,14 +60,18 @@ pub(super) async fn run_hunting_query(
     state: &Arc<AppState>,
     request: Request<proto::RunHuntingQueryRequest>,
 ) -> Result<Response<ResponseStream<proto::RunHuntingQueryResponse>>, Status> {
-    let opts = call_options(&request);
+    let opts = caller_options(&request);
     let req = request.into_inner();
     let client = defender(state, &req.tenant)?;
     let hunt = HuntingRequest::new(&req.query, req.batch_rows)?;
     let backend = state.config.hunting_backend;
     let rx = hunting::run_query(client, backend, hunt, &opts).await?;
     let stream = ReceiverStream::new(rx).map(|message| message.map_err(Status::from));
-    Ok(Response::new(Box::pin(stream)))
+    Ok(Response::new(until_shutdown(
+        Box::pin(stream),
+        state,
+        false,
+    )))
 }
 
 fn software_proto(s: &Software) -> proto::Software {

@@ -11,6 +11,7 @@ mod risk;
 mod risk_convert;
 mod risk_requests;
 mod risk_server;
+mod shutdown;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,7 +21,7 @@ pub use risk::RiskApi;
 pub use risk_server::RiskServer;
 
 use crate::defender::{CallOptions, DefenderClient};
-use crate::error::ServiceError;
+use crate::error::{ServiceError, echo};
 use crate::server::AppState;
 
 /// Shared gate of every handler: the integration must be enabled and the tenant must be the
@@ -38,27 +39,51 @@ fn defender<'a>(
         return Err(ServiceError::invalid(
             "tenant",
             format!(
-                "tenant `{tenant}` is not configured on this service; leave it empty for the configured tenant"
+                "tenant `{}` is not configured on this service; leave it empty for the configured tenant",
+                echo(tenant)
             ),
         ));
     }
     Ok(client)
 }
 
-/// The caller's deadline (the `grpc-timeout` header), so upstream retries and rate-budget waits
-/// never outlive the call.
-fn call_options<T>(request: &tonic::Request<T>) -> CallOptions {
-    call_options_of(request.metadata().as_ref())
+/// A unary call's deadline: the caller's (the `grpc-timeout` header), or the configured default
+/// when it sent none, so upstream retries and rate-budget waits never outlive the call and one
+/// call's total wait is bounded once, however many API families it needs.
+fn call_options<T>(state: &AppState, request: &tonic::Request<T>) -> CallOptions {
+    call_options_of(
+        request.metadata().as_ref(),
+        Some(state.config.default_deadline),
+    )
 }
 
-/// [`call_options`] from the request's HTTP headers.
-fn call_options_of(headers: &http::HeaderMap) -> CallOptions {
-    let deadline = headers
+/// The caller's deadline only: for streams (which may rightly run for long) and for acting on
+/// machines (an action's own timeouts and reconciliation bound it).
+fn caller_options<T>(request: &tonic::Request<T>) -> CallOptions {
+    call_options_of(request.metadata().as_ref(), None)
+}
+
+/// [`call_options`] from the request's HTTP headers. The handler's deadline is a little
+/// earlier than the caller's ([`answer_margin`]), so that the service answers (a stale value,
+/// or an error with details) before the caller gives up and before tonic cuts the call with a
+/// bare status.
+fn call_options_of(headers: &http::HeaderMap, default: Option<Duration>) -> CallOptions {
+    let timeout = headers
         .get("grpc-timeout")
         .and_then(|v| v.to_str().ok())
         .and_then(parse_grpc_timeout)
-        .map(|d| tokio::time::Instant::now() + d);
+        .or(default);
+    let deadline = timeout.map(|t| tokio::time::Instant::now() + (t - answer_margin(t)));
     CallOptions { deadline }
+}
+
+/// How much sooner than the caller's deadline a handler aims to answer: a tenth of the timeout,
+/// between 100 ms and 1 s (at most half the timeout). The caller's clock started before ours
+/// (transit; some clients round the header up), and the answer must travel back.
+fn answer_margin(timeout: Duration) -> Duration {
+    (timeout / 10)
+        .clamp(Duration::from_millis(100), Duration::from_secs(1))
+        .min(timeout / 2)
 }
 
 /// Parses a `grpc-timeout` value: up to 8 digits and a unit (H, M, S, m, u, n).
@@ -91,5 +116,37 @@ mod tests {
         assert_eq!(parse_grpc_timeout("5x"), None);
         assert_eq!(parse_grpc_timeout("S"), None);
         assert_eq!(parse_grpc_timeout("123456789S"), None);
+    }
+
+    #[test]
+    fn the_handler_answers_a_margin_before_the_callers_deadline() {
+        assert_eq!(
+            answer_margin(Duration::from_secs(5)),
+            Duration::from_millis(500)
+        );
+        assert_eq!(
+            answer_margin(Duration::from_secs(60)),
+            Duration::from_secs(1)
+        );
+        assert_eq!(
+            answer_margin(Duration::from_millis(500)),
+            Duration::from_millis(100)
+        );
+        assert_eq!(
+            answer_margin(Duration::from_millis(100)),
+            Duration::from_millis(50)
+        );
+        let mut headers = http::HeaderMap::new();
+        let default = Some(Duration::from_secs(30));
+        let before = tokio::time::Instant::now();
+        let opts = call_options_of(&headers, default);
+        let deadline = opts.deadline.expect("the default applies");
+        assert!(deadline >= before + Duration::from_secs(29));
+        assert!(call_options_of(&headers, None).deadline.is_none());
+        headers.insert("grpc-timeout", http::HeaderValue::from_static("5S"));
+        let deadline = call_options_of(&headers, default)
+            .deadline
+            .expect("deadline");
+        assert!(deadline <= tokio::time::Instant::now() + Duration::from_millis(4500));
     }
 }

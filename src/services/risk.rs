@@ -11,8 +11,10 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 use url::Url;
 
+use super::shutdown::until_shutdown;
 use super::{
-    call_options, convert, defender, investigation, risk_convert as out, risk_requests as input,
+    call_options, caller_options, convert, defender, investigation, risk_convert as out,
+    risk_requests as input,
 };
 use crate::check;
 use crate::defender::{CallOptions, DefenderClient};
@@ -37,6 +39,11 @@ impl RiskApi {
     /// Wraps the shared state.
     pub fn new(state: Arc<AppState>) -> Self {
         Self { state }
+    }
+
+    /// The deadline of a call that sent none.
+    pub(super) fn default_deadline(&self) -> std::time::Duration {
+        self.state.config.default_deadline
     }
 
     /// The portal base of the links.
@@ -111,7 +118,7 @@ impl RiskService for RiskApi {
         &self,
         request: Request<proto::GetEndpointRiskRequest>,
     ) -> Result<Response<proto::EndpointRisk>, Status> {
-        let opts = call_options(&request);
+        let opts = call_options(&self.state, &request);
         let query = self.endpoint_query(request.get_ref())?;
         let risk = self.endpoint_risk(&query, &opts).await?;
         Ok(Response::new(out::endpoint_risk(&risk, self.portal())))
@@ -121,7 +128,7 @@ impl RiskService for RiskApi {
         &self,
         request: Request<proto::BatchGetEndpointRisksRequest>,
     ) -> Result<Response<proto::BatchGetEndpointRisksResponse>, Status> {
-        let opts = call_options(&request);
+        let opts = call_options(&self.state, &request);
         let req = request.into_inner();
         let client = defender(&self.state, &req.tenant)?;
         input::batch_size(&req)?;
@@ -169,9 +176,18 @@ impl RiskService for RiskApi {
         &self,
         request: Request<proto::StreamFleetRiskRequest>,
     ) -> Result<Response<Self::StreamFleetRiskStream>, Status> {
-        let opts = call_options(&request);
+        let opts = caller_options(&request);
         let req = request.into_inner();
         let client = defender(&self.state, &req.tenant)?.clone();
+        // Held by the response stream: each stream holds a page of machines and the tenant's
+        // alert and vulnerability indexes, so their number is capped server-wide.
+        let permit = Arc::clone(&self.state.fleet_streams)
+            .try_acquire_owned()
+            .map_err(|_| ServiceError::StreamLimitReached {
+                rpc: "StreamFleetRisk",
+                limit: self.state.config.limits.max_fleet_streams,
+                setting: "max_fleet_streams",
+            })?;
         let filters = input::machine_filters(
             "",
             req.risk_score,
@@ -191,6 +207,7 @@ impl RiskService for RiskApi {
         });
         use proto::stream_fleet_risk_response::Item;
         let stream = ReceiverStream::new(rx).map(move |item| {
+            let _held = &permit;
             let item = match item? {
                 FleetItem::Risk(assessment) => Item::Risk(out::endpoint_risk(
                     &EndpointRisk {
@@ -205,14 +222,18 @@ impl RiskService for RiskApi {
             };
             Ok(proto::StreamFleetRiskResponse { item: Some(item) })
         });
-        Ok(Response::new(Box::pin(stream)))
+        Ok(Response::new(until_shutdown(
+            Box::pin(stream),
+            &self.state,
+            false,
+        )))
     }
 
     async fn get_machine(
         &self,
         request: Request<proto::GetMachineRequest>,
     ) -> Result<Response<proto::Machine>, Status> {
-        let opts = call_options(&request);
+        let opts = call_options(&self.state, &request);
         let req = request.into_inner();
         let client = defender(&self.state, &req.tenant)?;
         let id = crate::risk::validate::machine_id("machine_id", &req.machine_id)?;
@@ -224,7 +245,7 @@ impl RiskService for RiskApi {
         &self,
         request: Request<proto::ListMachinesRequest>,
     ) -> Result<Response<proto::ListMachinesResponse>, Status> {
-        let opts = call_options(&request);
+        let opts = call_options(&self.state, &request);
         let req = request.into_inner();
         let client = defender(&self.state, &req.tenant)?;
         let filters = input::machine_filters(
@@ -247,7 +268,7 @@ impl RiskService for RiskApi {
         &self,
         request: Request<proto::ListAlertsRequest>,
     ) -> Result<Response<proto::ListAlertsResponse>, Status> {
-        let opts = call_options(&request);
+        let opts = call_options(&self.state, &request);
         let req = request.into_inner();
         let client = defender(&self.state, &req.tenant)?;
         let filters = input::alert_filters(&req)?;
@@ -269,7 +290,7 @@ impl RiskService for RiskApi {
         &self,
         request: Request<proto::ListVulnerabilitiesRequest>,
     ) -> Result<Response<proto::ListVulnerabilitiesResponse>, Status> {
-        let opts = call_options(&request);
+        let opts = call_options(&self.state, &request);
         let req = request.into_inner();
         let client = defender(&self.state, &req.tenant)?;
         let filters = input::vulnerability_filters(&req)?;
@@ -314,7 +335,7 @@ impl RiskService for RiskApi {
         &self,
         request: Request<proto::CheckConnectionRequest>,
     ) -> Result<Response<proto::CheckConnectionResponse>, Status> {
-        let opts = call_options(&request);
+        let opts = call_options(&self.state, &request);
         let req = request.into_inner();
         let client = defender(&self.state, &req.tenant)?;
         let backend = self.state.config.hunting_backend;

@@ -1,5 +1,5 @@
-//! Read-side requests, proto → domain: every field validated (DESIGN.md §2 "bad input": no
-//! upstream call is made) and turned into the plain types of [`crate::risk`].
+//! Read-side requests, proto → domain: every field validated (bad input is INVALID_FIELD and
+//! no upstream call is made; docs/errors.md) and turned into the plain types of [`crate::risk`].
 
 use std::borrow::Cow;
 

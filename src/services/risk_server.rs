@@ -75,7 +75,7 @@ where
         if let Err(status) = grpc_raw::check_encoding(&parts.headers) {
             return Box::pin(std::future::ready(Ok(status.into_http())));
         }
-        let opts = call_options_of(&parts.headers);
+        let opts = call_options_of(&parts.headers, Some(self.api.default_deadline()));
         drop(parts);
         let api = self.api.clone();
         Box::pin(async move {

@@ -269,7 +269,7 @@ fn cvss_for(severity: &str, rng: &mut SplitMix64) -> f64 {
     rng.range(lo, hi) as f64 / 10.0
 }
 
-/// Fixed catalogue entries that exercise the risk model's tie-breaks (DESIGN §3.5):
+/// Fixed catalogue entries that exercise the risk model's tie-breaks (docs/risk-model.md, rule 5):
 /// (severity, cvss, public exploit, verified exploit, product name).
 const TIE_BREAK_VULNS: [(&str, f64, bool, bool, &str); 4] = [
     ("Critical", 9.8, false, false, "microsoft-_-windows_10"),

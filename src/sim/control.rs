@@ -18,6 +18,7 @@ pub(crate) fn router() -> Router<Arc<Shared>> {
         .route("/_sim/requests", get(requests).delete(clear_requests))
         .route("/_sim/faults", post(add_fault).delete(clear_faults))
         .route("/_sim/roles", put(set_roles))
+        .route("/_sim/server-page-size", put(set_server_page_size))
         .route("/_sim/fleet", get(fleet))
         .route("/_sim/info", get(info))
         .route("/_sim/stats", get(stats))
@@ -62,6 +63,15 @@ async fn set_roles(State(s): State<Arc<Shared>>, Json(roles): Json<Vec<String>>)
     StatusCode::NO_CONTENT
 }
 
+/// Body: a number (items per response) or `null` (off).
+async fn set_server_page_size(
+    State(s): State<Arc<Shared>>,
+    Json(size): Json<Option<usize>>,
+) -> StatusCode {
+    *lock(&s.server_page_size) = size;
+    StatusCode::NO_CONTENT
+}
+
 #[derive(Deserialize)]
 struct FleetQuery {
     top: Option<usize>,
@@ -85,6 +95,7 @@ async fn info(State(s): State<Arc<Shared>>) -> Json<serde_json::Value> {
         "roles": *lock(&s.roles),
         "rateLimits": s.config.rate_limits,
         "nextLinks": s.config.next_links,
+        "serverPageSize": *lock(&s.server_page_size),
         "sampleMachineId": f.sample_machine_id(),
         "tieBreakCvssMachineId": f.tie_break_cvss_machine_id(),
         "tieBreakExploitMachineId": f.tie_break_exploit_machine_id(),

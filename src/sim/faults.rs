@@ -48,7 +48,8 @@ pub enum FaultKind {
         /// The AADSTS number.
         aadsts: u32,
     },
-    /// Delay the request, then handle it normally.
+    /// Delay the request, then handle it normally. A POST is handled after the delay even if
+    /// the client gave up meanwhile: a request that reaches Defender late (held by a proxy).
     Latency {
         /// Milliseconds.
         millis: u64,
@@ -70,13 +71,27 @@ pub enum FaultKind {
         /// Milliseconds.
         millis: u64,
     },
+    /// Handle the request normally, then send a 2xx answer with only the first half of its body
+    /// (a complete HTTP answer whose JSON stops mid-way, as when a proxy cut it). Other
+    /// statuses pass unchanged. JSON: `{"kind":"CutBody"}`.
+    CutBody,
+    /// Handle a list request normally, but give its answer a same-origin nextLink to
+    /// `$skip={skip}` even when the page held everything, so the next page repeats items (a
+    /// faulty upstream). API routes only. JSON:
+    /// `{"kind":{"RepeatPage":{"skip":1}},"path_contains":"/api/machines"}`.
+    RepeatPage {
+        /// The `$skip` the nextLink points at.
+        skip: usize,
+    },
 }
 
 impl Fault {
     fn applies_to(&self, path: &str, is_token_endpoint: bool) -> bool {
         let kind_ok = match self.kind {
             FaultKind::TokenError { .. } => is_token_endpoint,
-            FaultKind::Unauthorized | FaultKind::CpuQuota { .. } => !is_token_endpoint,
+            FaultKind::Unauthorized | FaultKind::CpuQuota { .. } | FaultKind::RepeatPage { .. } => {
+                !is_token_endpoint
+            }
             _ => true,
         };
         kind_ok
@@ -94,8 +109,12 @@ pub(crate) struct Applied {
     pub delay: Duration,
     /// Delay between handling the request and answering (slow-response faults).
     pub delay_answer: Duration,
+    /// Cut a 2xx answer's body in half.
+    pub cut_body: bool,
     /// The fault that answers instead of the normal handler.
     pub terminal: Option<FaultKind>,
+    /// The `$skip` of a forced nextLink (repeat-page faults).
+    pub next_link_skip: Option<usize>,
 }
 
 /// Faults in queue order.
@@ -116,7 +135,7 @@ impl FaultQueue {
     }
 
     /// Walks the queue in order: every matching latency (slow-response) fault adds its delay
-    /// before (after) handling, the first matching other fault answers the request; each
+    /// before (after) handling, a cut-body fault marks the answer for cutting, the first matching other fault answers the request; each
     /// applied fault loses one use.
     pub(crate) fn take(&mut self, path: &str, is_token_endpoint: bool) -> Applied {
         let mut applied = Applied::default();
@@ -130,6 +149,8 @@ impl FaultQueue {
                 FaultKind::SlowResponse { millis } => {
                     applied.delay_answer += Duration::from_millis(*millis);
                 }
+                FaultKind::CutBody => applied.cut_body = true,
+                FaultKind::RepeatPage { skip } => applied.next_link_skip = Some(*skip),
                 other => {
                     applied.terminal = Some(other.clone());
                     break;

@@ -1,9 +1,9 @@
-//! The Defender simulator: a local stand-in for Microsoft Defender for Endpoint, the Entra ID
-//! token endpoint and Microsoft Graph's hunting API, on one port. It follows the wire format in
-//! `defender-api/` (JSON casing, status codes, error bodies, `@odata` paging, rate limits, the
-//! machine-action state machine) over a deterministic generated fleet, and records every
-//! request so tests can count upstream calls. `defender-bridge sim`, `demo` and the
-//! integration tests all run it.
+//! The Defender simulator: a local stand-in for Microsoft Defender for Endpoint, the Entra ID token
+//! endpoint and Microsoft Graph's hunting API, on one port. It follows Defender's documented wire
+//! format (JSON casing, status codes, error bodies, `@odata` paging, rate limits, the
+//! machine-action state machine) over a deterministic generated fleet, and records every request so
+//! tests can count upstream calls. `defender-bridge sim`, `demo` and the integration tests all run
+//! it.
 //!
 //! Layout: [`fleet`] (the data set) built by `generate` from the `catalog` (software,
 //! vulnerabilities) with `alerts` rebuilt on demand and `rng` for stable randomness; `paths`
@@ -105,6 +105,15 @@ pub struct SimConfig {
     pub latency: Duration,
     /// Time per machine-action transition Pending → InProgress → Succeeded.
     pub action_step: Duration,
+    /// Server-driven paging: when set, every collection answers at most this many items per
+    /// response, even when `$top` asks for more, and adds an `@odata.nextLink` (whatever
+    /// `next_links` says) when more items follow. OData allows it and Defender does it, so a
+    /// short page with a next link must never be read as the end of a list.
+    pub server_page_size: Option<usize>,
+    /// Length of the rate limits' "minute" window (the "hour" is 60 of them). Default 60 s;
+    /// tests shorten both sides' windows alike (`RateBudget::with_window`) to cross window
+    /// boundaries in seconds.
+    pub rate_window: Duration,
 }
 
 impl Default for SimConfig {
@@ -123,6 +132,8 @@ impl Default for SimConfig {
             token_lifetime_secs: 3599,
             latency: Duration::ZERO,
             action_step: Duration::from_secs(2),
+            server_page_size: None,
+            rate_window: Duration::from_secs(60),
         }
     }
 }
@@ -143,6 +154,8 @@ impl std::fmt::Debug for SimConfig {
             .field("token_lifetime_secs", &self.token_lifetime_secs)
             .field("latency", &self.latency)
             .field("action_step", &self.action_step)
+            .field("server_page_size", &self.server_page_size)
+            .field("rate_window", &self.rate_window)
             .finish()
     }
 }
@@ -179,6 +192,8 @@ pub(crate) struct Shared {
     pub fleet: Arc<Fleet>,
     pub addr: SocketAddr,
     pub roles: Mutex<Vec<String>>,
+    /// The live [`SimConfig::server_page_size`] (tests change it at runtime).
+    pub server_page_size: Mutex<Option<usize>>,
     pub tokens: Mutex<auth::TokenStore>,
     pub log: Mutex<routes::RequestLog>,
     pub faults: Mutex<faults::FaultQueue>,
@@ -209,6 +224,8 @@ impl std::fmt::Debug for SimHandle {
 
 /// Generates the fleet, binds `listen` and serves until [`SimHandle::shutdown`].
 pub async fn spawn(config: SimConfig, listen: SocketAddr) -> std::io::Result<SimHandle> {
+    // Whoever talks to the simulator may build its own reqwest client (tests, tools).
+    crate::tls::install_crypto_provider();
     let listener = tokio::net::TcpListener::bind(listen).await?;
     let addr = listener.local_addr()?;
     let anchor = time::OffsetDateTime::now_utc();
@@ -218,15 +235,17 @@ pub async fn spawn(config: SimConfig, listen: SocketAddr) -> std::io::Result<Sim
         .map_err(std::io::Error::other)?;
     let (shutdown, mut shutdown_rx) = watch::channel(false);
     let (done_tx, done) = watch::channel(false);
+    let limiter = ratelimit::RateLimiter::with_window(config.rate_window);
     let shared = Arc::new(Shared {
         roles: Mutex::new(config.roles.clone()),
+        server_page_size: Mutex::new(config.server_page_size),
         config,
         fleet: Arc::new(fleet),
         addr,
         tokens: Mutex::default(),
         log: Mutex::default(),
         faults: Mutex::default(),
-        limiter: Mutex::default(),
+        limiter: Mutex::new(limiter),
         actions: Mutex::default(),
         shutdown,
     });
@@ -298,6 +317,12 @@ impl SimHandle {
     /// Roles of tokens issued from now on.
     pub fn set_roles(&self, roles: Vec<String>) {
         *lock(&self.inner.shared.roles) = roles;
+    }
+
+    /// Server-driven page size from now on (see [`SimConfig::server_page_size`]); `None` turns
+    /// it off.
+    pub fn set_server_page_size(&self, size: Option<usize>) {
+        *lock(&self.inner.shared.server_page_size) = size;
     }
 
     /// The generated data.

@@ -49,12 +49,21 @@ pub(crate) struct Throttled {
 }
 
 const MINUTE: Duration = Duration::from_secs(60);
-const HOUR: Duration = Duration::from_secs(3600);
 
-/// Admitted call times per (tenant, family).
-#[derive(Debug, Default)]
+/// Admitted call times per (tenant, family). Calls count when they arrive, as upstream.
+#[derive(Debug)]
 pub(crate) struct RateLimiter {
     windows: HashMap<(String, ApiFamily), VecDeque<Instant>>,
+    /// The "minute" window.
+    minute: Duration,
+    /// The "hour" window (60 minutes).
+    hour: Duration,
+}
+
+impl Default for RateLimiter {
+    fn default() -> Self {
+        Self::with_window(MINUTE)
+    }
 }
 
 fn ceil_secs(d: Duration) -> u64 {
@@ -63,6 +72,15 @@ fn ceil_secs(d: Duration) -> u64 {
 }
 
 impl RateLimiter {
+    /// A limiter whose "minute" lasts `minute` (and "hour" 60 of them).
+    pub(crate) fn with_window(minute: Duration) -> Self {
+        Self {
+            windows: HashMap::new(),
+            minute,
+            hour: minute * 60,
+        }
+    }
+
     /// Admits the call (and records it) or says how long to wait. Rejected calls do not count.
     pub(crate) fn check(
         &mut self,
@@ -75,7 +93,8 @@ impl RateLimiter {
             .windows
             .entry((tenant.to_ascii_lowercase(), family))
             .or_default();
-        let keep = if per_hour.is_some() { HOUR } else { MINUTE };
+        let (minute, hour) = (self.minute, self.hour);
+        let keep = if per_hour.is_some() { hour } else { minute };
         while log
             .front()
             .is_some_and(|t| now.saturating_duration_since(*t) >= keep)
@@ -86,7 +105,7 @@ impl RateLimiter {
             if log.len() >= limit {
                 let oldest = log[log.len() - limit];
                 return Err(Throttled {
-                    retry_after_secs: ceil_secs((oldest + HOUR).saturating_duration_since(now)),
+                    retry_after_secs: ceil_secs((oldest + hour).saturating_duration_since(now)),
                     limit,
                     window: "01:00:00",
                 });
@@ -95,12 +114,12 @@ impl RateLimiter {
         let in_minute = log
             .iter()
             .rev()
-            .take_while(|t| now.saturating_duration_since(**t) < MINUTE)
+            .take_while(|t| now.saturating_duration_since(**t) < minute)
             .count();
         if in_minute >= per_min {
             let oldest = log[log.len() - per_min];
             return Err(Throttled {
-                retry_after_secs: ceil_secs((oldest + MINUTE).saturating_duration_since(now)),
+                retry_after_secs: ceil_secs((oldest + minute).saturating_duration_since(now)),
                 limit: per_min,
                 window: "00:01:00",
             });

@@ -126,6 +126,8 @@ pub(crate) struct Call<'a> {
     pub raw_query: Option<&'a str>,
     pub body: &'a [u8],
     pub token: &'a IssuedToken,
+    /// Set by a [`super::FaultKind::RepeatPage`] fault: the nextLink's `$skip`.
+    pub next_link_skip: Option<usize>,
 }
 
 impl Call<'_> {
@@ -140,7 +142,10 @@ impl Call<'_> {
         opts: &'q QueryOptions,
         max: usize,
     ) -> Result<Paging<'q>, ApiError> {
-        let size = opts.page_size(max, self.shared.config.default_page_size)?;
+        let asked = opts.page_size(max, self.shared.config.default_page_size)?;
+        // Server-driven paging answers fewer items than asked for and always links onwards.
+        let server_size = (*super::lock(&self.shared.server_page_size)).filter(|n| *n > 0);
+        let size = server_size.map_or(asked, |n| asked.min(n));
         Ok(Paging {
             origin: self
                 .shared
@@ -151,7 +156,8 @@ impl Call<'_> {
             path: self.path,
             opts,
             size,
-            next_links: self.shared.config.next_links,
+            next_links: self.shared.config.next_links || size < asked,
+            forced_next_skip: self.next_link_skip,
         })
     }
 
@@ -204,24 +210,42 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
         status: 0,
         at: wire::rfc3339(OffsetDateTime::now_utc()),
     });
-    let ctx = RequestContext {
-        path: &path,
-        raw_query: raw_query.as_deref(),
-        authorization: authorization.as_deref(),
-        origin: &origin,
-        body: &body,
+    let method = parts.method;
+    let work = async move {
+        let ctx = RequestContext {
+            path: &path,
+            raw_query: raw_query.as_deref(),
+            authorization: authorization.as_deref(),
+            origin: &origin,
+            body: &body,
+            next_link_skip: None,
+        };
+        let response = if too_large {
+            wire::api_error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "BadRequest",
+                "The request body is too large",
+            )
+        } else {
+            process(&shared, route, &ctx).await
+        };
+        lock(&shared.log).finish(seq, response.status().as_u16());
+        response
     };
-    let response = if too_large {
-        wire::api_error(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "BadRequest",
-            "The request body is too large",
-        )
-    } else {
-        process(&shared, route, &ctx).await
-    };
-    lock(&shared.log).finish(seq, response.status().as_u16());
-    response
+    if method == axum::http::Method::GET {
+        return work.await;
+    }
+    // A request that changes something is carried out once it has arrived, even if the client
+    // hangs up meanwhile (as a real server does): with a latency fault, that is a request that
+    // reaches Defender after the client gave up on it.
+    match tokio::spawn(work).await {
+        Ok(response) => response,
+        Err(_) => wire::api_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "InternalServerError",
+            "the simulator's request task failed",
+        ),
+    }
 }
 
 struct RequestContext<'a> {
@@ -230,6 +254,7 @@ struct RequestContext<'a> {
     authorization: Option<&'a str>,
     origin: &'a str,
     body: &'a [u8],
+    next_link_skip: Option<usize>,
 }
 
 async fn process(
@@ -249,11 +274,29 @@ async fn process(
     if let Some(kind) = applied.terminal {
         return fault_response(shared, kind, &route, ctx, is_graph).await;
     }
-    let response = answer(shared, route, ctx);
+    let ctx = &RequestContext {
+        next_link_skip: applied.next_link_skip,
+        ..*ctx
+    };
+    let mut response = answer(shared, route, ctx);
     if !applied.delay_answer.is_zero() {
         tokio::time::sleep(applied.delay_answer).await;
     }
+    if applied.cut_body && response.status().is_success() {
+        response = cut_body(response).await;
+    }
     response
+}
+
+/// The same answer with the first half of its body only (see [`FaultKind::CutBody`]).
+async fn cut_body(response: Response) -> Response {
+    let (mut parts, body) = response.into_parts();
+    let full = axum::body::to_bytes(body, usize::MAX)
+        .await
+        .unwrap_or_default();
+    let half = full.slice(..full.len() / 2);
+    parts.headers.remove(header::CONTENT_LENGTH);
+    Response::from_parts(parts, axum::body::Body::from(half))
 }
 
 fn answer(shared: &Shared, route: Result<Route, RouteError>, ctx: &RequestContext<'_>) -> Response {
@@ -309,6 +352,7 @@ fn call<'a>(shared: &'a Shared, ctx: &'a RequestContext<'a>, token: &'a IssuedTo
         raw_query: ctx.raw_query,
         body: ctx.body,
         token,
+        next_link_skip: ctx.next_link_skip,
     }
 }
 
@@ -513,7 +557,10 @@ async fn fault_response(
             auth::entra_error(aadsts, tenant, client, "")
         }
         // The queue folds latency faults into delays; they never answer a request.
-        FaultKind::Latency { .. } | FaultKind::SlowResponse { .. } => wire::api_error(
+        FaultKind::Latency { .. }
+        | FaultKind::SlowResponse { .. }
+        | FaultKind::CutBody
+        | FaultKind::RepeatPage { .. } => wire::api_error(
             StatusCode::INTERNAL_SERVER_ERROR,
             "InternalServerError",
             "latency faults do not answer requests",

@@ -173,6 +173,51 @@ async fn next_links_keep_filter_and_top_and_can_be_disabled_or_rebased() {
 }
 
 #[tokio::test]
+async fn server_page_size_answers_short_pages_that_link_onwards() {
+    // Next links come with server-driven paging even where plain paging has none.
+    let sim = start(SimConfig {
+        machines: 20,
+        next_links: false,
+        server_page_size: Some(3),
+        ..small()
+    })
+    .await;
+    let t = token(&sim).await;
+    let mut url = format!("{}/api/machines?$top=10&$skip=2", sim.base_url());
+    let mut ids = Vec::new();
+    let mut sizes = Vec::new();
+    loop {
+        let (status, _, body) = get_url(&url, &t).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let value = body["value"].as_array().expect("value");
+        sizes.push(value.len());
+        ids.extend(
+            value
+                .iter()
+                .map(|m| m["id"].as_str().expect("id").to_string()),
+        );
+        match body["@odata.nextLink"].as_str() {
+            Some(next) => {
+                assert!(next.contains("$top=10"), "{next}");
+                url = next.to_string();
+            }
+            None => break,
+        }
+    }
+    assert_eq!(sizes, [3, 3, 3, 3, 3, 3]);
+    let expected: Vec<String> = sim.fleet().machines()[2..]
+        .iter()
+        .map(|m| m.id.clone())
+        .collect();
+    assert_eq!(ids, expected);
+    // A `$top` within the server's size is answered as asked, with no link (links are off).
+    let (_, _, body) = get(&sim, &t, "/api/machines?$top=2").await;
+    assert_eq!(body["value"].as_array().map(Vec::len), Some(2));
+    assert!(body.get("@odata.nextLink").is_none());
+    sim.shutdown().await;
+}
+
+#[tokio::test]
 async fn a_missing_role_gives_defenders_403_body() {
     let sim = start(SimConfig {
         roles: vec!["Machine.Isolate".into()],

@@ -200,6 +200,9 @@ pub(crate) struct Paging<'a> {
     pub size: usize,
     /// Whether nextLinks are emitted at all.
     pub next_links: bool,
+    /// A [`super::FaultKind::RepeatPage`] fault's `$skip`: the nextLink goes there whatever
+    /// the page held.
+    pub forced_next_skip: Option<usize>,
 }
 
 /// Takes one page (`skip`, `size`) from `items` and says whether more follow.
@@ -221,7 +224,11 @@ pub(crate) fn collection<T: Serialize>(
     more: bool,
     paging: &Paging<'_>,
 ) -> Response {
-    let next_link = (more && paging.next_links).then(|| next_link(paging));
+    let next_link = match paging.forced_next_skip {
+        Some(skip) => Some(next_link_at(paging, skip)),
+        _ => (more && paging.next_links)
+            .then(|| next_link_at(paging, paging.opts.skip + paging.size)),
+    };
     json(
         StatusCode::OK,
         &Collection {
@@ -244,7 +251,7 @@ fn encode(s: &str) -> String {
     out
 }
 
-fn next_link(p: &Paging<'_>) -> String {
+fn next_link_at(p: &Paging<'_>, skip: usize) -> String {
     let mut params: Vec<(String, String)> = Vec::new();
     if let Some(f) = &p.opts.filter {
         params.push(("$filter".into(), f.clone()));
@@ -256,7 +263,7 @@ fn next_link(p: &Paging<'_>) -> String {
         params.push(("$expand".into(), e.clone()));
     }
     params.extend(p.opts.other.iter().cloned());
-    params.push(("$skip".into(), (p.opts.skip + p.size).to_string()));
+    params.push(("$skip".into(), skip.to_string()));
     let query: Vec<String> = params
         .iter()
         .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
@@ -303,8 +310,9 @@ mod tests {
             opts: &opts,
             size: 2,
             next_links: true,
+            forced_next_skip: None,
         };
-        let link = next_link(&p);
+        let link = next_link_at(&p, p.opts.skip + p.size);
         assert_eq!(
             link,
             "http://127.0.0.1:9/api/machines?$filter=riskScore%20eq%20'High'&$top=2&$skip=4"

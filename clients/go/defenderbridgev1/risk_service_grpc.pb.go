@@ -70,7 +70,7 @@ type RiskServiceClient interface {
 	// each message under it. The backend (Microsoft Graph `runHuntingQuery` or Defender's
 	// `advancedqueries/run`) is chosen in the server's configuration.
 	RunHuntingQuery(ctx context.Context, in *RunHuntingQueryRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[RunHuntingQueryResponse], error)
-	// Tests the connection to Defender like the seed's "Test Connection": gets a token, reads the
+	// Tests the connection to Defender: gets a token, reads the
 	// granted application permissions from the token's `roles` claim, says which capabilities
 	// work, and makes one cheap probe call. Problems are reported in the response, not as an
 	// error, so that one call shows everything that needs fixing. Needs the `admin` role.
@@ -248,7 +248,7 @@ type RiskServiceServer interface {
 	// each message under it. The backend (Microsoft Graph `runHuntingQuery` or Defender's
 	// `advancedqueries/run`) is chosen in the server's configuration.
 	RunHuntingQuery(*RunHuntingQueryRequest, grpc.ServerStreamingServer[RunHuntingQueryResponse]) error
-	// Tests the connection to Defender like the seed's "Test Connection": gets a token, reads the
+	// Tests the connection to Defender: gets a token, reads the
 	// granted application permissions from the token's `roles` claim, says which capabilities
 	// work, and makes one cheap probe call. Problems are reported in the response, not as an
 	// error, so that one call shows everything that needs fixing. Needs the `admin` role.

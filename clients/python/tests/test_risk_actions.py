@@ -1,6 +1,7 @@
 """GetEndpointRisk, StreamFleetRisk and the action RPCs against a live server.
 
-The assertions follow the documented contract (proto comments and DESIGN.md).
+The assertions follow the documented contract (proto comments, docs/risk-model.md,
+docs/errors.md).
 """
 
 from __future__ import annotations

@@ -33,6 +33,12 @@ export * from "./gen/defenderbridge/v1/action_service_pb.js";
 export * as rpc from "./gen/google/rpc/error_details_pb.js";
 /** The standard gRPC health service (`grpc.health.v1.Health`). */
 export * as health from "./gen/grpc/health/v1/health_pb.js";
+/**
+ * Connect's error class and status codes, re-exported so that a caller can branch on a failed
+ * call's code with this package alone; they are the very classes `@connectrpc/connect` (a peer
+ * dependency, so one copy is shared with the caller) exports.
+ */
+export { Code, ConnectError } from "@connectrpc/connect";
 
 /** Clients of both services and the health service, sharing one HTTP/2 connection. */
 export interface DefenderBridgeClients {

@@ -1,6 +1,6 @@
 /**
  * GetEndpointRisk, StreamFleetRisk and the action RPCs against a live server. The assertions
- * follow the documented contract (proto comments and DESIGN.md).
+ * follow the documented contract (proto comments, docs/risk-model.md, docs/errors.md).
  */
 
 import { after, before, test } from "node:test";

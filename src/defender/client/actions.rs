@@ -1,6 +1,7 @@
 //! The action POSTs (isolate, unisolate, scan, cancel). They are never retried: a failure after
-//! the request may have reached Defender comes back as `Transport { ambiguous: true }`, and the
-//! caller reconciles by listing the machine's actions before trying again.
+//! the request may have reached Defender (including a 2xx whose body cannot be read) comes back
+//! as `Transport { ambiguous: true }`, and the caller reconciles by listing the machine's actions
+//! before trying again.
 
 use reqwest::Method;
 use serde_json::json;
@@ -9,7 +10,7 @@ use url::Url;
 use super::{DefenderClient, non_empty_comment, segment};
 use crate::defender::auth::TokenScope;
 use crate::defender::budget::ApiFamily;
-use crate::defender::error::DefenderError;
+use crate::defender::error::{DefenderError, truncate};
 use crate::defender::http::{Call, RetryClass};
 use crate::defender::models::{IsolationType, MachineAction, ScanType};
 use crate::defender::settings::CallOptions;
@@ -90,6 +91,14 @@ impl DefenderClient {
             timeout: self.inner.settings.request_timeout,
         };
         let bytes = self.inner.exec.execute(&call, opts).await?;
-        serde_json::from_slice(&bytes).map_err(|e| DefenderError::decode("machine action", e))
+        // A 2xx means Defender took the request; an answer that cannot be read (cut short by a
+        // proxy, say) leaves only the outcome unknown, so it is ambiguous, not a failure.
+        serde_json::from_slice(&bytes).map_err(|e| DefenderError::Transport {
+            message: truncate(&format!(
+                "Defender accepted the request but its answer could not be read: {e}"
+            )),
+            timeout: false,
+            ambiguous: true,
+        })
     }
 }

@@ -1,4 +1,4 @@
-//! Defender's entities as serde types, for the wire format in `defender-api/`.
+//! Defender's entities as serde types, as Defender's API sends them.
 //!
 //! Defender adds fields and enum values, sends numbers as strings now and then, and has changed
 //! field names over time, so every field is optional, unknown fields are ignored, enums keep

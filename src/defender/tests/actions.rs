@@ -132,6 +132,31 @@ async fn isolate_is_not_retried_on_500() {
 }
 
 #[tokio::test]
+async fn a_created_answer_whose_body_is_cut_is_ambiguous_not_a_decode_failure() {
+    let router = action_routes(Arc::default(), |kind| {
+        let full = created(kind);
+        let cut = &include_str!("../testdata/isolate_response.json")[..40];
+        (full.status(), [("content-type", "application/json")], cut).into_response()
+    });
+    let (client, server, _) = client_for(router).await;
+    let err = client
+        .isolate_machine("m1", "c", IsolationType::Full, &CallOptions::default())
+        .await
+        .expect_err("unreadable answer");
+    assert!(
+        matches!(
+            err,
+            DefenderError::Transport {
+                ambiguous: true,
+                ..
+            }
+        ),
+        "Defender took the request, so only the outcome is unknown: {err:?}"
+    );
+    assert_eq!(server.log.api().len(), 1, "not retried");
+}
+
+#[tokio::test]
 async fn duplicate_action_maps_to_active_request_already_exists() {
     let router = action_routes(Arc::default(), |_| {
         (

@@ -33,19 +33,25 @@ status message says what to do.
   credentials do not allow the RPC.
 - `ACTION_ALREADY_PENDING` (ALREADY_EXISTS): the same action is already pending on the
   machine; metadata `action_id` holds the pending action's id when it can be found.
-- `RATE_LIMITED` (RESOURCE_EXHAUSTED, with RetryInfo): Defender throttled and retries ran
-  out, or the local rate budget is spent before the caller's deadline.
-- `UPSTREAM_UNAVAILABLE` (UNAVAILABLE, with RetryInfo): Defender answered 5xx, timed out or
-  could not be reached.
+- `RATE_LIMITED` (RESOURCE_EXHAUSTED, with RetryInfo): Defender (or the token endpoint)
+  throttled and retries ran out, or the local rate budget cannot admit the call before the
+  caller's deadline (answered at once, without waiting).
+- `UPSTREAM_UNAVAILABLE` (UNAVAILABLE, with RetryInfo): Defender answered 5xx, timed out,
+  could not be reached, or sent an answer that was malformed or cut short.
 - `AUTHENTICATION_FAILED` (FAILED_PRECONDITION): the token request was rejected (bad secret,
   unknown tenant); metadata `aadsts_code` holds the AADSTS code.
 - `INTEGRATION_DISABLED` (FAILED_PRECONDITION): the Defender integration is disabled in the
   server's configuration.
 - `AUDIT_LOG_UNAVAILABLE` (UNAVAILABLE): an action was refused before Defender was asked,
   because its audit record could not be written.
-- `DEADLINE_EXCEEDED` (DEADLINE_EXCEEDED): the caller's deadline passed before Defender
-  answered.
-- `INTERNAL` (INTERNAL): an unexpected failure inside the service or in Defender's answer.
+- `DEADLINE_EXCEEDED` (DEADLINE_EXCEEDED): the caller's deadline (or the server's default
+  deadline, when the caller set none) was about to pass before Defender answered; the server
+  answers a little before the deadline so that this status and its details arrive.
+- `INTERNAL` (INTERNAL): an unexpected failure inside the service.
+- `SERVER_SHUTTING_DOWN` (UNAVAILABLE, with RetryInfo): the server is shutting down and ended
+  a stream early; metadata `resumable` is `true` when calling again continues where the
+  stream stopped (WatchMachineAction) and `false` when what was received is incomplete and
+  the call must start over (StreamFleetRisk, RunHuntingQuery).
 """
 
 from collections import abc as _abc
@@ -324,7 +330,7 @@ Global___MachineActionStatus: _TypeAlias = MachineActionStatus  # noqa: Y015
 
 @_typing.final
 class EndpointRisk(_message.Message):
-    """One endpoint's risk according to Defender, computed by the rules of the design (DESIGN.md §3):
+    """One endpoint's risk according to Defender, computed by the rules in docs/risk-model.md:
     the combined `risk_level` is the highest of `defender_risk_score`, `exposure_risk_level` and
     `alert_risk_level`.
     """

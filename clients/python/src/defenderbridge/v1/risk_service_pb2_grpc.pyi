@@ -72,7 +72,7 @@ class RiskServiceStub:
     `advancedqueries/run`) is chosen in the server's configuration.
     """
     CheckConnection: _grpc.UnaryUnaryMultiCallable[_risk_service_pb2.CheckConnectionRequest, _risk_service_pb2.CheckConnectionResponse]
-    """Tests the connection to Defender like the seed's "Test Connection": gets a token, reads the
+    """Tests the connection to Defender: gets a token, reads the
     granted application permissions from the token's `roles` claim, says which capabilities
     work, and makes one cheap probe call. Problems are reported in the response, not as an
     error, so that one call shows everything that needs fixing. Needs the `admin` role.
@@ -119,7 +119,7 @@ class RiskServiceAsyncStub(RiskServiceStub):
     `advancedqueries/run`) is chosen in the server's configuration.
     """
     CheckConnection: _aio.UnaryUnaryMultiCallable[_risk_service_pb2.CheckConnectionRequest, _risk_service_pb2.CheckConnectionResponse]  # type: ignore[assignment]
-    """Tests the connection to Defender like the seed's "Test Connection": gets a token, reads the
+    """Tests the connection to Defender: gets a token, reads the
     granted application permissions from the token's `roles` claim, says which capabilities
     work, and makes one cheap probe call. Problems are reported in the response, not as an
     error, so that one call shows everything that needs fixing. Needs the `admin` role.
@@ -229,7 +229,7 @@ class RiskServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _risk_service_pb2.CheckConnectionRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_risk_service_pb2.CheckConnectionResponse, _abc.Awaitable[_risk_service_pb2.CheckConnectionResponse]]:
-        """Tests the connection to Defender like the seed's "Test Connection": gets a token, reads the
+        """Tests the connection to Defender: gets a token, reads the
         granted application permissions from the token's `roles` claim, says which capabilities
         work, and makes one cheap probe call. Problems are reported in the response, not as an
         error, so that one call shows everything that needs fixing. Needs the `admin` role.

@@ -1526,7 +1526,7 @@ export const RiskService: GenService<{
     output: typeof RunHuntingQueryResponseSchema;
   },
   /**
-   * Tests the connection to Defender like the seed's "Test Connection": gets a token, reads the
+   * Tests the connection to Defender: gets a token, reads the
    * granted application permissions from the token's `roles` claim, says which capabilities
    * work, and makes one cheap probe call. Problems are reported in the response, not as an
    * error, so that one call shows everything that needs fixing. Needs the `admin` role.

@@ -7,7 +7,7 @@ package com.defenderbridge.v1;
 
 /**
  * <pre>
- * One endpoint's risk according to Defender, computed by the rules of the design (DESIGN.md §3):
+ * One endpoint's risk according to Defender, computed by the rules in docs/risk-model.md:
  * the combined `risk_level` is the highest of `defender_risk_score`, `exposure_risk_level` and
  * `alert_risk_level`.
  * </pre>
@@ -1073,7 +1073,7 @@ private static final long serialVersionUID = 0L;
   }
   /**
    * <pre>
-   * One endpoint's risk according to Defender, computed by the rules of the design (DESIGN.md §3):
+   * One endpoint's risk according to Defender, computed by the rules in docs/risk-model.md:
    * the combined `risk_level` is the highest of `defender_risk_score`, `exposure_risk_level` and
    * `alert_risk_level`.
    * </pre>

@@ -534,7 +534,7 @@ public final class RiskServiceGrpc {
 
     /**
      * <pre>
-     * Tests the connection to Defender like the seed's "Test Connection": gets a token, reads the
+     * Tests the connection to Defender: gets a token, reads the
      * granted application permissions from the token's `roles` claim, says which capabilities
      * work, and makes one cheap probe call. Problems are reported in the response, not as an
      * error, so that one call shows everything that needs fixing. Needs the `admin` role.
@@ -701,7 +701,7 @@ public final class RiskServiceGrpc {
 
     /**
      * <pre>
-     * Tests the connection to Defender like the seed's "Test Connection": gets a token, reads the
+     * Tests the connection to Defender: gets a token, reads the
      * granted application permissions from the token's `roles` claim, says which capabilities
      * work, and makes one cheap probe call. Problems are reported in the response, not as an
      * error, so that one call shows everything that needs fixing. Needs the `admin` role.
@@ -848,7 +848,7 @@ public final class RiskServiceGrpc {
 
     /**
      * <pre>
-     * Tests the connection to Defender like the seed's "Test Connection": gets a token, reads the
+     * Tests the connection to Defender: gets a token, reads the
      * granted application permissions from the token's `roles` claim, says which capabilities
      * work, and makes one cheap probe call. Problems are reported in the response, not as an
      * error, so that one call shows everything that needs fixing. Needs the `admin` role.
@@ -992,7 +992,7 @@ public final class RiskServiceGrpc {
 
     /**
      * <pre>
-     * Tests the connection to Defender like the seed's "Test Connection": gets a token, reads the
+     * Tests the connection to Defender: gets a token, reads the
      * granted application permissions from the token's `roles` claim, says which capabilities
      * work, and makes one cheap probe call. Problems are reported in the response, not as an
      * error, so that one call shows everything that needs fixing. Needs the `admin` role.
@@ -1118,7 +1118,7 @@ public final class RiskServiceGrpc {
 
     /**
      * <pre>
-     * Tests the connection to Defender like the seed's "Test Connection": gets a token, reads the
+     * Tests the connection to Defender: gets a token, reads the
      * granted application permissions from the token's `roles` claim, says which capabilities
      * work, and makes one cheap probe call. Problems are reported in the response, not as an
      * error, so that one call shows everything that needs fixing. Needs the `admin` role.

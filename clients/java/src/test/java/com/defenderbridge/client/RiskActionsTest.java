@@ -40,7 +40,7 @@ import org.junit.jupiter.api.Test;
 
 /**
  * GetEndpointRisk, StreamFleetRisk and the action RPCs against a live server. The assertions
- * follow the documented contract (proto comments and DESIGN.md).
+ * follow the documented contract (proto comments, docs/risk-model.md, docs/errors.md).
  */
 class RiskActionsTest {
   private static ManagedChannel channel;

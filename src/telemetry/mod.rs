@@ -1,5 +1,13 @@
 //! Logging set-up: `tracing` to stderr, human-readable or JSON, filtered by `RUST_LOG`
 //! (default `info`). Called once by the binary; tests install nothing and stay quiet.
+//!
+//! Human logs are coloured only when stderr is a terminal (a file or a log collector gets plain
+//! text). JSON logs are one object per line written by [`json::JsonLines`]: no key twice, and an
+//! audit record is an object, not a string holding JSON.
+
+pub mod json;
+
+use std::io::IsTerminal as _;
 
 use tracing_subscriber::EnvFilter;
 
@@ -13,8 +21,13 @@ pub fn init(format: LogFormat) {
         .with_writer(std::io::stderr)
         .with_target(true);
     let result = match format {
-        LogFormat::Human => builder.try_init(),
-        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+        LogFormat::Human => builder
+            .with_ansi(std::io::stderr().is_terminal())
+            .try_init(),
+        LogFormat::Json => builder
+            .fmt_fields(tracing_subscriber::fmt::format::JsonFields::new())
+            .event_format(json::JsonLines)
+            .try_init(),
     };
     // An already-installed subscriber (e.g. `demo` calling into `serve`) is fine.
     let _ = result;
