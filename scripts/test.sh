@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Runs every test: the proto checks (buf lint, format, breaking against the first published v1),
+# formatting and clippy (warnings are errors),
 # the generated-clients drift check, the four client test suites and the README's grpcurl
 # examples against live demos, then the Rust unit and integration tests (real sockets, the real
 # gRPC stack, the simulator over HTTP). The last line is the summary of the whole run.
@@ -24,8 +25,14 @@ if [[ -n "$baseline" ]]; then
   buf breaking proto --against ".git#ref=${baseline},subdir=proto"
 fi
 
+phase "cargo fmt --check"
+cargo fmt --all -- --check
+
 phase "cargo build"
 cargo build --locked --all-targets
+
+phase "cargo clippy"
+cargo clippy --locked --all-targets -- -D warnings
 
 phase "generated clients are up to date"
 clients/check-generated.sh
