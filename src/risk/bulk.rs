@@ -29,7 +29,7 @@ use super::scoring::{
 };
 use crate::defender::{
     Alert, ApiFamily, BulkList, CallOptions, DefenderClient, DefenderError, Filter, Machine,
-    MachineVulnerability, ODataQuery, Page, RepeatGuard, Vulnerability,
+    MachineVulnerability, ODataQuery, Page, PageCursor, RepeatGuard, Vulnerability,
 };
 use crate::error::ServiceError;
 
@@ -108,30 +108,41 @@ pub(crate) async fn read_all<T: DeserializeOwned>(
     let page = first.await?;
     let mut items = page.items;
     let mut next = page.next;
-    let mut seen = HashSet::new();
-    // Offsets only: these rows have no single id, and a repeat here cannot inflate the fleet.
-    let mut repeats = RepeatGuard::default();
-    repeats.items(items.len());
+    let mut links = LinkCheck::default();
+    let mut read = items.len();
     while let Some(cursor) = next {
-        if let Err(message) = repeats.check_link(&cursor) {
-            return Err(DefenderError::Decode {
-                what: "@odata.nextLink".into(),
-                message,
-            });
-        }
-        if !seen.insert(cursor.url().clone()) {
-            return Err(DefenderError::Decode {
-                what: "@odata.nextLink".into(),
-                message: "paging links form a loop".into(),
-            });
-        }
+        links.check(&cursor, read)?;
         calls.add_one();
         let page = client.next_page::<T>(&cursor, family, opts).await?;
-        repeats.items(page.items.len());
+        read = page.items.len();
         items.extend(page.items);
         next = page.next;
     }
     Ok(items)
+}
+
+/// Refuses a next link that would re-read items (its `$skip` goes back) or loop. Offsets only:
+/// bulk rows have no single id, and a repeat here cannot inflate the fleet.
+#[derive(Default)]
+struct LinkCheck {
+    seen: HashSet<url::Url>,
+    repeats: RepeatGuard,
+}
+
+impl LinkCheck {
+    /// Checks `cursor`, after `read` more items were read since the last check.
+    fn check(&mut self, cursor: &PageCursor, read: usize) -> Result<(), DefenderError> {
+        self.repeats.items(read);
+        let refused = |message: String| DefenderError::Decode {
+            what: "@odata.nextLink".into(),
+            message,
+        };
+        self.repeats.check_link(cursor).map_err(refused)?;
+        if !self.seen.insert(cursor.url().clone()) {
+            return Err(refused("paging links form a loop".into()));
+        }
+        Ok(())
+    }
 }
 
 /// Reads the bulk `list` and every page after it, handing each item to `each` as it is
@@ -144,7 +155,7 @@ pub(crate) async fn fold_all<T: DeserializeOwned>(
     calls: &CallCounter,
     each: &mut (dyn FnMut(T) + Send),
 ) -> Result<(), DefenderError> {
-    // Items folded so far, for the repeat check (offsets only, as in `read_all`).
+    // Items folded so far, for the repeat check.
     let folded = AtomicUsize::new(0);
     let mut counted = |item: T| {
         folded.fetch_add(1, Ordering::Relaxed);
@@ -152,25 +163,12 @@ pub(crate) async fn fold_all<T: DeserializeOwned>(
     };
     calls.add_one();
     let mut next = client.fold_list(list, query, opts, &mut counted).await?;
-    let mut seen = HashSet::new();
-    let mut repeats = RepeatGuard::default();
+    let mut links = LinkCheck::default();
     let mut accounted = 0;
     while let Some(cursor) = next {
         let total = folded.load(Ordering::Relaxed);
-        repeats.items(total - accounted);
+        links.check(&cursor, total - accounted)?;
         accounted = total;
-        if let Err(message) = repeats.check_link(&cursor) {
-            return Err(DefenderError::Decode {
-                what: "@odata.nextLink".into(),
-                message,
-            });
-        }
-        if !seen.insert(cursor.url().clone()) {
-            return Err(DefenderError::Decode {
-                what: "@odata.nextLink".into(),
-                message: "paging links form a loop".into(),
-            });
-        }
         calls.add_one();
         next = client
             .fold_next_page(&cursor, list.family(), opts, &mut counted)
