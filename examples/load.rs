@@ -39,6 +39,8 @@ const CHANNELS: usize = 4;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
+    // reqwest (the simulator's fleet and stats) needs the process's rustls provider first.
+    defender_bridge::tls::install_crypto_provider();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let arg = |i: usize| args.get(i).map(String::as_str).unwrap_or_default();
     let num = |i: usize, default: u64| arg(i).parse().unwrap_or(default);
