@@ -24,6 +24,9 @@ use super::settings::{CallOptions, DefenderSettings};
 use super::stats::{FamilyStats, UpstreamStats};
 
 mod actions;
+mod raw_page;
+
+pub use raw_page::RawPage;
 
 /// Most items the per-machine lists (alerts, vulnerabilities) gather across next links.
 const PER_MACHINE_MAX_ITEMS: usize = 100_000;

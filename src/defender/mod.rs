@@ -32,7 +32,7 @@ mod tests;
 
 pub use auth::{TokenInfo, TokenScope};
 pub use budget::{ApiFamily, RateBudget};
-pub use client::{BulkList, DefenderClient};
+pub use client::{BulkList, DefenderClient, RawPage};
 pub use cloud::{Cloud, UnknownCloud};
 pub use error::DefenderError;
 pub use hunting_json::HuntingEvent;
