@@ -8,19 +8,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
-use tokio::sync::{Semaphore, oneshot};
+use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tonic::transport::Server;
 use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
 
-use crate::actions::ActionRuntime;
-use crate::cache::RiskCache;
 use crate::config::Config;
-use crate::defender::{DefenderClient, DefenderError};
-use crate::page_token::PageTokenSigner;
+use crate::defender::DefenderError;
 use crate::proto::action_service_server::ActionServiceServer;
-use crate::services::{ActionApi, RiskServer};
+use crate::services::{ActionHandlers, FastPathRiskServer};
+use crate::state::{AppState, StateError};
 
 pub mod conn;
 
@@ -58,48 +56,12 @@ pub enum ServerError {
     Task(String),
 }
 
-/// What every RPC handler shares.
-#[derive(Debug)]
-pub struct AppState {
-    /// The resolved configuration.
-    pub config: Config,
-    /// The Defender client; `None` while the integration is disabled.
-    pub defender: Option<DefenderClient>,
-    /// Risk and look-up caches; the actions call `invalidate_machine` on it.
-    pub cache: RiskCache,
-    /// Signs and verifies the list RPCs' page tokens.
-    pub page_tokens: PageTokenSigner,
-    /// The action side: `request_id` store, audit log, watch pollers.
-    pub actions: ActionRuntime,
-    /// One permit per open `StreamFleetRisk` stream (`limits.max_fleet_streams`).
-    pub fleet_streams: Arc<Semaphore>,
-    /// Set to true when shutdown starts: server streams end with SERVER_SHUTTING_DOWN.
-    pub shutdown: tokio::sync::watch::Sender<bool>,
-}
-
-impl AppState {
-    /// Builds the state (and the Defender client when the integration is enabled); opens the
-    /// audit log.
-    pub fn new(config: Config) -> Result<Self, ServerError> {
-        let defender = match (&config.defender, config.enabled) {
-            (Some(settings), true) => Some(DefenderClient::new(settings.clone())?),
-            _ => None,
-        };
-        let page_tokens = match &config.defender {
-            Some(settings) => PageTokenSigner::from_settings(settings),
-            None => PageTokenSigner::random(),
-        };
-        Ok(Self {
-            fleet_streams: Arc::new(Semaphore::new(
-                config.limits.max_fleet_streams.min(Semaphore::MAX_PERMITS),
-            )),
-            cache: RiskCache::new(&config.cache),
-            actions: ActionRuntime::new(config.audit_log.as_deref(), config.action_settle_window)?,
-            config,
-            defender,
-            page_tokens,
-            shutdown: tokio::sync::watch::channel(false).0,
-        })
+impl From<StateError> for ServerError {
+    fn from(err: StateError) -> Self {
+        match err {
+            StateError::Defender(err) => Self::Defender(err),
+            StateError::Audit(err) => Self::Audit(err),
+        }
     }
 }
 
@@ -241,10 +203,10 @@ async fn build(state: Arc<AppState>) -> Result<Router, ServerError> {
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
-        // `RiskServer` is the generated `RiskServiceServer` with an encoded fast path for
-        // `GetEndpointRisk` cache hits (see services/risk_server.rs).
-        .add_service(RiskServer::new(state.clone()))
-        .add_service(ActionServiceServer::new(ActionApi::new(state))))
+        // `FastPathRiskServer` is the generated `RiskServiceServer` with an encoded fast path for
+        // `GetEndpointRisk` cache hits (see services/risk/fast_path.rs).
+        .add_service(FastPathRiskServer::new(state.clone()))
+        .add_service(ActionServiceServer::new(ActionHandlers::new(state))))
 }
 
 /// Overall (`""`) and per-service health: SERVING when enabled, NOT_SERVING when disabled.

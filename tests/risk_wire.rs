@@ -45,7 +45,7 @@ fn grpc_web_frames(mut body: &[u8]) -> (Vec<Vec<u8>>, String) {
 #[tokio::test]
 async fn grpc_web_callers_get_the_same_answer_as_grpc_callers() {
     let env = TestEnv::start(sim_config()).await;
-    let id = env.sim.fleet().sample_machine_id().to_string();
+    let id = env.sample_machine_id();
     let cold = env
         .risk()
         .get_endpoint_risk(by_id(&id))
@@ -89,7 +89,7 @@ async fn grpc_web_callers_get_the_same_answer_as_grpc_callers() {
 #[tokio::test]
 async fn compressed_requests_are_refused_without_an_upstream_call() {
     let env = TestEnv::start(sim_config()).await;
-    let id = env.sim.fleet().sample_machine_id().to_string();
+    let id = env.sample_machine_id();
     let before = api_calls(&env.sim);
     let err = env
         .risk()

@@ -1,4 +1,4 @@
-//! [`RiskServer`]: the generated `RiskServiceServer`, with `GetEndpointRisk` served from
+//! [`FastPathRiskServer`]: the generated `RiskServiceServer`, with `GetEndpointRisk` served from
 //! pre-encoded bytes.
 //!
 //! Why: a cache hit is the product's hot path (thousands of endpoints, again and again). Its
@@ -7,7 +7,7 @@
 //! The assessment now keeps its answer as a whole gRPC message frame (rendered once), and this
 //! wrapper answers `GetEndpointRisk` with those bytes ([`super::grpc_raw`]). Decoding,
 //! validation and the look-up are the same code as the generated path
-//! ([`RiskApi::endpoint_query`], [`RiskApi::endpoint_risk`]); every other method goes to
+//! ([`RiskHandlers::endpoint_query`], [`RiskHandlers::endpoint_risk`]); every other method goes to
 //! the generated server. The wrapper sits inside the same `Server`, so every tower layer
 //! (gRPC-Web included) still applies.
 
@@ -20,26 +20,26 @@ use tonic::Status;
 use tonic::codegen::{Body, BoxFuture, Service, StdError, http};
 use tonic::server::NamedService;
 
-use super::{RiskApi, call_options_of};
-use super::{grpc_raw, risk_convert};
+use super::{RiskHandlers, grpc_raw, responses};
 use crate::defender::CallOptions;
 use crate::proto;
 use crate::proto::risk_service_server::RiskServiceServer;
-use crate::server::AppState;
+use crate::services::call_options_of;
+use crate::state::AppState;
 
 const GET_ENDPOINT_RISK: &str = "/defenderbridge.v1.RiskService/GetEndpointRisk";
 
 /// `RiskService` with the encoded fast path for `GetEndpointRisk`.
 #[derive(Debug, Clone)]
-pub struct RiskServer {
-    api: Arc<RiskApi>,
-    generated: RiskServiceServer<RiskApi>,
+pub struct FastPathRiskServer {
+    api: Arc<RiskHandlers>,
+    generated: RiskServiceServer<RiskHandlers>,
 }
 
-impl RiskServer {
+impl FastPathRiskServer {
     /// The service over the shared state.
     pub fn new(state: Arc<AppState>) -> Self {
-        let api = Arc::new(RiskApi::new(state));
+        let api = Arc::new(RiskHandlers::new(state));
         Self {
             generated: RiskServiceServer::from_arc(api.clone()),
             api,
@@ -47,11 +47,11 @@ impl RiskServer {
     }
 }
 
-impl NamedService for RiskServer {
+impl NamedService for FastPathRiskServer {
     const NAME: &'static str = "defenderbridge.v1.RiskService";
 }
 
-impl<B> Service<http::Request<B>> for RiskServer
+impl<B> Service<http::Request<B>> for FastPathRiskServer
 where
     B: Body + Send + 'static,
     B::Error: Into<StdError> + Send + 'static,
@@ -88,7 +88,7 @@ where
 
 /// `GetEndpointRisk` over HTTP: read and check the request, answer with the frame.
 async fn get_endpoint_risk<B>(
-    api: &RiskApi,
+    api: &RiskHandlers,
     body: B,
     opts: &CallOptions,
 ) -> Result<http::Response<tonic::body::Body>, Status>
@@ -102,7 +102,7 @@ where
     let query = api.endpoint_query(&message)?;
     drop(message);
     let risk = api.endpoint_risk(&query, opts).await?;
-    let frame = risk_convert::endpoint_risk_frame(risk, api.portal())?;
+    let frame = responses::endpoint_risk_frame(risk, api.portal())?;
     Ok(grpc_raw::ok_response(frame))
 }
 

@@ -1,5 +1,5 @@
 //! A unary gRPC exchange over plain `http` types, for the one method whose answer is already
-//! encoded: [`super::RiskServer`]'s `GetEndpointRisk`.
+//! encoded: [`super::fast_path::FastPathRiskServer`]'s `GetEndpointRisk`.
 //!
 //! Why not tonic's `Grpc::unary`: its codec copies every answer into a fresh 8 KiB buffer and
 //! frames it there, which for a cache hit (a ~2.3 KB answer kept encoded) cost more than the
