@@ -12,7 +12,8 @@
 //! - [`page_token`]: signed, opaque page tokens of the list RPCs.
 //! - [`services`]: the tonic service implementations (thin adapters onto plain Rust code).
 //! - [`reflection`]: what server reflection serves (API, health, well-known types, `google.rpc`).
-//! - [`server`]: bootstrap: health, reflection, gRPC-Web, graceful shutdown.
+//! - [`server`]: bootstrap: health, reflection, opt-in gRPC-Web, TLS/mTLS, Host and origin
+//!   checks, graceful shutdown.
 //! - [`sim`]: the Defender simulator used by `sim`, `demo` and the tests.
 //! - [`demo`]: the simulator plus the service, wired together with zero configuration.
 //! - [`check`]: the "Test Connection" logic shared by the RPC and the `check` subcommand.

@@ -5,6 +5,7 @@
 
 pub mod actions;
 pub mod risk;
+pub mod tls;
 
 use std::time::Duration;
 
