@@ -221,3 +221,28 @@ fn key_exposed(path: &Path) -> bool {
 fn key_exposed(_path: &Path) -> bool {
     false
 }
+
+#[cfg(all(test, unix))]
+mod tests {
+    use std::os::unix::fs::PermissionsExt as _;
+
+    use super::*;
+
+    #[test]
+    fn a_key_readable_by_group_or_others_is_flagged() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("tls.key");
+        std::fs::write(&path, "k").expect("write");
+        for (mode, exposed) in [(0o600, false), (0o400, false), (0o640, true), (0o604, true)] {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).expect("chmod");
+            assert_eq!(key_exposed(&path), exposed, "mode {mode:o}");
+        }
+    }
+
+    #[test]
+    fn an_endless_file_is_refused_at_the_cap() {
+        let err = read_capped(Path::new("/dev/zero")).expect_err("capped");
+        assert!(err.to_string().contains("/dev/zero"), "{err}");
+        assert!(err.to_string().contains("larger than"), "{err}");
+    }
+}
