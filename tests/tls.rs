@@ -301,3 +301,50 @@ async fn the_tls_setup_holds_no_key_material_in_debug_output() {
     let arc = Arc::new(setup);
     assert!(format!("{:?}", arc.reloader).contains("server.key"));
 }
+
+#[tokio::test]
+async fn demo_tls_serves_mtls_with_the_files_it_wrote() {
+    defender_bridge::tls::install_crypto_provider();
+    let demo = defender_bridge::demo::start(defender_bridge::demo::DemoOptions {
+        listen: "127.0.0.1:0".parse().expect("addr"),
+        sim_listen: "127.0.0.1:0".parse().expect("addr"),
+        machines: 10,
+        seed: 1,
+        tls: true,
+    })
+    .await
+    .expect("demo starts");
+    let files = demo.tls.as_ref().expect("TLS files");
+    let read = |name: &str| std::fs::read_to_string(files.path(name)).expect("generated file");
+    let client = defender_bridge::demo::pki::Leaf {
+        cert_pem: read("client.pem"),
+        key_pem: read("client.key"),
+    };
+    let ca = read("ca.pem");
+    let callers = read("callers.toml");
+    use secrecy::ExposeSecret as _;
+    let key_sha = hex::encode(Sha256::digest(files.api_key.expose_secret().as_bytes()));
+    assert!(callers.contains(&key_sha), "{callers}");
+    assert!(
+        !callers.contains(files.api_key.expose_secret()),
+        "only the key's hash"
+    );
+    assert!(
+        callers.contains(defender_bridge::demo::tls::CLIENT_IDENTITY),
+        "{callers}"
+    );
+    let banner = demo.banner();
+    assert!(banner.contains("-cert ") && banner.contains("authorization: Bearer"));
+    let addr = demo.server.addr;
+    let health = HealthClient::new(channel(addr, &ca, Some(&client)).await.expect("connect"))
+        .check(HealthCheckRequest::default())
+        .await;
+    assert!(health.is_ok(), "{health:?}");
+    let seen = handshake(addr, &ca, None)
+        .await
+        .expect("client side completes");
+    assert!(seen.served.is_err(), "no client certificate: refused");
+    let dir = files.dir().to_path_buf();
+    demo.shutdown().await;
+    assert!(!dir.exists(), "the throw-away files are removed");
+}

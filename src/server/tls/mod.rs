@@ -45,9 +45,18 @@ pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The verified client certificate chain (leaf first) of the connection a request came on,
 /// from the request's extensions; `None` on plaintext or when no certificate was presented.
+///
+/// Works in any tower layer: inside [`super::conn::ActivityLayer`] it reads tonic's
+/// `TlsConnectInfo` (what `tonic::Request::peer_certs` reads), outside it the connection's
+/// [`super::conn::ConnInfo`].
 pub fn peer_certs(extensions: &http::Extensions) -> Option<Arc<Vec<CertificateDer<'static>>>> {
     extensions
         .get::<TlsConnectInfo<TcpConnectInfo>>()
+        .or_else(|| {
+            extensions
+                .get::<super::conn::ConnInfo>()
+                .and_then(|info| info.tls.as_ref())
+        })
         .and_then(TlsConnectInfo::peer_certs)
 }
 
