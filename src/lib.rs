@@ -15,7 +15,8 @@
 //!   folder per service (`risk/`, `action/`).
 //! - [`state`]: `AppState`, what every handler shares; domain modules get only their part of it.
 //! - [`reflection`]: what server reflection serves (API, health, well-known types, `google.rpc`).
-//! - [`server`]: bootstrap: builds the state, health, reflection, gRPC-Web, graceful shutdown.
+//! - [`server`]: bootstrap: builds the state, health, reflection, opt-in gRPC-Web, TLS/mTLS,
+//!   Host and origin checks, graceful shutdown.
 //! - [`sim`]: the Defender simulator used by `sim`, `demo` and the tests.
 //! - [`demo`]: the simulator plus the service, wired together with zero configuration.
 //! - [`check`]: the "Test Connection" logic shared by the RPC and the `check` subcommand.

@@ -70,6 +70,11 @@ struct DemoArgs {
     /// Log format: human or json.
     #[arg(long, default_value = "human")]
     log_format: LogFormat,
+    /// Serve TLS with client certificates required (mTLS), from a throw-away CA, server and
+    /// client certificates, API key and callers file written to a temporary folder; prints
+    /// grpcurl commands that use them.
+    #[arg(long)]
+    tls: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -169,6 +174,7 @@ async fn run_demo(args: DemoArgs) -> ExitCode {
         sim_listen: args.sim_listen,
         machines: args.machines,
         seed: args.seed,
+        tls: args.tls,
     };
     // Installed before anything starts, so an early SIGTERM still drains.
     let signal = server::shutdown_signal();

@@ -1,6 +1,7 @@
 //! Bootstrap: builds the shared state, registers the two API services, gRPC health (overall and
 //! per service), server reflection (v1 and v1alpha, so `grpcurl` works without `.proto` files)
-//! and gRPC-Web, and serves until a shutdown signal, draining in-flight calls.
+//! and opt-in gRPC-Web, sets up TLS ([`tls`]) and the `Host`/origin guard ([`guard`]), and
+//! serves until a shutdown signal, draining in-flight calls.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -10,6 +11,7 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
+use tonic::codec::CompressionEncoding;
 use tonic::transport::Server;
 use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
@@ -21,6 +23,10 @@ use crate::services::{ActionHandlers, FastPathRiskServer};
 use crate::state::{AppState, StateError};
 
 pub mod conn;
+pub mod guard;
+pub mod tls;
+
+use tls::{TlsError, TlsReloader, TlsSetup};
 
 /// The fully qualified names of the API services, as health and reflection report them.
 pub const SERVICE_NAMES: [&str; 2] = [
@@ -54,6 +60,9 @@ pub enum ServerError {
     /// The server task panicked or was cancelled.
     #[error("server task failed: {0}")]
     Task(String),
+    /// The TLS certificate, key or client CA could not be loaded.
+    #[error("TLS set-up failed: {0}")]
+    Tls(#[from] TlsError),
 }
 
 impl From<StateError> for ServerError {
@@ -71,9 +80,15 @@ pub struct RunningServer {
     pub addr: SocketAddr,
     shutdown: Option<oneshot::Sender<()>>,
     task: JoinHandle<Result<(), ServerError>>,
+    tls: Option<TlsReloader>,
 }
 
 impl RunningServer {
+    /// Re-reads the TLS files now (what SIGHUP and the file watch do); `None` without TLS.
+    pub fn tls_reloader(&self) -> Option<&TlsReloader> {
+        self.tls.as_ref()
+    }
+
     /// Stops accepting, drains in-flight calls and waits for the server to end.
     pub async fn shutdown(mut self) -> Result<(), ServerError> {
         if let Some(tx) = self.shutdown.take() {
@@ -102,25 +117,16 @@ pub async fn spawn_on(config: Config, listener: TcpListener) -> Result<RunningSe
         source,
     })?;
     let (tx, rx) = oneshot::channel::<()>();
-    let grace = config.shutdown_grace;
-    let limits = config.limits.clone();
-    let state = Arc::new(AppState::new(config)?);
-    let stopping = state.shutdown.clone();
-    let router = build(state).await?;
-    let task = tokio::spawn(async move {
-        let incoming = conn::incoming(listener, limits.max_connections, limits.idle_timeout);
-        let (signalled_tx, signalled_rx) = oneshot::channel::<()>();
-        let server = router.serve_with_incoming_shutdown(incoming, async move {
-            let _ = rx.await;
-            stopping.send_replace(true);
-            let _ = signalled_tx.send(());
-        });
-        drain_bounded(server, signalled_rx, grace).await
-    });
+    let prepared = prepare(config).await?;
+    let tls = prepared.tls.as_ref().map(|t| t.reloader.clone());
+    let task = tokio::spawn(run(prepared, listener, async move {
+        let _ = rx.await;
+    }));
     Ok(RunningServer {
         addr,
         shutdown: Some(tx),
         task,
+        tls,
     })
 }
 
@@ -130,26 +136,89 @@ pub async fn serve(
     signal: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
     let addr = config.listen;
-    let router_grace = config.shutdown_grace;
-    let limits = config.limits.clone();
     let listener = TcpListener::bind(addr)
         .await
         .map_err(|source| ServerError::Bind { addr, source })?;
+    let prepared = prepare(config).await?;
+    tracing::info!(
+        %addr,
+        tls = prepared.tls.is_some(),
+        grpc_web = prepared.grpc_web,
+        "defender-bridge listening"
+    );
+    run(prepared, listener, signal).await?;
+    tracing::info!("defender-bridge stopped");
+    Ok(())
+}
+
+/// Everything built before the first connection is accepted.
+struct Prepared {
+    router: Router,
+    state: Arc<AppState>,
+    tls: Option<TlsSetup>,
+    grpc_web: bool,
+}
+
+async fn prepare(config: Config) -> Result<Prepared, ServerError> {
+    let tls = config
+        .tls
+        .as_ref()
+        .map(|files| TlsSetup::new(files, config.grpc_web))
+        .transpose()?;
+    if config.insecure_plaintext {
+        tracing::warn!(
+            listen = %config.listen,
+            "serving PLAINTEXT (--insecure-plaintext): calls and credentials cross the network unencrypted unless a sidecar in front of this service terminates TLS"
+        );
+    }
+    let grpc_web = config.grpc_web;
     let state = Arc::new(AppState::new(config)?);
+    let router = build(state.clone()).await?;
+    Ok(Prepared {
+        router,
+        state,
+        tls,
+        grpc_web,
+    })
+}
+
+/// Accepts and serves until `signal`, then drains (bounded by the shutdown grace).
+async fn run(
+    prepared: Prepared,
+    listener: TcpListener,
+    signal: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServerError> {
+    let Prepared {
+        router, state, tls, ..
+    } = prepared;
+    let limits = state.config.limits.clone();
+    let grace = state.config.shutdown_grace;
     let stopping = state.shutdown.clone();
-    let router = build(state).await?;
-    tracing::info!(%addr, "defender-bridge listening");
-    let grace = router_grace;
-    let incoming = conn::incoming(listener, limits.max_connections, limits.idle_timeout);
+    let watcher = tls.as_ref().map(|t| {
+        tokio::spawn(
+            t.reloader
+                .clone()
+                .watch(tls::RELOAD_POLL, std::future::pending::<()>()),
+        )
+    });
+    let acceptor = tls.map(|t| t.acceptor);
+    let incoming = conn::incoming(
+        listener,
+        limits.max_connections,
+        limits.idle_timeout,
+        acceptor,
+    );
     let (signalled_tx, signalled_rx) = oneshot::channel::<()>();
     let server = router.serve_with_incoming_shutdown(incoming, async move {
         signal.await;
         stopping.send_replace(true);
         let _ = signalled_tx.send(());
     });
-    drain_bounded(server, signalled_rx, grace).await?;
-    tracing::info!("defender-bridge stopped");
-    Ok(())
+    let result = drain_bounded(server, signalled_rx, grace).await;
+    if let Some(watcher) = watcher {
+        watcher.abort();
+    }
+    result
 }
 
 /// Runs `server` to completion, but once shutdown has been signalled gives in-flight calls at
@@ -180,7 +249,10 @@ async fn drain_bounded(
 type Router = tonic::transport::server::Router<
     tower::layer::util::Stack<
         conn::ActivityLayer,
-        tower::layer::util::Stack<tonic_web::GrpcWebLayer, tower::layer::util::Identity>,
+        tower::layer::util::Stack<
+            tonic_web::GrpcWebLayer,
+            tower::layer::util::Stack<guard::GuardLayer, tower::layer::util::Identity>,
+        >,
     >,
 >;
 
@@ -192,11 +264,23 @@ async fn build(state: Arc<AppState>) -> Result<Router, ServerError> {
     let reflection_v1alpha = crate::reflection::builder()?.build_v1alpha()?;
 
     let limits = &state.config.limits;
+    let health_service = health_service
+        .accept_compressed(CompressionEncoding::Gzip)
+        .send_compressed(CompressionEncoding::Gzip);
+    let actions = ActionServiceServer::new(ActionHandlers::new(state.clone()))
+        .accept_compressed(CompressionEncoding::Gzip)
+        .send_compressed(CompressionEncoding::Gzip)
+        .max_decoding_message_size(limits.max_request_message_bytes)
+        .max_encoding_message_size(limits.max_response_message_bytes);
     Ok(Server::builder()
-        // HTTP/1.1 is accepted only so that gRPC-Web (browser) callers can reach the API.
-        .accept_http1(true)
+        // HTTP/1.1 only for gRPC-Web (browser) callers, and only when gRPC-Web is on.
+        .accept_http1(state.config.grpc_web)
         .max_concurrent_streams(limits.max_concurrent_streams)
         .http2_keepalive_interval(limits.http2_keepalive)
+        // Outermost: a request for a foreign Host or from an unlisted origin goes no further.
+        .layer(guard::GuardLayer::new(guard::Policy::from_config(
+            &state.config,
+        )))
         .layer(tonic_web::GrpcWebLayer::new())
         // Inside gRPC-Web: counts calls in flight per connection for the idle timeout.
         .layer(conn::ActivityLayer)
@@ -205,8 +289,8 @@ async fn build(state: Arc<AppState>) -> Result<Router, ServerError> {
         .add_service(reflection_v1alpha)
         // `FastPathRiskServer` is the generated `RiskServiceServer` with an encoded fast path for
         // `GetEndpointRisk` cache hits (see services/risk/fast_path.rs).
-        .add_service(FastPathRiskServer::new(state.clone()))
-        .add_service(ActionServiceServer::new(ActionHandlers::new(state))))
+        .add_service(FastPathRiskServer::new(state))
+        .add_service(actions))
 }
 
 /// Overall (`""`) and per-service health: SERVING when enabled, NOT_SERVING when disabled.

@@ -6,6 +6,7 @@
 pub mod actions;
 pub mod hunting;
 pub mod risk;
+pub mod tls;
 
 use std::time::Duration;
 
