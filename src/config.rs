@@ -18,7 +18,8 @@ use url::Url;
 
 use crate::defender::{Cloud, Credential, DefenderSettings, RateLimitSettings};
 
-mod file;
+mod callers;
+pub(crate) mod file;
 mod limits;
 
 pub use file::{MAX_CONFIG_FILE_BYTES, MAX_SECRET_FILE_BYTES};
@@ -208,6 +209,34 @@ pub struct ServeArgs {
         value_name = "SECS"
     )]
     pub default_deadline_secs: Option<u64>,
+    /// Callers file (TOML): API keys, client-certificate identities and OIDC issuers with their
+    /// roles (docs/security.md "Caller authentication"). Re-read when it changes and on SIGHUP.
+    /// Without it every caller is anonymous and may call everything (loopback only).
+    #[arg(long, env = "DEFENDER_BRIDGE_CALLERS", value_name = "FILE")]
+    pub callers: Option<PathBuf>,
+    /// Calls per minute of one caller without its own `rate_per_minute` in the callers file
+    /// (1 to 1,000,000). [default: 600]
+    #[arg(long, env = "DEFENDER_BRIDGE_CALLER_RATE_PER_MINUTE", value_name = "N")]
+    pub caller_rate_per_minute: Option<u64>,
+    /// Calls one caller may have in flight at once (a stream counts until it ends), without its
+    /// own `max_concurrent` (1 to 100,000). [default: 32]
+    #[arg(long, env = "DEFENDER_BRIDGE_CALLER_MAX_CONCURRENT", value_name = "N")]
+    pub caller_max_concurrent: Option<u64>,
+    /// Heavy calls (RunHuntingQuery, BatchGetEndpointRisks, StreamFleetRisk) per minute of one
+    /// caller; never more than the caller's own rate (1 to 1,000,000). [default: 30]
+    #[arg(
+        long,
+        env = "DEFENDER_BRIDGE_CALLER_HEAVY_RATE_PER_MINUTE",
+        value_name = "N"
+    )]
+    pub caller_heavy_rate_per_minute: Option<u64>,
+    /// Heavy calls one caller may have in flight at once (1 to 100,000). [default: 2]
+    #[arg(
+        long,
+        env = "DEFENDER_BRIDGE_CALLER_HEAVY_MAX_CONCURRENT",
+        value_name = "N"
+    )]
+    pub caller_heavy_max_concurrent: Option<u64>,
 }
 
 impl ServeArgs {
@@ -233,6 +262,11 @@ struct FileConfig {
     action_settle_secs: Option<u64>,
     shutdown_grace_secs: Option<u64>,
     default_deadline_secs: Option<u64>,
+    callers: Option<PathBuf>,
+    caller_rate_per_minute: Option<u64>,
+    caller_max_concurrent: Option<u64>,
+    caller_heavy_rate_per_minute: Option<u64>,
+    caller_heavy_max_concurrent: Option<u64>,
     #[serde(default)]
     defender: FileDefender,
     #[serde(default)]
@@ -328,6 +362,10 @@ pub struct Config {
     pub limits: ServerLimits,
     /// Deadline of a read RPC whose caller set none.
     pub default_deadline: Duration,
+    /// The callers file; `None`: no caller authentication (every caller anonymous).
+    pub callers: Option<PathBuf>,
+    /// Default per-caller limits (used only with a callers file).
+    pub caller_limits: crate::auth::CallerLimitSettings,
 }
 
 impl Config {
@@ -384,6 +422,14 @@ impl Config {
             });
         }
         let cache = resolve_cache(file.cache)?;
+        let caller_limits = callers::resolve_limits([
+            args.caller_rate_per_minute.or(file.caller_rate_per_minute),
+            args.caller_max_concurrent.or(file.caller_max_concurrent),
+            args.caller_heavy_rate_per_minute
+                .or(file.caller_heavy_rate_per_minute),
+            args.caller_heavy_max_concurrent
+                .or(file.caller_heavy_max_concurrent),
+        ])?;
         let server_limits = limits::resolve(args, file.limits)?;
 
         let defender = if enabled {
@@ -447,6 +493,8 @@ impl Config {
                 1,
                 3600,
             )?,
+            callers: args.callers.clone().or(file.callers),
+            caller_limits,
         })
     }
 }
