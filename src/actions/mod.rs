@@ -83,10 +83,11 @@ pub async fn request_action(
     opts: CallOptions,
 ) -> Result<MachineAction, ServiceError> {
     let tenant = client.settings().tenant_id.clone();
+    let scope = caller.request_scope();
     let key = req
         .request_id
         .as_deref()
-        .map(|id| IdempotencyKey::new(&tenant, id));
+        .map(|id| IdempotencyKey::scoped(&tenant, scope.as_deref(), id));
     let fingerprint = req.fingerprint();
     let deadline = opts.deadline;
     let cx = perform::Context {
@@ -127,10 +128,11 @@ pub async fn cancel_action(
     opts: CallOptions,
 ) -> Result<MachineAction, ServiceError> {
     let tenant = client.settings().tenant_id.clone();
+    let scope = caller.request_scope();
     let key = req
         .request_id
         .as_deref()
-        .map(|id| IdempotencyKey::new(&tenant, id));
+        .map(|id| IdempotencyKey::scoped(&tenant, scope.as_deref(), id));
     let fingerprint = req.fingerprint();
     let requested = AuditRecord::requested(
         &caller,
