@@ -4,6 +4,7 @@
 #![allow(dead_code, missing_docs)]
 
 pub mod actions;
+pub mod callers;
 pub mod risk;
 
 use std::time::Duration;
