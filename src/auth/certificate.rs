@@ -119,7 +119,7 @@ mod tests {
         );
         let all = |_: &str| true;
         assert_eq!(
-            identity_of_chain(&[der.clone()], all)
+            identity_of_chain(std::slice::from_ref(&der), all)
                 .expect("ok")
                 .as_deref(),
             Some("spiffe://prod/ns/analytics/sa/collector")
