@@ -18,7 +18,8 @@ use url::Url;
 
 use crate::defender::{Cloud, Credential, DefenderSettings, RateLimitSettings};
 
-mod file;
+mod callers;
+pub(crate) mod file;
 mod limits;
 mod security;
 
@@ -269,6 +270,29 @@ pub struct ServeArgs {
         value_name = "BYTES"
     )]
     pub max_response_message_bytes: Option<u64>,
+    /// Calls per minute of one caller without its own `rate_per_minute` in the callers file
+    /// (1 to 1,000,000). [default: 600]
+    #[arg(long, env = "DEFENDER_BRIDGE_CALLER_RATE_PER_MINUTE", value_name = "N")]
+    pub caller_rate_per_minute: Option<u64>,
+    /// Calls one caller may have in flight at once (a stream counts until it ends), without its
+    /// own `max_concurrent` (1 to 100,000). [default: 32]
+    #[arg(long, env = "DEFENDER_BRIDGE_CALLER_MAX_CONCURRENT", value_name = "N")]
+    pub caller_max_concurrent: Option<u64>,
+    /// Heavy calls (RunHuntingQuery, BatchGetEndpointRisks, StreamFleetRisk) per minute of one
+    /// caller; never more than the caller's own rate (1 to 1,000,000). [default: 30]
+    #[arg(
+        long,
+        env = "DEFENDER_BRIDGE_CALLER_HEAVY_RATE_PER_MINUTE",
+        value_name = "N"
+    )]
+    pub caller_heavy_rate_per_minute: Option<u64>,
+    /// Heavy calls one caller may have in flight at once (1 to 100,000). [default: 2]
+    #[arg(
+        long,
+        env = "DEFENDER_BRIDGE_CALLER_HEAVY_MAX_CONCURRENT",
+        value_name = "N"
+    )]
+    pub caller_heavy_max_concurrent: Option<u64>,
 }
 
 impl ServeArgs {
@@ -294,6 +318,10 @@ struct FileConfig {
     action_settle_secs: Option<u64>,
     shutdown_grace_secs: Option<u64>,
     default_deadline_secs: Option<u64>,
+    caller_rate_per_minute: Option<u64>,
+    caller_max_concurrent: Option<u64>,
+    caller_heavy_rate_per_minute: Option<u64>,
+    caller_heavy_max_concurrent: Option<u64>,
     #[serde(default)]
     defender: FileDefender,
     #[serde(default)]
@@ -409,6 +437,8 @@ pub struct Config {
     pub grpc_web: bool,
     /// Browser origins allowed to call (`scheme://host[:port]`, lower case).
     pub grpc_web_origins: Vec<String>,
+    /// Default per-caller limits (used only with a callers file).
+    pub caller_limits: crate::auth::CallerLimitSettings,
 }
 
 impl Config {
@@ -464,6 +494,14 @@ impl Config {
             });
         }
         let cache = resolve_cache(file.cache)?;
+        let caller_limits = callers::resolve_limits([
+            args.caller_rate_per_minute.or(file.caller_rate_per_minute),
+            args.caller_max_concurrent.or(file.caller_max_concurrent),
+            args.caller_heavy_rate_per_minute
+                .or(file.caller_heavy_rate_per_minute),
+            args.caller_heavy_max_concurrent
+                .or(file.caller_heavy_max_concurrent),
+        ])?;
         let server_limits = limits::resolve(args, file.limits)?;
 
         let defender = if enabled {
@@ -533,6 +571,7 @@ impl Config {
             allowed_hosts: security.allowed_hosts,
             grpc_web: security.grpc_web,
             grpc_web_origins: security.grpc_web_origins,
+            caller_limits,
         })
     }
 }

@@ -1,6 +1,8 @@
 //! defender-bridge: Microsoft Defender for Endpoint behind a typed, fast, safe gRPC API.
 //!
 //! # Layout
+//! - [`auth`]: caller authentication (API keys, JWTs, client certificates), roles, per-caller
+//!   limits: one tower layer, active when a callers file is configured.
 //! - [`config`]: typed configuration (TOML file + environment), validation, no globals.
 //! - [`proto`]: the generated `defenderbridge.v1` code and the reflection descriptor set.
 //! - [`error`]: `ServiceError`, the one vocabulary of failures, mapped to `tonic::Status` once.
@@ -26,6 +28,7 @@
 //! - [`telemetry`]: logging set-up: human-readable or JSON lines.
 
 pub mod actions;
+pub mod auth;
 pub mod cache;
 pub mod check;
 pub mod config;

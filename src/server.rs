@@ -57,6 +57,9 @@ pub enum ServerError {
     /// The audit log could not be opened (actions fail closed: no start without it).
     #[error("cannot open the audit log: {0}")]
     Audit(#[from] crate::actions::AuditError),
+    /// The callers file could not be loaded (caller authentication fails closed).
+    #[error("{0}")]
+    Callers(#[from] crate::auth::CallersError),
     /// The server task panicked or was cancelled.
     #[error("server task failed: {0}")]
     Task(String),
@@ -248,10 +251,13 @@ async fn drain_bounded(
 
 type Router = tonic::transport::server::Router<
     tower::layer::util::Stack<
-        conn::ActivityLayer,
+        crate::auth::AuthLayer,
         tower::layer::util::Stack<
-            tonic_web::GrpcWebLayer,
-            tower::layer::util::Stack<guard::GuardLayer, tower::layer::util::Identity>,
+            conn::ActivityLayer,
+            tower::layer::util::Stack<
+                tonic_web::GrpcWebLayer,
+                tower::layer::util::Stack<guard::GuardLayer, tower::layer::util::Identity>,
+            >,
         >,
     >,
 >;
@@ -263,6 +269,14 @@ async fn build(state: Arc<AppState>) -> Result<Router, ServerError> {
     let reflection_v1 = crate::reflection::builder()?.build_v1()?;
     let reflection_v1alpha = crate::reflection::builder()?.build_v1alpha()?;
 
+    // With a callers file every call is authenticated, authorized and limited by one layer.
+    let auth = match &state.config.callers {
+        Some(path) => Some(crate::auth::Authenticator::start(
+            path,
+            state.config.caller_limits,
+        )?),
+        None => None,
+    };
     let limits = &state.config.limits;
     let health_service = health_service
         .accept_compressed(CompressionEncoding::Gzip)
@@ -284,6 +298,8 @@ async fn build(state: Arc<AppState>) -> Result<Router, ServerError> {
         .layer(tonic_web::GrpcWebLayer::new())
         // Inside gRPC-Web: counts calls in flight per connection for the idle timeout.
         .layer(conn::ActivityLayer)
+        // Innermost, so it sees the gRPC method path and the connection's client certificate.
+        .layer(crate::auth::AuthLayer::new(auth))
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)

@@ -90,10 +90,11 @@ pub async fn request_action(
     opts: CallOptions,
 ) -> Result<MachineAction, ServiceError> {
     let tenant = client.settings().tenant_id.clone();
+    let scope = caller.request_scope();
     let key = req
         .request_id
         .as_deref()
-        .map(|id| IdempotencyKey::new(&tenant, id));
+        .map(|id| IdempotencyKey::scoped(&tenant, scope.as_deref(), id));
     let fingerprint = req.fingerprint();
     let deadline = opts.deadline;
     let cx = perform::Context {
@@ -133,10 +134,11 @@ pub async fn cancel_action(
     opts: CallOptions,
 ) -> Result<MachineAction, ServiceError> {
     let tenant = client.settings().tenant_id.clone();
+    let scope = caller.request_scope();
     let key = req
         .request_id
         .as_deref()
-        .map(|id| IdempotencyKey::new(&tenant, id));
+        .map(|id| IdempotencyKey::scoped(&tenant, scope.as_deref(), id));
     let fingerprint = req.fingerprint();
     let requested = AuditRecord::requested(
         &caller,

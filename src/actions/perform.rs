@@ -309,8 +309,16 @@ async fn attempt_inner(
     let client = &cx.client;
     let kind = req.kind.defender_type();
     if let Some(request_id) = &req.request_id {
-        match reconcile::find_by_request_id(client, &req.machine_id, &kind, request_id, &cx.opts)
-            .await
+        let scope = cx.caller.request_scope();
+        match reconcile::find_by_request_id(
+            client,
+            &req.machine_id,
+            &kind,
+            request_id,
+            scope.as_deref(),
+            &cx.opts,
+        )
+        .await
         {
             Ok(Some((action, stamp))) => {
                 check_same_request(&action, &stamp, req)?;

@@ -4,6 +4,7 @@
 #![allow(dead_code, missing_docs)]
 
 pub mod actions;
+pub mod callers;
 pub mod hunting;
 pub mod risk;
 pub mod tls;

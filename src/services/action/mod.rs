@@ -1,10 +1,10 @@
 //! `ActionService`: acting on machines. Each handler validates (no upstream call on bad
 //! input), identifies the caller, and hands over to [`crate::actions`], which does the work.
 //!
-//! Caller identity: there is no caller authentication yet, so the caller is its peer address
-//! plus an optional, unverified `x-caller-id` metadata value (1 to 128 characters of letters,
-//! digits and `._@:/+-`), stamped into the Defender comment and the audit log as
-//! `unverified:<id>`.
+//! Caller identity: with a callers file, the identity the auth layer verified (`key:NAME`,
+//! `cert:IDENTITY`, `jwt:SUB`), with an `x-caller-id` noted as `on_behalf_of` only; without
+//! one, the peer address plus an optional, unverified `x-caller-id` metadata value (1 to 128
+//! characters of letters, digits and `._@:/+-`), stamped as `unverified:<id>`.
 
 mod messages;
 
@@ -41,7 +41,7 @@ impl ActionHandlers {
 }
 
 fn caller<T>(request: &Request<T>) -> Result<Caller, ServiceError> {
-    Caller::from_metadata(request.metadata(), request.remote_addr())
+    Caller::of_request(request)
 }
 
 impl ActionHandlers {

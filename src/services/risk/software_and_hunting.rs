@@ -10,7 +10,9 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
 use super::requests as input;
+use crate::actions::Caller;
 use crate::defender::{MachineReference, Software};
+use crate::hunting::audit::HuntingAuditRecord;
 use crate::hunting::{self, HuntingRequest};
 use crate::proto;
 use crate::services::shutdown::until_shutdown;
@@ -56,12 +58,25 @@ pub(super) async fn run_hunting_query(
     request: Request<proto::RunHuntingQueryRequest>,
 ) -> Result<Response<ResponseStream<proto::RunHuntingQueryResponse>>, Status> {
     let opts = caller_options(&request);
+    let caller = Caller::of_request(&request)?;
     let req = request.into_inner();
     let client = tenant_client(state, &req.tenant)?;
     let hunt = HuntingRequest::new(&req.query, req.batch_rows)?;
     let backend = state.config.hunting_backend;
-    let rx = hunting::run_query(client, backend, hunt, &opts).await?;
-    let stream = ReceiverStream::new(rx).map(|message| message.map_err(Status::from));
+    // Audited before the query leaves (fail closed), and its outcome when the stream ends.
+    let log = state.actions.audit.clone();
+    let record =
+        HuntingAuditRecord::requested(&caller, &client.settings().tenant_id, backend, &hunt.query);
+    hunting::audit::requested(&log, &record).await?;
+    let rx = match hunting::run_query(client, backend, hunt, &opts).await {
+        Ok(rx) => rx,
+        Err(err) => {
+            hunting::audit::failed(&log, &record, &err).await;
+            return Err(err.into());
+        }
+    };
+    let stream = hunting::audit::audited(ReceiverStream::new(rx), log, record)
+        .map(|message| message.map_err(Status::from));
     Ok(Response::new(until_shutdown(
         Box::pin(stream),
         state,
