@@ -205,6 +205,7 @@ hello_len=$(sample "$hello_port" "$hello_path" "$log/hello.bin")
 upstream_calls() { curl -sf "$sim/_sim/stats" | python3 -c 'import json,sys; print(json.load(sys.stdin)["apiRequests"])'; }
 
 ticks() { awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"; }
+sys_ticks() { awk '{ sub(/^.*\) /, ""); print $13 }' "/proc/$1/stat"; }
 clk_tck=$(getconf CLK_TCK)
 
 # --- one round: one h2load run against one target ------------------------------------------
@@ -221,19 +222,21 @@ run() { # MODE ROUND TARGET
   # Open loop: a fixed rate per connection, and room for many more streams than the rate
   # needs, so a slow answer never holds the next request back.
   [ "$mode" = open ] && flow=(-c "$conns" -m 256 --rps $((rate / conns)))
-  local load0 cpu0 cpu1
+  local load0 cpu0 cpu1 sys0 sys1
   load0=$(cut -d' ' -f1 /proc/loadavg)
   cpu0=$(ticks "$pid")
+  sys0=$(sys_ticks "$pid")
   local TIMEFORMAT='%U %S'
   { time h2load "${flow[@]}" -t "$threads" -D "$secs" -d "$body" \
       -H 'content-type: application/grpc' -H 'te: trailers' --log-file="$tsv" \
       "http://127.0.0.1:$port$path" >"$out" 2>&1; } 2>"$out.time"
   cpu1=$(ticks "$pid")
+  sys1=$(sys_ticks "$pid")
   python3 - "$mode" "$round" "$target" "$out" "$tsv" "$len" $((cpu1 - cpu0)) "$clk_tck" \
-    "$load0" "$rate" "$conns" "$log/results.jsonl" <<'PY'
+    "$load0" "$rate" "$conns" "$log/results.jsonl" $((sys1 - sys0)) <<'PY'
 import json, re, sys
-mode, rnd, target, out, tsv, ln, dticks, tck, load, rate, conns, results = sys.argv[1:]
-ln, dticks, tck, rate, conns = int(ln), int(dticks), int(tck), int(rate), int(conns)
+mode, rnd, target, out, tsv, ln, dticks, tck, load, rate, conns, results, dsys = sys.argv[1:]
+ln, dticks, tck, rate, conns, dsys = int(ln), int(dticks), int(tck), int(rate), int(conns), int(dsys)
 text = open(out).read()
 def num(pattern):
     m = re.search(pattern, text)
@@ -257,6 +260,7 @@ rec = dict(mode=mode, round=int(rnd), target=target, rps=done / secs, done=done,
            errors=failed + non2xx + grpc_errors, grpc_errors=grpc_errors,
            p50=pct(lat, 50), p99=pct(lat, 99), p999=pct(lat, 99.9),
            server_us=dticks / tck / max(done, 1) * 1e6,
+           server_sys_us=dsys / tck / max(done, 1) * 1e6,
            gen_us=(gen_user + gen_sys) / max(done, 1) * 1e6,
            server_cores=dticks / tck / secs, load=float(load))
 if mode == "open":
@@ -274,8 +278,8 @@ with open(results, "a") as f:
     f.write(json.dumps(rec) + "\n")
 line = (f"{mode:6} round {rnd}  {target:7}  {rec['rps']:9,.0f} rps  p50 {rec['p50']:6.3f} ms"
         f"  p99 {rec['p99']:6.3f} ms  p99.9 {rec['p999']:6.3f} ms  errors {rec['errors']}"
-        f"  server {rec['server_us']:5.1f} us/call ({rec['server_cores']:.2f} cores)"
-        f"  h2load {rec['gen_us']:5.1f} us/call  load {rec['load']:.2f}")
+        f"  server {rec['server_us']:5.1f} us/call (kernel {rec['server_sys_us']:4.1f};"
+        f" {rec['server_cores']:.2f} cores)  h2load {rec['gen_us']:5.1f} us/call  load {rec['load']:.2f}")
 if "lag_p99" in rec:
     line += f"  send lag p99 {rec['lag_p99']:.3f} ms"
 print(line)
@@ -390,9 +394,10 @@ for mode, (title, a, b) in titles.items():
     keys = [("rps", "RPS", "{:,.0f}"), ("p50", "p50 ms", "{:.3f}"), ("p99", "p99 ms", "{:.3f}"),
             ("p999", "p99.9 ms", "{:.3f}"), ("errors", "errors", "{:.0f}"),
             ("server_us", "server CPU us/call", "{:.1f}"),
+            ("server_sys_us", "  of which kernel", "{:.1f}"),
             ("gen_us", ("ghz" if mode == "rotate" else "h2load") + " CPU us/call", "{:.1f}")]
     if mode == "rotate":
-        keys = [k for k in keys if k[0] != "p999"]
+        keys = [k for k in keys if k[0] not in ("p999", "server_sys_us")]
     if mode == "open":
         keys.append(("lag_p99", "h2load send lag p99 ms", "{:.3f}"))
     print(f"  {'':24}{a:>12}{b:>12}{'ratio':>8}   per-round ratios")
