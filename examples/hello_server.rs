@@ -11,9 +11,10 @@
 //! own work and not a difference in set-up: the same tonic, the same tokio multi-thread
 //! runtime (one worker per core, built as `src/main.rs` builds it), the same global allocator
 //! (mimalloc, unless built with `--no-default-features`), and the server settings the service
-//! uses for every call: HTTP/1 accepted (for gRPC-Web), the gRPC-Web layer, TCP_NODELAY. It
-//! has none of the service's own work: no connection cap or idle timer, no reflection, no
-//! cache.
+//! uses for every call by default: HTTP/2 only (HTTP/1 is accepted only when gRPC-Web is
+//! enabled), the gRPC-Web layer, TCP_NODELAY. It has none of the service's own work: no
+//! connection cap or idle timer, no Host/Origin guard, no caller authentication, no
+//! reflection, no cache.
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -68,7 +69,6 @@ async fn serve(addr: SocketAddr) -> Result<(), Box<dyn std::error::Error>> {
     println!("hello_server listening on {}", listener.local_addr()?);
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
     Server::builder()
-        .accept_http1(true)
         .layer(tonic_web::GrpcWebLayer::new())
         .add_service(health)
         .serve_with_incoming_shutdown(incoming, async {
