@@ -27,6 +27,8 @@ pub mod config;
 pub mod defender;
 pub mod demo;
 pub mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod hunting;
 pub mod page_token;
 pub mod proto;

@@ -161,7 +161,7 @@ impl DefenderClient {
         at: time::OffsetDateTime,
         opts: &CallOptions,
     ) -> Result<Vec<Machine>, DefenderError> {
-        let function = format!("findbyip(ip='{ip}',timestamp={})", format_utc_seconds(at));
+        let function = findbyip_function(ip, at);
         let url = self.api_url(&["machines", &function])?;
         match self
             .collect_links(url, ApiFamily::Machines, "machines", opts)
@@ -604,4 +604,9 @@ async fn collect_hunt(
         }
     }
     Ok(result)
+}
+
+/// The `findbyip(ip='…',timestamp=…)` path segment (also checked by the fuzz properties).
+pub(crate) fn findbyip_function(ip: IpAddr, at: time::OffsetDateTime) -> String {
+    format!("findbyip(ip='{ip}',timestamp={})", format_utc_seconds(at))
 }

@@ -36,6 +36,9 @@ pub use client::{BulkList, DefenderClient};
 pub use cloud::{Cloud, UnknownCloud};
 pub use error::DefenderError;
 pub use hunting_json::HuntingEvent;
+// For the fuzz properties (`crate::fuzzing`).
+pub(crate) use client::findbyip_function;
+pub(crate) use hunting_json::HuntingDecoder;
 pub use hunting_stream::HuntingStream;
 pub use models::{
     ActionStatus, ActionType, Alert, AlertSeverity, AlertStatus, DefenderTime, ExposureLevel,

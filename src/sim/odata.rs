@@ -462,6 +462,47 @@ impl Filter {
     pub fn matches<R: Filterable + ?Sized>(&self, record: &R) -> bool {
         eval(&self.expr, record, None)
     }
+
+    /// The filter as a list of `or`-ed clauses, for the fuzz properties (`crate::fuzzing`):
+    /// they check that a filter the client built from caller text parses back to exactly the
+    /// comparisons that were meant, whatever the text.
+    pub(crate) fn clauses(&self, schema: &Schema) -> Vec<Clause> {
+        let mut out = Vec::new();
+        collect_clauses(&self.expr, schema, &mut out);
+        out
+    }
+}
+
+/// One `or`-ed clause of a parsed filter (see [`Filter::clauses`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Clause {
+    /// `field eq 'value'` (either operand order).
+    Eq(&'static str, String),
+    /// `startswith(field,'prefix')`.
+    StartsWith(&'static str, String),
+    /// Anything else (`and`, `not`, other operators, functions or operand types).
+    Other,
+}
+
+fn collect_clauses(e: &Expr, schema: &Schema, out: &mut Vec<Clause>) {
+    let field_and_str = |a: &Operand, b: &Operand| match (a, b) {
+        (Operand::Field(i), Operand::Lit(Lit::Str(s)))
+        | (Operand::Lit(Lit::Str(s)), Operand::Field(i)) => Some((schema.fields[*i].0, s.clone())),
+        _ => None,
+    };
+    match e {
+        Expr::Or(a, b) => {
+            collect_clauses(a, schema, out);
+            collect_clauses(b, schema, out);
+        }
+        Expr::Cmp(a, CmpOp::Eq, b) => {
+            out.push(field_and_str(a, b).map_or(Clause::Other, |(f, s)| Clause::Eq(f, s)))
+        }
+        Expr::Func(StrFunc::StartsWith, a @ Operand::Field(_), b) => {
+            out.push(field_and_str(a, b).map_or(Clause::Other, |(f, s)| Clause::StartsWith(f, s)))
+        }
+        _ => out.push(Clause::Other),
+    }
 }
 
 fn value_of<'a, R: Filterable + ?Sized>(
