@@ -307,10 +307,10 @@ impl<'de> serde::Deserialize<'de> for Members {
 /// Nothing panics or overflows the stack, and a filter that parses evaluates on real machines.
 pub fn sim_filter(data: &[u8]) {
     // The simulator parses on tokio worker threads (2 MiB stacks, and debug builds in the
-    // tests); a small stack here makes runaway recursion show up at the fuzzer's input sizes.
+    // tests); half that here makes runaway recursion show up at the fuzzer's input sizes.
     let text = String::from_utf8_lossy(data).into_owned();
     let worker = std::thread::Builder::new()
-        .stack_size(256 * 1024)
+        .stack_size(1024 * 1024)
         .spawn(move || sim_filter_on(&text))
         .unwrap_or_else(|e| panic!("no thread: {e}"));
     if let Err(panic) = worker.join() {

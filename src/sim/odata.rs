@@ -148,11 +148,17 @@ pub struct Filter {
     expr: Expr,
 }
 
+/// Deepest nesting of parentheses, `not` and function calls a filter may use. The parser
+/// recurses once per level, on a tokio worker's stack: without a bound, a request of a few
+/// thousand `(` overflowed it and aborted the whole simulator.
+const MAX_DEPTH: usize = 64;
+
 struct Parser<'s> {
     toks: Vec<Tok>,
     pos: usize,
     schema: &'s Schema,
     var: Option<String>,
+    depth: usize,
 }
 
 fn kw(tok: Option<&Tok>, word: &str) -> bool {
@@ -199,11 +205,29 @@ impl Parser<'_> {
     }
 
     fn unary(&mut self) -> Result<Expr, ODataError> {
-        if kw(self.peek(), "not") {
-            self.pos += 1;
-            return Ok(Expr::Not(Box::new(self.unary()?)));
+        self.nested(|p| {
+            if kw(p.peek(), "not") {
+                p.pos += 1;
+                return Ok(Expr::Not(Box::new(p.unary()?)));
+            }
+            p.primary()
+        })
+    }
+
+    /// Runs `parse` one nesting level deeper, refusing a filter nested beyond [`MAX_DEPTH`].
+    fn nested<T>(
+        &mut self,
+        parse: impl FnOnce(&mut Self) -> Result<T, ODataError>,
+    ) -> Result<T, ODataError> {
+        if self.depth >= MAX_DEPTH {
+            return Err(ODataError::Syntax(format!(
+                "the filter is nested more than {MAX_DEPTH} levels deep"
+            )));
         }
-        self.primary()
+        self.depth += 1;
+        let result = parse(self);
+        self.depth -= 1;
+        result
     }
 
     fn primary(&mut self) -> Result<Expr, ODataError> {
@@ -369,7 +393,7 @@ impl Parser<'_> {
                 {
                     // Comparisons are case-insensitive already: these wrap their argument.
                     self.pos += 1;
-                    let inner = self.operand()?;
+                    let inner = self.nested(Self::operand)?;
                     self.expect(&Tok::RParen)?;
                     return Ok(inner);
                 }
@@ -448,6 +472,7 @@ impl Filter {
             pos: 0,
             schema,
             var: None,
+            depth: 0,
         };
         let expr = p.or()?;
         if let Some(t) = p.peek() {
@@ -712,6 +737,39 @@ mod tests {
         ] {
             assert!(Filter::parse(bad, &SCHEMA).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn deep_nesting_is_a_syntax_error_not_a_stack_overflow() {
+        // On a thread with a tokio worker's stack: before the depth bound these aborted the
+        // process (stack overflow) instead of returning an error.
+        let worker = std::thread::Builder::new()
+            .stack_size(2 * 1024 * 1024)
+            .spawn(|| {
+                let deep = 20_000;
+                for bad in [
+                    format!(
+                        "{}riskScore eq 'High'{}",
+                        "(".repeat(deep),
+                        ")".repeat(deep)
+                    ),
+                    format!("{}riskScore eq 'High'", "not ".repeat(deep)),
+                    format!(
+                        "{}'x'{} eq riskScore",
+                        "tolower(".repeat(deep),
+                        ")".repeat(deep)
+                    ),
+                ] {
+                    assert!(matches!(
+                        Filter::parse(&bad, &SCHEMA),
+                        Err(ODataError::Syntax(_))
+                    ));
+                }
+                let ok = format!("{}riskScore eq 'High'{}", "(".repeat(60), ")".repeat(60));
+                assert!(Filter::parse(&ok, &SCHEMA).is_ok());
+            })
+            .expect("thread");
+        worker.join().expect("no panic");
     }
 
     #[test]
