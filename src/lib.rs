@@ -35,6 +35,8 @@ pub mod config;
 pub mod defender;
 pub mod demo;
 pub mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod hunting;
 pub mod paging;
 pub mod proto;

@@ -36,6 +36,9 @@ pub use client::{BulkList, DefenderClient, HuntingStream, RawPage};
 pub use cloud::{Cloud, UnknownCloud};
 pub use error::DefenderError;
 pub use hunting_json::HuntingEvent;
+// For the fuzz properties (`crate::fuzzing`).
+pub(crate) use client::findbyip_function;
+pub(crate) use hunting_json::HuntingDecoder;
 pub use models::{
     ActionStatus, ActionType, Alert, AlertSeverity, AlertStatus, DefenderTime, ExposureLevel,
     HealthStatus, HuntingColumn, HuntingResult, IpAddressInfo, IsolationType, Machine,

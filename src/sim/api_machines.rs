@@ -214,7 +214,7 @@ pub(crate) fn get(c: &Call<'_>, id: &str) -> ApiResult {
 }
 
 /// Parses `findbyip(ip='10.1.2.3',timestamp=2024-01-01T00:00:00Z)`.
-fn parse_find_by_ip(segment: &str) -> Result<(IpAddr, OffsetDateTime), ApiError> {
+pub(crate) fn parse_find_by_ip(segment: &str) -> Result<(IpAddr, OffsetDateTime), ApiError> {
     let inner = segment
         .find('(')
         .and_then(|open| segment.strip_suffix(')').map(|s| &s[open + 1..]))

@@ -59,6 +59,10 @@ pub use faults::{Fault, FaultKind};
 pub use fleet::{EXPOSURE_LEVELS, Fleet, MachineSummary, RISK_SCORES, SimIpAddress, SimMachine};
 pub use odata::ODataError;
 pub use ratelimit::ApiFamily;
+// For the fuzz properties (`crate::fuzzing`): filters built by the client are parsed back here.
+pub(crate) use api_machines::{MACHINE_SCHEMA, parse_find_by_ip};
+pub(crate) use odata::{Clause, Filter as SimFilter, parse_datetime};
+pub(crate) use query::QueryOptions;
 
 /// Every application role the simulator knows; tokens carry all of them by default.
 pub const ALL_ROLES: &[&str] = &[

@@ -148,11 +148,17 @@ pub struct Filter {
     expr: Expr,
 }
 
+/// Deepest nesting of parentheses, `not` and function calls a filter may use. The parser
+/// recurses once per level, on a tokio worker's stack: without a bound, a request of a few
+/// thousand `(` overflowed it and aborted the whole simulator.
+const MAX_DEPTH: usize = 64;
+
 struct Parser<'s> {
     toks: Vec<Tok>,
     pos: usize,
     schema: &'s Schema,
     var: Option<String>,
+    depth: usize,
 }
 
 fn kw(tok: Option<&Tok>, word: &str) -> bool {
@@ -199,11 +205,29 @@ impl Parser<'_> {
     }
 
     fn unary(&mut self) -> Result<Expr, ODataError> {
-        if kw(self.peek(), "not") {
-            self.pos += 1;
-            return Ok(Expr::Not(Box::new(self.unary()?)));
+        self.nested(|p| {
+            if kw(p.peek(), "not") {
+                p.pos += 1;
+                return Ok(Expr::Not(Box::new(p.unary()?)));
+            }
+            p.primary()
+        })
+    }
+
+    /// Runs `parse` one nesting level deeper, refusing a filter nested beyond [`MAX_DEPTH`].
+    fn nested<T>(
+        &mut self,
+        parse: impl FnOnce(&mut Self) -> Result<T, ODataError>,
+    ) -> Result<T, ODataError> {
+        if self.depth >= MAX_DEPTH {
+            return Err(ODataError::Syntax(format!(
+                "the filter is nested more than {MAX_DEPTH} levels deep"
+            )));
         }
-        self.primary()
+        self.depth += 1;
+        let result = parse(self);
+        self.depth -= 1;
+        result
     }
 
     fn primary(&mut self) -> Result<Expr, ODataError> {
@@ -369,7 +393,7 @@ impl Parser<'_> {
                 {
                     // Comparisons are case-insensitive already: these wrap their argument.
                     self.pos += 1;
-                    let inner = self.operand()?;
+                    let inner = self.nested(Self::operand)?;
                     self.expect(&Tok::RParen)?;
                     return Ok(inner);
                 }
@@ -448,6 +472,7 @@ impl Filter {
             pos: 0,
             schema,
             var: None,
+            depth: 0,
         };
         let expr = p.or()?;
         if let Some(t) = p.peek() {
@@ -461,6 +486,47 @@ impl Filter {
     /// Whether `record` matches.
     pub fn matches<R: Filterable + ?Sized>(&self, record: &R) -> bool {
         eval(&self.expr, record, None)
+    }
+
+    /// The filter as a list of `or`-ed clauses, for the fuzz properties (`crate::fuzzing`):
+    /// they check that a filter the client built from caller text parses back to exactly the
+    /// comparisons that were meant, whatever the text.
+    pub(crate) fn clauses(&self, schema: &Schema) -> Vec<Clause> {
+        let mut out = Vec::new();
+        collect_clauses(&self.expr, schema, &mut out);
+        out
+    }
+}
+
+/// One `or`-ed clause of a parsed filter (see [`Filter::clauses`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Clause {
+    /// `field eq 'value'` (either operand order).
+    Eq(&'static str, String),
+    /// `startswith(field,'prefix')`.
+    StartsWith(&'static str, String),
+    /// Anything else (`and`, `not`, other operators, functions or operand types).
+    Other,
+}
+
+fn collect_clauses(e: &Expr, schema: &Schema, out: &mut Vec<Clause>) {
+    let field_and_str = |a: &Operand, b: &Operand| match (a, b) {
+        (Operand::Field(i), Operand::Lit(Lit::Str(s)))
+        | (Operand::Lit(Lit::Str(s)), Operand::Field(i)) => Some((schema.fields[*i].0, s.clone())),
+        _ => None,
+    };
+    match e {
+        Expr::Or(a, b) => {
+            collect_clauses(a, schema, out);
+            collect_clauses(b, schema, out);
+        }
+        Expr::Cmp(a, CmpOp::Eq, b) => {
+            out.push(field_and_str(a, b).map_or(Clause::Other, |(f, s)| Clause::Eq(f, s)))
+        }
+        Expr::Func(StrFunc::StartsWith, a @ Operand::Field(_), b) => {
+            out.push(field_and_str(a, b).map_or(Clause::Other, |(f, s)| Clause::StartsWith(f, s)))
+        }
+        _ => out.push(Clause::Other),
     }
 }
 
@@ -671,6 +737,39 @@ mod tests {
         ] {
             assert!(Filter::parse(bad, &SCHEMA).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn deep_nesting_is_a_syntax_error_not_a_stack_overflow() {
+        // On a thread with a tokio worker's stack: before the depth bound these aborted the
+        // process (stack overflow) instead of returning an error.
+        let worker = std::thread::Builder::new()
+            .stack_size(2 * 1024 * 1024)
+            .spawn(|| {
+                let deep = 20_000;
+                for bad in [
+                    format!(
+                        "{}riskScore eq 'High'{}",
+                        "(".repeat(deep),
+                        ")".repeat(deep)
+                    ),
+                    format!("{}riskScore eq 'High'", "not ".repeat(deep)),
+                    format!(
+                        "{}'x'{} eq riskScore",
+                        "tolower(".repeat(deep),
+                        ")".repeat(deep)
+                    ),
+                ] {
+                    assert!(matches!(
+                        Filter::parse(&bad, &SCHEMA),
+                        Err(ODataError::Syntax(_))
+                    ));
+                }
+                let ok = format!("{}riskScore eq 'High'{}", "(".repeat(60), ")".repeat(60));
+                assert!(Filter::parse(&ok, &SCHEMA).is_ok());
+            })
+            .expect("thread");
+        worker.join().expect("no panic");
     }
 
     #[test]

@@ -142,9 +142,14 @@ pub fn parse_datetime(s: &str) -> Option<OffsetDateTime> {
                 _ => return None,
             };
             let (hh, mm) = z[1..].split_once(':').unwrap_or((&z[1..], "0"));
-            let hh: i8 = hh.parse().ok()?;
-            let mm: i8 = mm.parse().ok()?;
-            UtcOffset::from_hms(sign * hh, sign * mm, 0).ok()?
+            // Unsigned digits only: a signed part (`--128:00`) made `sign * hh` overflow.
+            let part = |p: &str| -> Option<i8> {
+                if p.is_empty() || p.len() > 2 || !p.bytes().all(|b| b.is_ascii_digit()) {
+                    return None;
+                }
+                p.parse().ok()
+            };
+            UtcOffset::from_hms(sign * part(hh)?, sign * part(mm)?, 0).ok()?
         }
     };
     Some(PrimitiveDateTime::new(date, time).assume_offset(offset))
@@ -173,6 +178,18 @@ mod tests {
         assert!(parse_datetime("2019-11-22T25:00:00Z").is_none());
         assert!(parse_datetime("2019-02-30").is_none());
         assert!(parse_datetime("yesterday").is_none());
+    }
+
+    #[test]
+    fn signed_offset_parts_are_refused_not_overflowed() {
+        // `-1 * -128` overflowed: a panic in debug builds (the simulator of the tests).
+        assert!(parse_datetime("2026-01-01T00:00:00--128:00").is_none());
+        assert!(parse_datetime("2026-01-01T00:00:00-00:-128").is_none());
+        assert!(parse_datetime("2026-01-01T00:00:00+-5:00").is_none());
+        assert_eq!(
+            parse_datetime("2026-01-01T00:00:00-05:30"),
+            parse_datetime("2026-01-01T05:30:00Z")
+        );
     }
 
     #[test]

@@ -31,6 +31,7 @@ mod reads;
 pub use hunting::HuntingStream;
 pub use pages::BulkList;
 pub use raw_page::RawPage;
+pub(crate) use reads::findbyip_function;
 
 /// Most items the per-machine lists (alerts, vulnerabilities) gather across next links.
 const PER_MACHINE_MAX_ITEMS: usize = 100_000;

@@ -50,7 +50,7 @@ impl DefenderClient {
         at: time::OffsetDateTime,
         opts: &CallOptions,
     ) -> Result<Vec<Machine>, DefenderError> {
-        let function = format!("findbyip(ip='{ip}',timestamp={})", format_utc_seconds(at));
+        let function = findbyip_function(ip, at);
         let url = self.api_url(&["machines", &function])?;
         match self
             .collect_links(url, ApiFamily::Machines, "machines", opts)
@@ -202,4 +202,9 @@ impl DefenderClient {
         self.get_page(url, ApiFamily::MachineActions, "machine actions", opts)
             .await
     }
+}
+
+/// The `findbyip(ip='…',timestamp=…)` path segment (also checked by the fuzz properties).
+pub(crate) fn findbyip_function(ip: IpAddr, at: time::OffsetDateTime) -> String {
+    format!("findbyip(ip='{ip}',timestamp={})", format_utc_seconds(at))
 }
