@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Runs every test: the proto checks (buf lint, format, breaking against the first published v1),
-# formatting and clippy (warnings are errors),
-# the generated-clients drift check, the four client test suites and the README's grpcurl
-# examples against live demos, then the Rust unit and integration tests (real sockets, the real
-# gRPC stack, the simulator over HTTP). The last line is the summary of the whole run.
+# formatting and clippy (warnings are errors), the drift checks of the generated clients and of
+# the server's generated Rust code (src/proto/gen), the four client test suites and the README's
+# grpcurl examples against live demos, then the Rust unit and integration tests (real sockets,
+# the real gRPC stack, the simulator over HTTP). The last line is the summary of the whole run.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 export PATH="$PWD/.tools/bin:$PATH"
@@ -36,6 +36,9 @@ cargo clippy --locked --all-targets -- -D warnings
 
 phase "generated clients are up to date"
 clients/check-generated.sh
+
+phase "generated Rust proto code is up to date"
+scripts/generate-rust-proto.sh --check
 
 phase "client suites"
 scripts/clients-test.sh 2>&1 | tee target/clients-output.txt
