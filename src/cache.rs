@@ -278,7 +278,7 @@ where
     }
 }
 
-/// The read side's caches, shared by every handler (it lives in `AppState`).
+/// The read side's caches, shared by every handler (it lives in `AppState`, `src/state.rs`).
 pub struct RiskCache {
     risk: StaleCache<RiskKey, Assessment>,
     lookups: StaleCache<LookupKey, Resolution>,

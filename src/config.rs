@@ -18,11 +18,17 @@ use url::Url;
 
 use crate::defender::{Cloud, Credential, DefenderSettings, RateLimitSettings};
 
-mod file;
+mod callers;
+pub(crate) mod file;
 mod limits;
+mod security;
 
 pub use file::{MAX_CONFIG_FILE_BYTES, MAX_SECRET_FILE_BYTES};
-pub use limits::{MAX_CACHE_SECS, ServerLimits};
+pub use limits::{
+    DEFAULT_MAX_REQUEST_MESSAGE_BYTES, DEFAULT_MAX_RESPONSE_MESSAGE_BYTES, MAX_CACHE_SECS,
+    ServerLimits,
+};
+pub use security::TlsFiles;
 
 /// The default gRPC listen address: loopback only, so nothing is exposed by accident.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:50051";
@@ -109,10 +115,51 @@ pub struct ServeArgs {
     /// TOML configuration file; flags and environment variables override its values.
     #[arg(long, env = "DEFENDER_BRIDGE_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// gRPC listen address. Only loopback addresses are accepted until caller authentication
-    /// (mTLS / API keys) is configured. [default: 127.0.0.1:50051]
+    /// gRPC listen address. A non-loopback address requires a callers file and TLS (or
+    /// --insecure-plaintext behind a sidecar that terminates mTLS). [default: 127.0.0.1:50051]
     #[arg(long, env = "DEFENDER_BRIDGE_LISTEN", value_name = "ADDR")]
     pub listen: Option<SocketAddr>,
+    /// Callers file (TOML): API keys, certificate identities and token issuers allowed to call,
+    /// with their roles. Required on a non-loopback address.
+    #[arg(long, env = "DEFENDER_BRIDGE_CALLERS", value_name = "FILE")]
+    pub callers: Option<PathBuf>,
+    /// Server certificate chain (PEM, leaf first). Serves TLS 1.2/1.3 with --tls-key; both
+    /// files are re-read when they change and on SIGHUP.
+    #[arg(long, env = "DEFENDER_BRIDGE_TLS_CERT", value_name = "FILE")]
+    pub tls_cert: Option<PathBuf>,
+    /// Private key of the server certificate (PEM; should be readable by the owner only).
+    #[arg(long, env = "DEFENDER_BRIDGE_TLS_KEY", value_name = "FILE")]
+    pub tls_key: Option<PathBuf>,
+    /// CA bundle (PEM) for client certificates: every client must then present a certificate
+    /// that chains to it (mTLS). Re-read like the server certificate.
+    #[arg(long, env = "DEFENDER_BRIDGE_TLS_CLIENT_CA", value_name = "FILE")]
+    pub tls_client_ca: Option<PathBuf>,
+    /// Serve plaintext on a non-loopback address, for a service-mesh sidecar that terminates
+    /// mTLS in front of the service. Still requires a callers file; logged as a warning.
+    #[arg(long, env = "DEFENDER_BRIDGE_INSECURE_PLAINTEXT", value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    pub insecure_plaintext: Option<bool>,
+    /// Extra host names accepted in `Host` / `:authority` (comma-separated; `*.example.com`
+    /// for subdomains, `*` for any). Loopback names and IP addresses are always accepted;
+    /// other names are refused (DNS rebinding protection).
+    #[arg(
+        long,
+        env = "DEFENDER_BRIDGE_ALLOWED_HOSTS",
+        value_name = "HOSTS",
+        value_delimiter = ','
+    )]
+    pub allowed_hosts: Option<Vec<String>>,
+    /// Accept gRPC-Web (browser) calls, and HTTP/1.1 for them. [default: false]
+    #[arg(long, env = "DEFENDER_BRIDGE_GRPC_WEB", value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    pub grpc_web: Option<bool>,
+    /// Origins allowed to make gRPC-Web calls from a browser (comma-separated, e.g.
+    /// https://app.example.com); requests and CORS preflights from other origins are refused.
+    #[arg(
+        long,
+        env = "DEFENDER_BRIDGE_GRPC_WEB_ORIGINS",
+        value_name = "ORIGINS",
+        value_delimiter = ','
+    )]
+    pub grpc_web_origins: Option<Vec<String>>,
     /// Whether the Defender integration is enabled. When false every RPC answers
     /// FAILED_PRECONDITION / INTEGRATION_DISABLED and health reports NOT_SERVING. [default: true]
     #[arg(long, env = "DEFENDER_BRIDGE_ENABLED", value_name = "BOOL")]
@@ -208,6 +255,44 @@ pub struct ServeArgs {
         value_name = "SECS"
     )]
     pub default_deadline_secs: Option<u64>,
+    /// Largest request message accepted, in bytes after decompression (1 KiB to 256 MiB);
+    /// larger ones are refused with OUT_OF_RANGE. [default: 4194304]
+    #[arg(
+        long,
+        env = "DEFENDER_BRIDGE_MAX_REQUEST_MESSAGE_BYTES",
+        value_name = "BYTES"
+    )]
+    pub max_request_message_bytes: Option<u64>,
+    /// Largest response message sent, in bytes (4 MiB to 1 GiB). [default: 16777216]
+    #[arg(
+        long,
+        env = "DEFENDER_BRIDGE_MAX_RESPONSE_MESSAGE_BYTES",
+        value_name = "BYTES"
+    )]
+    pub max_response_message_bytes: Option<u64>,
+    /// Calls per minute of one caller without its own `rate_per_minute` in the callers file
+    /// (1 to 1,000,000). [default: 600]
+    #[arg(long, env = "DEFENDER_BRIDGE_CALLER_RATE_PER_MINUTE", value_name = "N")]
+    pub caller_rate_per_minute: Option<u64>,
+    /// Calls one caller may have in flight at once (a stream counts until it ends), without its
+    /// own `max_concurrent` (1 to 100,000). [default: 32]
+    #[arg(long, env = "DEFENDER_BRIDGE_CALLER_MAX_CONCURRENT", value_name = "N")]
+    pub caller_max_concurrent: Option<u64>,
+    /// Heavy calls (RunHuntingQuery, BatchGetEndpointRisks, StreamFleetRisk) per minute of one
+    /// caller; never more than the caller's own rate (1 to 1,000,000). [default: 30]
+    #[arg(
+        long,
+        env = "DEFENDER_BRIDGE_CALLER_HEAVY_RATE_PER_MINUTE",
+        value_name = "N"
+    )]
+    pub caller_heavy_rate_per_minute: Option<u64>,
+    /// Heavy calls one caller may have in flight at once (1 to 100,000). [default: 2]
+    #[arg(
+        long,
+        env = "DEFENDER_BRIDGE_CALLER_HEAVY_MAX_CONCURRENT",
+        value_name = "N"
+    )]
+    pub caller_heavy_max_concurrent: Option<u64>,
 }
 
 impl ServeArgs {
@@ -233,12 +318,23 @@ struct FileConfig {
     action_settle_secs: Option<u64>,
     shutdown_grace_secs: Option<u64>,
     default_deadline_secs: Option<u64>,
+    caller_rate_per_minute: Option<u64>,
+    caller_max_concurrent: Option<u64>,
+    caller_heavy_rate_per_minute: Option<u64>,
+    caller_heavy_max_concurrent: Option<u64>,
     #[serde(default)]
     defender: FileDefender,
     #[serde(default)]
     cache: FileCache,
     #[serde(default)]
     limits: limits::FileLimits,
+    #[serde(default)]
+    tls: security::FileTls,
+    callers: Option<PathBuf>,
+    insecure_plaintext: Option<bool>,
+    allowed_hosts: Option<Vec<String>>,
+    grpc_web: Option<bool>,
+    grpc_web_origins: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -328,6 +424,21 @@ pub struct Config {
     pub limits: ServerLimits,
     /// Deadline of a read RPC whose caller set none.
     pub default_deadline: Duration,
+    /// The callers file (`--callers`); its content is read by the caller authentication.
+    pub callers: Option<PathBuf>,
+    /// TLS certificate files; `None` serves plaintext.
+    pub tls: Option<TlsFiles>,
+    /// Plaintext on a non-loopback address was asked for explicitly (a sidecar does TLS).
+    pub insecure_plaintext: bool,
+    /// Host names accepted in `Host` / `:authority` besides loopback names and IP addresses
+    /// (lower case; `*.suffix` and `*` allowed).
+    pub allowed_hosts: Vec<String>,
+    /// gRPC-Web (and HTTP/1.1 for it) is accepted.
+    pub grpc_web: bool,
+    /// Browser origins allowed to call (`scheme://host[:port]`, lower case).
+    pub grpc_web_origins: Vec<String>,
+    /// Default per-caller limits (used only with a callers file).
+    pub caller_limits: crate::auth::CallerLimitSettings,
 }
 
 impl Config {
@@ -346,15 +457,14 @@ impl Config {
                 message: "bad built-in default".into(),
             })?,
         };
-        if !listen.ip().is_loopback() {
-            return Err(ConfigError::Invalid {
-                setting: "DEFENDER_BRIDGE_LISTEN",
-                message: format!(
-                    "{listen} is not a loopback address; listening beyond this host requires caller \
-                     authentication (mTLS or API keys), which this build does not configure yet"
-                ),
-            });
-        }
+        let file_security = security::FileSecurity {
+            callers: file.callers,
+            insecure_plaintext: file.insecure_plaintext,
+            allowed_hosts: file.allowed_hosts,
+            grpc_web: file.grpc_web,
+            grpc_web_origins: file.grpc_web_origins,
+        };
+        let security = security::resolve(args, file_security, file.tls, listen)?;
         let cloud_name = args
             .cloud
             .clone()
@@ -384,6 +494,14 @@ impl Config {
             });
         }
         let cache = resolve_cache(file.cache)?;
+        let caller_limits = callers::resolve_limits([
+            args.caller_rate_per_minute.or(file.caller_rate_per_minute),
+            args.caller_max_concurrent.or(file.caller_max_concurrent),
+            args.caller_heavy_rate_per_minute
+                .or(file.caller_heavy_rate_per_minute),
+            args.caller_heavy_max_concurrent
+                .or(file.caller_heavy_max_concurrent),
+        ])?;
         let server_limits = limits::resolve(args, file.limits)?;
 
         let defender = if enabled {
@@ -447,6 +565,13 @@ impl Config {
                 1,
                 3600,
             )?,
+            callers: security.callers,
+            tls: security.tls,
+            insecure_plaintext: security.insecure_plaintext,
+            allowed_hosts: security.allowed_hosts,
+            grpc_web: security.grpc_web,
+            grpc_web_origins: security.grpc_web_origins,
+            caller_limits,
         })
     }
 }
@@ -594,7 +719,7 @@ mod tests {
         let mut a = args();
         a.listen = Some("0.0.0.0:50051".parse().expect("addr"));
         let err = Config::resolve(&a).expect_err("must refuse");
-        assert!(err.to_string().contains("authentication"), "{err}");
+        assert!(err.to_string().contains("authenticated"), "{err}");
     }
 
     #[test]

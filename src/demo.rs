@@ -1,10 +1,14 @@
 //! `defender-bridge demo`: the simulator on an ephemeral loopback port plus the service wired to
 //! it, with no configuration and no credentials. Also used by the client tests in other
-//! languages, which start `demo` on free ports.
+//! languages, which start `demo` on free ports. `demo --tls` adds TLS, mTLS and a callers file
+//! with throw-away credentials ([`tls`]).
+
+pub mod pki;
+pub mod tls;
 
 use std::net::SocketAddr;
 
-use secrecy::SecretString;
+use secrecy::{ExposeSecret as _, SecretString};
 
 use crate::config::{Config, ConfigError, ServeArgs};
 use crate::server::{self, RunningServer, ServerError};
@@ -21,6 +25,9 @@ pub struct DemoOptions {
     pub machines: usize,
     /// Fleet seed.
     pub seed: u64,
+    /// Serve TLS with client certificates required, and a callers file (throw-away CA, server
+    /// and client certificates, API key).
+    pub tls: bool,
 }
 
 /// Why the demo could not start.
@@ -45,6 +52,9 @@ pub enum DemoError {
         "--sim-listen {0} is not a loopback address: the simulator has no authentication (its token endpoint, fault control and request log, which holds bearer tokens, would be open to the network); use 127.0.0.1 or ::1"
     )]
     SimulatorNotLoopback(SocketAddr),
+    /// The throw-away certificates could not be written.
+    #[error("demo TLS set-up: {0}")]
+    Tls(String),
 }
 
 /// A running demo.
@@ -53,6 +63,8 @@ pub struct RunningDemo {
     pub sim: SimHandle,
     /// The service.
     pub server: RunningServer,
+    /// The generated certificates, key and callers file (`demo --tls`).
+    pub tls: Option<tls::DemoTls>,
 }
 
 /// Starts the simulator, then the service pointed at it.
@@ -71,9 +83,20 @@ pub async fn start(options: DemoOptions) -> Result<RunningDemo, DemoError> {
             addr: options.sim_listen,
             source,
         })?;
-    let config = Config::resolve(&service_args(&sim, &sim_config, options.listen))?;
+    let mut args = service_args(&sim, &sim_config, options.listen);
+    let tls = if options.tls {
+        let generated = tls::DemoTls::generate().map_err(DemoError::Tls)?;
+        args.tls_cert = Some(generated.path("server.pem"));
+        args.tls_key = Some(generated.path("server.key"));
+        args.tls_client_ca = Some(generated.path("ca.pem"));
+        args.callers = Some(generated.path("callers.toml"));
+        Some(generated)
+    } else {
+        None
+    };
+    let config = Config::resolve(&args)?;
     let server = server::spawn(config).await?;
-    Ok(RunningDemo { sim, server })
+    Ok(RunningDemo { sim, server, tls })
 }
 
 /// The service settings that point at a simulator (also used by tests).
@@ -96,6 +119,9 @@ impl RunningDemo {
     /// The text `demo` prints: where things listen and ready-to-paste `grpcurl` commands that
     /// use a real machine id from the fleet.
     pub fn banner(&self) -> String {
+        if let Some(tls) = &self.tls {
+            return self.tls_banner(tls);
+        }
         let addr = self.server.addr;
         let id = self.sim.fleet().sample_machine_id().to_string();
         let sim = self.sim.base_url();
@@ -109,6 +135,36 @@ impl RunningDemo {
              \n  grpcurl -plaintext {addr} grpc.health.v1.Health/Check\
              \n  grpcurl -plaintext {addr} defenderbridge.v1.RiskService/CheckConnection\
              \n  grpcurl -plaintext -d '{{\"machine_id\": \"{id}\"}}' {addr} defenderbridge.v1.RiskService/GetEndpointRisk\
+             \n\nPress Ctrl-C to stop.\n"
+        )
+    }
+
+    /// The banner of `demo --tls`: the files, and grpcurl commands with the client certificate
+    /// alone and with the API key too.
+    fn tls_banner(&self, tls: &tls::DemoTls) -> String {
+        let addr = self.server.addr;
+        let id = self.sim.fleet().sample_machine_id().to_string();
+        let sim = self.sim.base_url();
+        let dir = tls.dir().display();
+        let key = tls.api_key.expose_secret();
+        let client = tls::CLIENT_IDENTITY;
+        let creds = format!("-cacert {dir}/ca.pem -cert {dir}/client.pem -key {dir}/client.key");
+        format!(
+            "defender-bridge demo is up, with TLS and client certificates required (mTLS).\n\
+             \n  gRPC service:        {addr}  (TLS 1.2/1.3, loopback only)\
+             \n  Defender simulator:  {sim}  (request log: {sim}/_sim/requests)\
+             \n  throw-away files:    {dir}  (removed when the demo stops)\
+             \n    ca.pem             CA of the server and client certificates\
+             \n    server.pem/.key    server certificate (localhost, 127.0.0.1, ::1)\
+             \n    client.pem/.key    client certificate, identity {client}\
+             \n    callers.toml       callers file: that identity and the API key below\
+             \n  API key:             {key}\
+             \n\nAs the client certificate's identity (cert:{client}):\n\
+             \n  grpcurl {creds} {addr} list\
+             \n  grpcurl {creds} {addr} defenderbridge.v1.RiskService/CheckConnection\
+             \n  grpcurl {creds} -d '{{\"machine_id\": \"{id}\"}}' {addr} defenderbridge.v1.RiskService/GetEndpointRisk\
+             \n\nWith the API key (key:demo; the connection still presents the client certificate, as mTLS is on):\n\
+             \n  grpcurl {creds} -H 'authorization: Bearer {key}' {addr} defenderbridge.v1.RiskService/CheckConnection\
              \n\nPress Ctrl-C to stop.\n"
         )
     }
@@ -133,6 +189,7 @@ mod tests {
             sim_listen: "0.0.0.0:0".parse().expect("addr"),
             machines: 1,
             seed: 1,
+            tls: false,
         };
         let err = start(options).await.err().expect("refused");
         assert!(matches!(err, DemoError::SimulatorNotLoopback(_)), "{err}");

@@ -24,8 +24,12 @@ pub mod reason {
     pub const NOT_FOUND: &str = "NOT_FOUND";
     /// The Defender app lacks an application permission.
     pub const MISSING_APP_PERMISSION: &str = "MISSING_APP_PERMISSION";
-    /// The caller's own credentials do not allow the RPC.
+    /// The caller's verified identity lacks the role the RPC needs (metadata `required_role`).
     pub const CALLER_NOT_AUTHORIZED: &str = "CALLER_NOT_AUTHORIZED";
+    /// No caller credentials, or credentials that do not verify (callers are configured).
+    pub const CALLER_NOT_AUTHENTICATED: &str = "CALLER_NOT_AUTHENTICATED";
+    /// The caller's own rate or concurrency limit is spent (not Defender's: see `RATE_LIMITED`).
+    pub const CALLER_RATE_LIMITED: &str = "CALLER_RATE_LIMITED";
     /// The same action is already pending on the machine.
     pub const ACTION_ALREADY_PENDING: &str = "ACTION_ALREADY_PENDING";
     /// Defender throttled us, or the local rate budget is spent before the deadline.
@@ -123,9 +127,38 @@ pub enum ServiceError {
         /// Permissions any one of which would allow the call.
         permissions: Vec<String>,
     },
-    /// The caller may not call this RPC.
-    #[error("caller is not authorized: {0}")]
-    CallerNotAuthorized(String),
+    /// The caller's verified identity lacks the role this RPC needs.
+    #[error(
+        "caller `{identity}` is not authorized for {method}: it needs the role `{required_role}`; ask the service's operator to grant it in the callers file"
+    )]
+    CallerNotAuthorized {
+        /// The verified identity (`key:NAME`, `cert:IDENTITY`, `jwt:SUB`).
+        identity: String,
+        /// The gRPC method.
+        method: String,
+        /// The role the method needs (`authenticated` for reflection).
+        required_role: String,
+    },
+    /// No caller credentials, or credentials that do not verify. The message says which kind
+    /// of failure it was, never the credential.
+    #[error("caller is not authenticated: {0}")]
+    CallerNotAuthenticated(String),
+    /// The caller's own rate or concurrency limit is spent.
+    #[error(
+        "caller `{identity}` has spent its {limit} ({detail}); retry after {}s",
+        retry_after.as_secs_f64().ceil()
+    )]
+    CallerRateLimited {
+        /// The verified identity.
+        identity: String,
+        /// `rate_per_minute`, `max_concurrent`, `heavy_rate_per_minute` or
+        /// `heavy_max_concurrent`.
+        limit: &'static str,
+        /// The limit's value and what it applies to.
+        detail: String,
+        /// When to retry.
+        retry_after: Duration,
+    },
     /// The same action is already pending on the machine.
     #[error("a {action} action is already pending on machine `{machine_id}`{}", pending_action_id.as_ref().map(|id| format!(" (action {id})")).unwrap_or_default())]
     ActionAlreadyPending {
@@ -259,9 +292,11 @@ impl ServiceError {
         match self {
             Self::InvalidField { .. } => Code::InvalidArgument,
             Self::NotFound { .. } => Code::NotFound,
-            Self::MissingAppPermission { .. } | Self::CallerNotAuthorized(_) => {
+            Self::MissingAppPermission { .. } | Self::CallerNotAuthorized { .. } => {
                 Code::PermissionDenied
             }
+            Self::CallerNotAuthenticated(_) => Code::Unauthenticated,
+            Self::CallerRateLimited { .. } => Code::ResourceExhausted,
             Self::ActionAlreadyPending { .. } => Code::AlreadyExists,
             Self::RateLimited { .. } => Code::ResourceExhausted,
             Self::UpstreamUnavailable { .. } => Code::Unavailable,
@@ -286,7 +321,9 @@ impl ServiceError {
             Self::InvalidField { .. } => reason::INVALID_FIELD,
             Self::NotFound { .. } => reason::NOT_FOUND,
             Self::MissingAppPermission { .. } => reason::MISSING_APP_PERMISSION,
-            Self::CallerNotAuthorized(_) => reason::CALLER_NOT_AUTHORIZED,
+            Self::CallerNotAuthorized { .. } => reason::CALLER_NOT_AUTHORIZED,
+            Self::CallerNotAuthenticated(_) => reason::CALLER_NOT_AUTHENTICATED,
+            Self::CallerRateLimited { .. } => reason::CALLER_RATE_LIMITED,
             Self::ActionAlreadyPending { .. } => reason::ACTION_ALREADY_PENDING,
             Self::RateLimited { .. } => reason::RATE_LIMITED,
             Self::UpstreamUnavailable { .. } => reason::UPSTREAM_UNAVAILABLE,
@@ -406,7 +443,26 @@ impl ServiceError {
                 metadata.insert("resumable".into(), resumable.to_string());
                 details.set_retry_info(Some(Duration::from_secs(1)));
             }
-            Self::CallerNotAuthorized(_)
+            Self::CallerNotAuthorized {
+                identity,
+                required_role,
+                ..
+            } => {
+                metadata.insert("required_role".into(), required_role.clone());
+                metadata.insert("caller".into(), identity.clone());
+            }
+            Self::CallerRateLimited {
+                identity,
+                limit,
+                retry_after,
+                ..
+            } => {
+                metadata.insert("quota".into(), format!("caller:{limit}"));
+                metadata.insert("caller".into(), identity.clone());
+                details.set_retry_info(Some(*retry_after));
+                details.add_quota_failure_violation(format!("caller:{identity}"), self.to_string());
+            }
+            Self::CallerNotAuthenticated(_)
             | Self::IntegrationDisabled
             | Self::DeadlineExceeded
             | Self::Internal(_) => {}

@@ -50,6 +50,22 @@ enum Command {
     /// 1 not ready (the report names each missing permission or the failure); 2 the
     /// configuration is unusable (missing or invalid setting, unknown --require name).
     Check(CheckArgs),
+    /// Create an API key for the callers file (--callers).
+    ///
+    /// Prints the new random key once (hand it to the caller; it is not stored anywhere) and
+    /// the `[[api_key]]` entry to paste into the callers file, which holds only the key's
+    /// SHA-256. The server picks the entry up when the file changes (or on SIGHUP).
+    Keygen(KeygenArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct KeygenArgs {
+    /// The key's name: the caller's identity is `key:NAME` (letters, digits, `.`, `_`, `-`).
+    #[arg(long)]
+    name: String,
+    /// Comma-separated roles: reader, hunter, responder, admin.
+    #[arg(long, value_delimiter = ',', required = true)]
+    roles: Vec<String>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -70,6 +86,11 @@ struct DemoArgs {
     /// Log format: human or json.
     #[arg(long, default_value = "human")]
     log_format: LogFormat,
+    /// Serve TLS with client certificates required (mTLS), from a throw-away CA, server and
+    /// client certificates, API key and callers file written to a temporary folder; prints
+    /// grpcurl commands that use them.
+    #[arg(long)]
+    tls: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -117,6 +138,9 @@ struct CheckArgs {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Command::Keygen(args) = &cli.command {
+        return run_keygen(args);
+    }
     defender_bridge::tls::install_crypto_provider();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -134,6 +158,7 @@ fn main() -> ExitCode {
             Command::Demo(args) => run_demo(args).await,
             Command::Sim(args) => run_sim(args).await,
             Command::Check(args) => run_check(args).await,
+            Command::Keygen(args) => run_keygen(&args),
         }
     })
 }
@@ -162,6 +187,27 @@ async fn run_serve(args: ServeArgs) -> ExitCode {
     }
 }
 
+fn run_keygen(args: &KeygenArgs) -> ExitCode {
+    match defender_bridge::auth::api_key::keygen(&args.name, &args.roles) {
+        Ok((key, entry)) => {
+            // The key on stdout's first line (scriptable); the help text on stderr.
+            println!("{key}");
+            println!();
+            print!("{entry}");
+            eprintln!(
+                "\nThe first line is the API key: give it to the caller, who sends it as \
+                 `authorization: Bearer <key>`. It is shown only now. Paste the [[api_key]] \
+                 entry into the callers file (it holds only the key's SHA-256)."
+            );
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("error: {err}");
+            ExitCode::from(2)
+        }
+    }
+}
+
 async fn run_demo(args: DemoArgs) -> ExitCode {
     telemetry::init(args.log_format);
     let options = demo::DemoOptions {
@@ -169,6 +215,7 @@ async fn run_demo(args: DemoArgs) -> ExitCode {
         sim_listen: args.sim_listen,
         machines: args.machines,
         seed: args.seed,
+        tls: args.tls,
     };
     // Installed before anything starts, so an early SIGTERM still drains.
     let signal = server::shutdown_signal();

@@ -1,6 +1,7 @@
 //! Bootstrap: builds the shared state, registers the two API services, gRPC health (overall and
 //! per service), server reflection (v1 and v1alpha, so `grpcurl` works without `.proto` files)
-//! and gRPC-Web, and serves until a shutdown signal, draining in-flight calls.
+//! and opt-in gRPC-Web, sets up TLS ([`tls`]) and the `Host`/origin guard ([`guard`]), and
+//! serves until a shutdown signal, draining in-flight calls.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -8,21 +9,24 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
-use tokio::sync::{Semaphore, oneshot};
+use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
+use tonic::codec::CompressionEncoding;
 use tonic::transport::Server;
 use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
 
-use crate::actions::ActionRuntime;
-use crate::cache::RiskCache;
 use crate::config::Config;
-use crate::defender::{DefenderClient, DefenderError};
-use crate::page_token::PageTokenSigner;
+use crate::defender::DefenderError;
 use crate::proto::action_service_server::ActionServiceServer;
-use crate::services::{ActionApi, RiskServer};
+use crate::services::{ActionHandlers, FastPathRiskServer};
+use crate::state::{AppState, StateError};
 
 pub mod conn;
+pub mod guard;
+pub mod tls;
+
+use tls::{TlsError, TlsReloader, TlsSetup};
 
 /// The fully qualified names of the API services, as health and reflection report them.
 pub const SERVICE_NAMES: [&str; 2] = [
@@ -53,53 +57,23 @@ pub enum ServerError {
     /// The audit log could not be opened (actions fail closed: no start without it).
     #[error("cannot open the audit log: {0}")]
     Audit(#[from] crate::actions::AuditError),
+    /// The callers file could not be loaded (caller authentication fails closed).
+    #[error("{0}")]
+    Callers(#[from] crate::auth::CallersError),
     /// The server task panicked or was cancelled.
     #[error("server task failed: {0}")]
     Task(String),
+    /// The TLS certificate, key or client CA could not be loaded.
+    #[error("TLS set-up failed: {0}")]
+    Tls(#[from] TlsError),
 }
 
-/// What every RPC handler shares.
-#[derive(Debug)]
-pub struct AppState {
-    /// The resolved configuration.
-    pub config: Config,
-    /// The Defender client; `None` while the integration is disabled.
-    pub defender: Option<DefenderClient>,
-    /// Risk and look-up caches; the actions call `invalidate_machine` on it.
-    pub cache: RiskCache,
-    /// Signs and verifies the list RPCs' page tokens.
-    pub page_tokens: PageTokenSigner,
-    /// The action side: `request_id` store, audit log, watch pollers.
-    pub actions: ActionRuntime,
-    /// One permit per open `StreamFleetRisk` stream (`limits.max_fleet_streams`).
-    pub fleet_streams: Arc<Semaphore>,
-    /// Set to true when shutdown starts: server streams end with SERVER_SHUTTING_DOWN.
-    pub shutdown: tokio::sync::watch::Sender<bool>,
-}
-
-impl AppState {
-    /// Builds the state (and the Defender client when the integration is enabled); opens the
-    /// audit log.
-    pub fn new(config: Config) -> Result<Self, ServerError> {
-        let defender = match (&config.defender, config.enabled) {
-            (Some(settings), true) => Some(DefenderClient::new(settings.clone())?),
-            _ => None,
-        };
-        let page_tokens = match &config.defender {
-            Some(settings) => PageTokenSigner::from_settings(settings),
-            None => PageTokenSigner::random(),
-        };
-        Ok(Self {
-            fleet_streams: Arc::new(Semaphore::new(
-                config.limits.max_fleet_streams.min(Semaphore::MAX_PERMITS),
-            )),
-            cache: RiskCache::new(&config.cache),
-            actions: ActionRuntime::new(config.audit_log.as_deref(), config.action_settle_window)?,
-            config,
-            defender,
-            page_tokens,
-            shutdown: tokio::sync::watch::channel(false).0,
-        })
+impl From<StateError> for ServerError {
+    fn from(err: StateError) -> Self {
+        match err {
+            StateError::Defender(err) => Self::Defender(err),
+            StateError::Audit(err) => Self::Audit(err),
+        }
     }
 }
 
@@ -109,9 +83,15 @@ pub struct RunningServer {
     pub addr: SocketAddr,
     shutdown: Option<oneshot::Sender<()>>,
     task: JoinHandle<Result<(), ServerError>>,
+    tls: Option<TlsReloader>,
 }
 
 impl RunningServer {
+    /// Re-reads the TLS files now (what SIGHUP and the file watch do); `None` without TLS.
+    pub fn tls_reloader(&self) -> Option<&TlsReloader> {
+        self.tls.as_ref()
+    }
+
     /// Stops accepting, drains in-flight calls and waits for the server to end.
     pub async fn shutdown(mut self) -> Result<(), ServerError> {
         if let Some(tx) = self.shutdown.take() {
@@ -140,25 +120,16 @@ pub async fn spawn_on(config: Config, listener: TcpListener) -> Result<RunningSe
         source,
     })?;
     let (tx, rx) = oneshot::channel::<()>();
-    let grace = config.shutdown_grace;
-    let limits = config.limits.clone();
-    let state = Arc::new(AppState::new(config)?);
-    let stopping = state.shutdown.clone();
-    let router = build(state).await?;
-    let task = tokio::spawn(async move {
-        let incoming = conn::incoming(listener, limits.max_connections, limits.idle_timeout);
-        let (signalled_tx, signalled_rx) = oneshot::channel::<()>();
-        let server = router.serve_with_incoming_shutdown(incoming, async move {
-            let _ = rx.await;
-            stopping.send_replace(true);
-            let _ = signalled_tx.send(());
-        });
-        drain_bounded(server, signalled_rx, grace).await
-    });
+    let prepared = prepare(config).await?;
+    let tls = prepared.tls.as_ref().map(|t| t.reloader.clone());
+    let task = tokio::spawn(run(prepared, listener, async move {
+        let _ = rx.await;
+    }));
     Ok(RunningServer {
         addr,
         shutdown: Some(tx),
         task,
+        tls,
     })
 }
 
@@ -168,26 +139,89 @@ pub async fn serve(
     signal: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
     let addr = config.listen;
-    let router_grace = config.shutdown_grace;
-    let limits = config.limits.clone();
     let listener = TcpListener::bind(addr)
         .await
         .map_err(|source| ServerError::Bind { addr, source })?;
+    let prepared = prepare(config).await?;
+    tracing::info!(
+        %addr,
+        tls = prepared.tls.is_some(),
+        grpc_web = prepared.grpc_web,
+        "defender-bridge listening"
+    );
+    run(prepared, listener, signal).await?;
+    tracing::info!("defender-bridge stopped");
+    Ok(())
+}
+
+/// Everything built before the first connection is accepted.
+struct Prepared {
+    router: Router,
+    state: Arc<AppState>,
+    tls: Option<TlsSetup>,
+    grpc_web: bool,
+}
+
+async fn prepare(config: Config) -> Result<Prepared, ServerError> {
+    let tls = config
+        .tls
+        .as_ref()
+        .map(|files| TlsSetup::new(files, config.grpc_web))
+        .transpose()?;
+    if config.insecure_plaintext {
+        tracing::warn!(
+            listen = %config.listen,
+            "serving PLAINTEXT (--insecure-plaintext): calls and credentials cross the network unencrypted unless a sidecar in front of this service terminates TLS"
+        );
+    }
+    let grpc_web = config.grpc_web;
     let state = Arc::new(AppState::new(config)?);
+    let router = build(state.clone()).await?;
+    Ok(Prepared {
+        router,
+        state,
+        tls,
+        grpc_web,
+    })
+}
+
+/// Accepts and serves until `signal`, then drains (bounded by the shutdown grace).
+async fn run(
+    prepared: Prepared,
+    listener: TcpListener,
+    signal: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServerError> {
+    let Prepared {
+        router, state, tls, ..
+    } = prepared;
+    let limits = state.config.limits.clone();
+    let grace = state.config.shutdown_grace;
     let stopping = state.shutdown.clone();
-    let router = build(state).await?;
-    tracing::info!(%addr, "defender-bridge listening");
-    let grace = router_grace;
-    let incoming = conn::incoming(listener, limits.max_connections, limits.idle_timeout);
+    let watcher = tls.as_ref().map(|t| {
+        tokio::spawn(
+            t.reloader
+                .clone()
+                .watch(tls::RELOAD_POLL, std::future::pending::<()>()),
+        )
+    });
+    let acceptor = tls.map(|t| t.acceptor);
+    let incoming = conn::incoming(
+        listener,
+        limits.max_connections,
+        limits.idle_timeout,
+        acceptor,
+    );
     let (signalled_tx, signalled_rx) = oneshot::channel::<()>();
     let server = router.serve_with_incoming_shutdown(incoming, async move {
         signal.await;
         stopping.send_replace(true);
         let _ = signalled_tx.send(());
     });
-    drain_bounded(server, signalled_rx, grace).await?;
-    tracing::info!("defender-bridge stopped");
-    Ok(())
+    let result = drain_bounded(server, signalled_rx, grace).await;
+    if let Some(watcher) = watcher {
+        watcher.abort();
+    }
+    result
 }
 
 /// Runs `server` to completion, but once shutdown has been signalled gives in-flight calls at
@@ -217,8 +251,14 @@ async fn drain_bounded(
 
 type Router = tonic::transport::server::Router<
     tower::layer::util::Stack<
-        conn::ActivityLayer,
-        tower::layer::util::Stack<tonic_web::GrpcWebLayer, tower::layer::util::Identity>,
+        crate::auth::AuthLayer,
+        tower::layer::util::Stack<
+            conn::ActivityLayer,
+            tower::layer::util::Stack<
+                tonic_web::GrpcWebLayer,
+                tower::layer::util::Stack<guard::GuardLayer, tower::layer::util::Identity>,
+            >,
+        >,
     >,
 >;
 
@@ -229,22 +269,44 @@ async fn build(state: Arc<AppState>) -> Result<Router, ServerError> {
     let reflection_v1 = crate::reflection::builder()?.build_v1()?;
     let reflection_v1alpha = crate::reflection::builder()?.build_v1alpha()?;
 
+    // With a callers file every call is authenticated, authorized and limited by one layer.
+    let auth = match &state.config.callers {
+        Some(path) => Some(crate::auth::Authenticator::start(
+            path,
+            state.config.caller_limits,
+        )?),
+        None => None,
+    };
     let limits = &state.config.limits;
+    let health_service = health_service
+        .accept_compressed(CompressionEncoding::Gzip)
+        .send_compressed(CompressionEncoding::Gzip);
+    let actions = ActionServiceServer::new(ActionHandlers::new(state.clone()))
+        .accept_compressed(CompressionEncoding::Gzip)
+        .send_compressed(CompressionEncoding::Gzip)
+        .max_decoding_message_size(limits.max_request_message_bytes)
+        .max_encoding_message_size(limits.max_response_message_bytes);
     Ok(Server::builder()
-        // HTTP/1.1 is accepted only so that gRPC-Web (browser) callers can reach the API.
-        .accept_http1(true)
+        // HTTP/1.1 only for gRPC-Web (browser) callers, and only when gRPC-Web is on.
+        .accept_http1(state.config.grpc_web)
         .max_concurrent_streams(limits.max_concurrent_streams)
         .http2_keepalive_interval(limits.http2_keepalive)
+        // Outermost: a request for a foreign Host or from an unlisted origin goes no further.
+        .layer(guard::GuardLayer::new(guard::Policy::from_config(
+            &state.config,
+        )))
         .layer(tonic_web::GrpcWebLayer::new())
         // Inside gRPC-Web: counts calls in flight per connection for the idle timeout.
         .layer(conn::ActivityLayer)
+        // Innermost, so it sees the gRPC method path and the connection's client certificate.
+        .layer(crate::auth::AuthLayer::new(auth))
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
-        // `RiskServer` is the generated `RiskServiceServer` with an encoded fast path for
-        // `GetEndpointRisk` cache hits (see services/risk_server.rs).
-        .add_service(RiskServer::new(state.clone()))
-        .add_service(ActionServiceServer::new(ActionApi::new(state))))
+        // `FastPathRiskServer` is the generated `RiskServiceServer` with an encoded fast path for
+        // `GetEndpointRisk` cache hits (see services/risk/fast_path.rs).
+        .add_service(FastPathRiskServer::new(state))
+        .add_service(actions))
 }
 
 /// Overall (`""`) and per-service health: SERVING when enabled, NOT_SERVING when disabled.

@@ -11,8 +11,7 @@ use crate::defender::{
     ApiFamily, CallOptions, DefenderClient, MachineReference, ODataQuery, Software,
 };
 use crate::error::ServiceError;
-use crate::page_token::PageScope;
-use crate::risk::lists::{ListPage, PageRequest};
+use crate::paging::{ListPage, PageRequest, PageScope};
 
 /// Longest software id accepted (Defender ids are `<vendor>-_-<name>`).
 pub const MAX_SOFTWARE_ID_CHARS: usize = 256;
@@ -76,15 +75,8 @@ pub async fn list_software_machines(
     opts: &CallOptions,
 ) -> Result<ListPage<MachineReference>, ServiceError> {
     let not_found = |e| ServiceError::from_defender(e, "software", id);
-    let skip = u32::try_from(page.offset).map_err(|_| {
-        ServiceError::invalid("page_token", "points beyond what Defender can page to")
-    })?;
     let asked = page.size + 1;
-    let query = ODataQuery {
-        filter: None,
-        top: Some(u32::try_from(asked).unwrap_or(u32::MAX)),
-        skip: Some(skip),
-    };
+    let query = page.query(None)?;
     let answer = client
         .list_software_machines(id, &query, opts)
         .await
@@ -109,18 +101,7 @@ pub async fn list_software_machines(
         .collect_all(first, ApiFamily::Software, MAX_WHOLE_LIST, opts)
         .await
         .map_err(not_found)?;
-    Ok(slice(all.items, page))
-}
-
-fn slice<T>(items: Vec<T>, page: PageRequest) -> ListPage<T> {
-    let start = usize::try_from(page.offset)
-        .unwrap_or(usize::MAX)
-        .min(items.len());
-    let end = start.saturating_add(page.size).min(items.len());
-    ListPage {
-        next_offset: (end < items.len()).then_some(end as u64),
-        items: items.into_iter().skip(start).take(end - start).collect(),
-    }
+    Ok(page.slice(all.items))
 }
 
 #[cfg(test)]
@@ -157,15 +138,5 @@ mod tests {
     fn scopes_differ_per_software() {
         assert_ne!(machines_scope("t", "a-_-b"), machines_scope("t", "a-_-c"));
         assert_ne!(machines_scope("t", "a-_-b"), machines_scope("u", "a-_-b"));
-    }
-
-    #[test]
-    fn whole_lists_are_sliced_at_the_offset() {
-        let page = PageRequest { offset: 2, size: 2 };
-        let sliced = slice(vec![1, 2, 3, 4, 5], page);
-        assert_eq!(sliced.items, [3, 4]);
-        assert_eq!(sliced.next_offset, Some(4));
-        assert_eq!(slice(vec![1, 2, 3, 4], page).next_offset, None);
-        assert!(slice(vec![1], page).items.is_empty());
     }
 }

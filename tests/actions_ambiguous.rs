@@ -36,7 +36,7 @@ fn lists_after_post(env: &TestEnv) -> usize {
 #[tokio::test]
 async fn an_answer_lost_after_defender_acted_is_reconciled_to_success_without_a_second_post() {
     let env = TestEnv::start(with_step(Duration::from_secs(60))).await;
-    let id = env.sim.fleet().sample_machine_id().to_string();
+    let id = env.sample_machine_id();
     // Defender creates the action, but its answer comes after the service gave up waiting.
     env.sim
         .inject(on_isolate(FaultKind::SlowResponse { millis: 8_000 }));
@@ -70,7 +70,7 @@ async fn an_answer_lost_after_defender_acted_is_reconciled_to_success_without_a_
 #[tokio::test]
 async fn a_5xx_on_the_post_is_not_retried_and_stays_unknown_until_settled() {
     let env = TestEnv::start(sim_config()).await;
-    let id = env.sim.fleet().sample_machine_id().to_string();
+    let id = env.sample_machine_id();
     env.sim.inject(Fault {
         kind: FaultKind::Status {
             status: 503,
@@ -99,7 +99,7 @@ async fn a_5xx_on_the_post_is_not_retried_and_stays_unknown_until_settled() {
 #[tokio::test]
 async fn when_the_list_cannot_be_read_either_the_outcome_is_unknown() {
     let env = TestEnv::start(sim_config()).await;
-    let id = env.sim.fleet().sample_machine_id().to_string();
+    let id = env.sample_machine_id();
     env.sim.inject(on_isolate(FaultKind::Hang));
     env.sim.inject(Fault {
         kind: FaultKind::Status {
@@ -131,13 +131,8 @@ async fn when_the_list_cannot_be_read_either_the_outcome_is_unknown() {
 #[tokio::test]
 async fn a_cancel_whose_answer_was_lost_is_reconciled_by_reading_the_action() {
     let env = TestEnv::start(with_step(Duration::from_secs(60))).await;
-    let id = env.sim.fleet().sample_machine_id().to_string();
-    let action = env
-        .actions()
-        .isolate_machine(isolate(&id, "contain", ""))
-        .await
-        .expect("isolated")
-        .into_inner();
+    let id = env.sample_machine_id();
+    let action = env.isolated(isolate(&id, "contain", "")).await;
     env.sim.inject(Fault {
         kind: FaultKind::SlowResponse { millis: 8_000 },
         count: 1,

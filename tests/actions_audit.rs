@@ -52,12 +52,7 @@ async fn every_action_has_one_complete_record_that_survives_a_restart_and_holds_
     request
         .metadata_mut()
         .insert("x-caller-id", "soar@corp".parse().expect("ascii"));
-    let isolated = env
-        .actions()
-        .isolate_machine(request)
-        .await
-        .expect("isolated")
-        .into_inner();
+    let isolated = env.isolated(request).await;
     let scanned = env
         .actions()
         .run_antivirus_scan(RunAntivirusScanRequest {
@@ -152,14 +147,9 @@ async fn failures_and_replays_are_audited_too() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("audit.jsonl");
     let env = start_audited(with_step(Duration::from_secs(600)), &path).await;
-    let id = env.sim.fleet().sample_machine_id().to_string();
+    let id = env.sample_machine_id();
     let request = isolate(&id, "contain", &rid());
-    let first = env
-        .actions()
-        .isolate_machine(request.clone())
-        .await
-        .expect("isolated")
-        .into_inner();
+    let first = env.isolated(request.clone()).await;
     env.actions()
         .isolate_machine(request)
         .await
@@ -226,7 +216,7 @@ async fn an_audit_log_that_cannot_be_written_refuses_the_action_before_defender_
         return;
     }
     let env = start_audited(sim_config(), std::path::Path::new("/dev/full")).await;
-    let id = env.sim.fleet().sample_machine_id().to_string();
+    let id = env.sample_machine_id();
     let err = env
         .actions()
         .isolate_machine(isolate(&id, "contain", &rid()))
@@ -245,7 +235,7 @@ async fn an_audit_log_that_cannot_be_written_refuses_the_action_before_defender_
 #[tokio::test]
 async fn an_action_drops_the_machines_cached_risk() {
     let env = TestEnv::start(sim_config()).await;
-    let id = env.sim.fleet().sample_machine_id().to_string();
+    let id = env.sample_machine_id();
     let machine_gets =
         || calls(&env.sim, &format!("/api/machines/{id}")) - posts(&env.sim, "isolate").len();
     env.risk()
@@ -278,7 +268,7 @@ async fn an_action_drops_the_machines_cached_risk() {
 #[tokio::test]
 async fn an_ambiguous_failure_drops_the_cached_risk_too() {
     let env = TestEnv::start(sim_config()).await;
-    let id = env.sim.fleet().sample_machine_id().to_string();
+    let id = env.sample_machine_id();
     env.risk()
         .get_endpoint_risk(by_id(&id))
         .await

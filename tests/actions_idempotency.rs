@@ -15,14 +15,9 @@ use defender_bridge::sim::{Fault, FaultKind};
 #[tokio::test]
 async fn the_same_request_id_twice_in_a_row_makes_one_post() {
     let env = TestEnv::start(sim_config()).await;
-    let id = env.sim.fleet().sample_machine_id().to_string();
+    let id = env.sample_machine_id();
     let request = isolate(&id, "contain", &rid());
-    let first = env
-        .actions()
-        .isolate_machine(request.clone())
-        .await
-        .expect("isolated")
-        .into_inner();
+    let first = env.isolated(request.clone()).await;
     let upstream_before = env.sim.requests().len();
     let second = env
         .actions()
@@ -44,7 +39,7 @@ async fn the_same_request_id_twice_in_a_row_makes_one_post() {
 #[tokio::test]
 async fn the_same_request_id_twenty_times_at_once_makes_one_post() {
     let env = TestEnv::start(sim_config()).await;
-    let id = env.sim.fleet().sample_machine_id().to_string();
+    let id = env.sample_machine_id();
     // Defender answers slowly, so the requests really overlap.
     env.sim.inject(Fault {
         kind: FaultKind::Latency { millis: 400 },
@@ -115,14 +110,9 @@ async fn a_request_id_reused_with_other_parameters_is_invalid_argument() {
 #[tokio::test]
 async fn after_a_restart_the_request_id_is_found_in_defender_and_not_sent_again() {
     let mut env = TestEnv::start(sim_config()).await;
-    let id = env.sim.fleet().sample_machine_id().to_string();
+    let id = env.sample_machine_id();
     let request = isolate(&id, "contain", &rid());
-    let first = env
-        .actions()
-        .isolate_machine(request.clone())
-        .await
-        .expect("isolated")
-        .into_inner();
+    let first = env.isolated(request.clone()).await;
     restart(&mut env, None).await;
     let again = env
         .actions()
@@ -147,7 +137,7 @@ async fn after_a_restart_the_request_id_is_found_in_defender_and_not_sent_again(
 #[tokio::test]
 async fn requests_without_request_id_are_not_deduplicated() {
     let env = TestEnv::start(with_step(Duration::from_millis(20))).await;
-    let id = env.sim.fleet().sample_machine_id().to_string();
+    let id = env.sample_machine_id();
     for _ in 0..2 {
         env.actions()
             .isolate_machine(isolate(&id, "contain", ""))
@@ -162,13 +152,8 @@ async fn requests_without_request_id_are_not_deduplicated() {
 #[tokio::test]
 async fn a_repeated_cancel_request_id_cancels_once() {
     let env = TestEnv::start(with_step(Duration::from_secs(60))).await;
-    let id = env.sim.fleet().sample_machine_id().to_string();
-    let action = env
-        .actions()
-        .isolate_machine(isolate(&id, "contain", ""))
-        .await
-        .expect("isolated")
-        .into_inner();
+    let id = env.sample_machine_id();
+    let action = env.isolated(isolate(&id, "contain", "")).await;
     let cancel = CancelMachineActionRequest {
         action_id: action.id.clone(),
         comment: "false positive".into(),

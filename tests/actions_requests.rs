@@ -16,18 +16,13 @@ use std::time::Duration;
 #[tokio::test]
 async fn isolate_returns_the_pending_action_with_every_field() {
     let env = TestEnv::start(sim_config()).await;
-    let id = env.sim.fleet().sample_machine_id().to_string();
+    let id = env.sample_machine_id();
     let request_id = rid();
     let mut request = tonic::Request::new(isolate(&id, "suspicious beaconing", &request_id));
     request
         .metadata_mut()
         .insert("x-caller-id", "soar-playbook-7".parse().expect("ascii"));
-    let action = env
-        .actions()
-        .isolate_machine(request)
-        .await
-        .expect("isolated")
-        .into_inner();
+    let action = env.isolated(request).await;
     assert!(uuid::Uuid::parse_str(&action.id).is_ok(), "{}", action.id);
     assert_eq!(action.r#type, MachineActionType::Isolate as i32);
     assert_eq!(action.type_name, "Isolate");
@@ -72,12 +67,7 @@ async fn isolation_types_send_exactly_comment_and_isolation_type() {
         env.sim.clear_requests();
         let mut request = isolate(machine, "contain", "");
         request.isolation_type = isolation as i32;
-        let action = env
-            .actions()
-            .isolate_machine(request)
-            .await
-            .expect("isolated")
-            .into_inner();
+        let action = env.isolated(request).await;
         assert_eq!(action.scope, wire);
         let sent = posts(&env.sim, "isolate");
         assert_eq!(sent.len(), 1, "{isolation:?}");
@@ -134,7 +124,7 @@ async fn scan_types_send_exactly_comment_and_scan_type() {
 #[tokio::test]
 async fn release_sends_only_the_comment_and_returns_an_unisolate_action() {
     let env = TestEnv::start(sim_config()).await;
-    let id = env.sim.fleet().sample_machine_id().to_string();
+    let id = env.sample_machine_id();
     let action = env
         .actions()
         .release_machine(ReleaseMachineRequest {
@@ -158,7 +148,7 @@ async fn release_sends_only_the_comment_and_returns_an_unisolate_action() {
 #[tokio::test]
 async fn bad_input_is_invalid_argument_and_nothing_is_sent() {
     let env = TestEnv::start(sim_config()).await;
-    let id = env.sim.fleet().sample_machine_id().to_string();
+    let id = env.sample_machine_id();
     let cases: Vec<(proto::IsolateMachineRequest, &str)> = vec![
         (isolate(&id, "", ""), "comment"),
         (isolate(&id, "   \n ", ""), "comment"),
@@ -212,7 +202,7 @@ async fn missing_machine_isolate_permission_is_permission_denied_naming_it() {
         .filter(|r| *r != "Machine.Isolate")
         .collect();
     let env = TestEnv::start(with_roles(&roles)).await;
-    let id = env.sim.fleet().sample_machine_id().to_string();
+    let id = env.sample_machine_id();
     let err = env
         .actions()
         .isolate_machine(isolate(&id, "contain", &rid()))
@@ -244,13 +234,8 @@ async fn missing_machine_isolate_permission_is_permission_denied_naming_it() {
 #[tokio::test]
 async fn a_pending_action_of_the_same_type_is_already_exists_with_its_id() {
     let env = TestEnv::start(with_step(Duration::from_secs(60))).await;
-    let id = env.sim.fleet().sample_machine_id().to_string();
-    let first = env
-        .actions()
-        .isolate_machine(isolate(&id, "first", &rid()))
-        .await
-        .expect("isolated")
-        .into_inner();
+    let id = env.sample_machine_id();
+    let first = env.isolated(isolate(&id, "first", &rid())).await;
     let err = env
         .actions()
         .isolate_machine(isolate(&id, "second", &rid()))

@@ -95,7 +95,7 @@ async fn a_scan_that_reaches_defender_late_is_never_sent_twice_and_is_audited() 
     let dir = tempfile::tempdir().expect("tempdir");
     let audit = dir.path().join("audit.jsonl");
     let env = start(&audit, 60).await;
-    let id = env.sim.fleet().sample_machine_id().to_string();
+    let id = env.sample_machine_id();
     // A proxy holds the POST for 6 s: the service gives up on it (3 s deadline), and Defender
     // creates the scan after that.
     env.sim.inject(on(
@@ -176,7 +176,7 @@ async fn a_late_action_without_a_request_id_still_gets_its_settled_audit_record(
     let dir = tempfile::tempdir().expect("tempdir");
     let audit = dir.path().join("audit.jsonl");
     let env = start(&audit, 60).await;
-    let id = env.sim.fleet().sample_machine_id().to_string();
+    let id = env.sample_machine_id();
     env.sim
         .inject(on("/isolate", FaultKind::Latency { millis: 5_000 }));
     let err = env
@@ -210,7 +210,7 @@ async fn an_isolate_whose_2xx_answer_is_cut_is_reconciled_not_failed() {
     let dir = tempfile::tempdir().expect("tempdir");
     let audit = dir.path().join("audit.jsonl");
     let env = start(&audit, 60).await;
-    let id = env.sim.fleet().sample_machine_id().to_string();
+    let id = env.sample_machine_id();
     // Defender isolates the machine, but its answer is cut in half on the way back.
     env.sim.inject(on("/isolate", FaultKind::CutBody));
     let request_id = rid();
@@ -241,7 +241,7 @@ async fn a_post_that_never_arrives_settles_as_not_taken_after_the_window_and_may
     let dir = tempfile::tempdir().expect("tempdir");
     let audit = dir.path().join("audit.jsonl");
     let env = start(&audit, 4).await;
-    let id = env.sim.fleet().sample_machine_id().to_string();
+    let id = env.sample_machine_id();
     env.sim.inject(on("/isolate", FaultKind::Hang));
     let request_id = rid();
     let request = isolate(&id, "contain", &request_id);

@@ -48,6 +48,28 @@ async fn follow(
     (seen, None)
 }
 
+/// A watcher on its own task: the statuses it saw, every item a success, until the stream ends.
+fn spawn_watcher(
+    env: &TestEnv,
+    action_id: &str,
+    timeout: Duration,
+) -> tokio::task::JoinHandle<Vec<MachineActionStatus>> {
+    let mut client = env.actions();
+    let request = with_deadline(watch(action_id, 2), timeout);
+    tokio::spawn(async move {
+        let mut stream = client
+            .watch_machine_action(request)
+            .await
+            .expect("watch starts")
+            .into_inner();
+        let mut seen = Vec::new();
+        while let Some(item) = stream.next().await {
+            seen.push(status_of(&item.expect("no error")));
+        }
+        seen
+    })
+}
+
 fn statuses(seen: &[MachineAction]) -> Vec<MachineActionStatus> {
     seen.iter().map(status_of).collect()
 }
@@ -64,13 +86,8 @@ fn gets_of(env: &TestEnv, action_id: &str) -> usize {
 #[tokio::test]
 async fn watch_streams_every_transition_and_ends_at_the_terminal_status() {
     let env = TestEnv::start(with_step(Duration::from_secs(4))).await;
-    let id = env.sim.fleet().sample_machine_id().to_string();
-    let action = env
-        .actions()
-        .isolate_machine(isolate(&id, "contain", &rid()))
-        .await
-        .expect("isolated")
-        .into_inner();
+    let id = env.sample_machine_id();
+    let action = env.isolated(isolate(&id, "contain", &rid())).await;
     let (seen, end) = follow(
         &env,
         with_deadline(watch(&action.id, 2), Duration::from_secs(40)),
@@ -93,7 +110,7 @@ async fn watch_streams_every_transition_and_ends_at_the_terminal_status() {
 #[tokio::test]
 async fn watch_of_a_failing_action_ends_failed_with_its_hresult() {
     let env = TestEnv::start(sim_config()).await;
-    let id = env.sim.fleet().sample_machine_id().to_string();
+    let id = env.sample_machine_id();
     env.sim.plan_action(ActionPlan {
         action_type: Some("RunAntiVirusScan".into()),
         step: Some(Duration::from_millis(500)),
@@ -126,30 +143,10 @@ async fn watch_of_a_failing_action_ends_failed_with_its_hresult() {
 #[tokio::test]
 async fn concurrent_watchers_of_one_action_share_one_upstream_poll() {
     let env = TestEnv::start(with_step(Duration::from_secs(4))).await;
-    let id = env.sim.fleet().sample_machine_id().to_string();
-    let action = env
-        .actions()
-        .isolate_machine(isolate(&id, "contain", ""))
-        .await
-        .expect("isolated")
-        .into_inner();
+    let id = env.sample_machine_id();
+    let action = env.isolated(isolate(&id, "contain", "")).await;
     let watchers: Vec<_> = (0..5)
-        .map(|_| {
-            let mut client = env.actions();
-            let request = with_deadline(watch(&action.id, 2), Duration::from_secs(40));
-            tokio::spawn(async move {
-                let mut stream = client
-                    .watch_machine_action(request)
-                    .await
-                    .expect("watch starts")
-                    .into_inner();
-                let mut seen = Vec::new();
-                while let Some(item) = stream.next().await {
-                    seen.push(status_of(&item.expect("no error")));
-                }
-                seen
-            })
-        })
+        .map(|_| spawn_watcher(&env, &action.id, Duration::from_secs(40)))
         .collect();
     for watcher in watchers {
         let seen = watcher.await.expect("joined");
@@ -169,13 +166,8 @@ async fn concurrent_watchers_of_one_action_share_one_upstream_poll() {
 #[tokio::test]
 async fn watch_ends_at_the_callers_deadline() {
     let env = TestEnv::start(with_step(Duration::from_secs(600))).await;
-    let id = env.sim.fleet().sample_machine_id().to_string();
-    let action = env
-        .actions()
-        .isolate_machine(isolate(&id, "contain", ""))
-        .await
-        .expect("isolated")
-        .into_inner();
+    let id = env.sample_machine_id();
+    let action = env.isolated(isolate(&id, "contain", "")).await;
     let started = std::time::Instant::now();
     let (seen, end) = follow(
         &env,
@@ -224,29 +216,9 @@ async fn watch_of_an_unknown_action_is_not_found_and_bad_input_is_refused() {
 #[tokio::test]
 async fn cancel_stops_a_pending_action_and_a_finished_one_comes_back_unchanged() {
     let env = TestEnv::start(with_step(Duration::from_secs(600))).await;
-    let id = env.sim.fleet().sample_machine_id().to_string();
-    let action = env
-        .actions()
-        .isolate_machine(isolate(&id, "contain", ""))
-        .await
-        .expect("isolated")
-        .into_inner();
-    let watcher = {
-        let mut client = env.actions();
-        let request = with_deadline(watch(&action.id, 2), Duration::from_secs(30));
-        tokio::spawn(async move {
-            let mut stream = client
-                .watch_machine_action(request)
-                .await
-                .expect("watch starts")
-                .into_inner();
-            let mut seen = Vec::new();
-            while let Some(item) = stream.next().await {
-                seen.push(status_of(&item.expect("no error")));
-            }
-            seen
-        })
-    };
+    let id = env.sample_machine_id();
+    let action = env.isolated(isolate(&id, "contain", "")).await;
+    let watcher = spawn_watcher(&env, &action.id, Duration::from_secs(30));
     tokio::time::sleep(Duration::from_millis(300)).await;
     let cancel = |comment: &str| CancelMachineActionRequest {
         action_id: action.id.clone(),
@@ -305,13 +277,8 @@ async fn cancel_stops_a_pending_action_and_a_finished_one_comes_back_unchanged()
 #[tokio::test]
 async fn get_returns_the_action_and_unknown_ids_are_not_found() {
     let env = TestEnv::start(sim_config()).await;
-    let id = env.sim.fleet().sample_machine_id().to_string();
-    let action = env
-        .actions()
-        .isolate_machine(isolate(&id, "contain", &rid()))
-        .await
-        .expect("isolated")
-        .into_inner();
+    let id = env.sample_machine_id();
+    let action = env.isolated(isolate(&id, "contain", &rid())).await;
     let got = env
         .actions()
         .get_machine_action(GetMachineActionRequest {

@@ -27,7 +27,7 @@ fn fault(kind: FaultKind, count: u32, path: &str) -> Fault {
 async fn with_expired_entry() -> (TestEnv, tempfile::TempDir, String) {
     let (env, dir) =
         start_with_cache(sim_config(), "risk_ttl_secs = 1\nstale_max_age_secs = 60").await;
-    let id = env.sim.fleet().sample_machine_id().to_string();
+    let id = env.sample_machine_id();
     env.risk().get_endpoint_risk(by_id(&id)).await.expect("ok");
     wait_past(Duration::from_secs(1)).await;
     (env, dir, id)
@@ -65,7 +65,7 @@ async fn a_hanging_defender_gives_the_stale_answer_before_the_deadline() {
 #[tokio::test]
 async fn a_deadline_exceeded_carries_error_info() {
     let env = TestEnv::start(sim_config()).await;
-    let id = env.sim.fleet().sample_machine_id().to_string();
+    let id = env.sample_machine_id();
     env.sim
         .inject(fault(FaultKind::Hang, 1, &format!("/api/machines/{id}")));
     let err = env

@@ -6,9 +6,8 @@ mod common;
 
 use std::collections::HashSet;
 
-use common::risk::reason;
+use common::risk::{fleet_stream, reason};
 use common::{TestEnv, sim_config};
-use defender_bridge::proto::stream_fleet_risk_response::Item;
 use defender_bridge::proto::{GetMachineRequest, StreamFleetRiskRequest};
 use defender_bridge::sim::{Fault, FaultKind, SimConfig};
 use tonic::Code;
@@ -20,7 +19,7 @@ async fn a_four_megabyte_tenant_is_not_echoed_back() {
     let err = env
         .risk()
         .get_machine(GetMachineRequest {
-            machine_id: env.sim.fleet().sample_machine_id().to_string(),
+            machine_id: env.sample_machine_id(),
             tenant,
         })
         .await
@@ -33,10 +32,9 @@ async fn a_four_megabyte_tenant_is_not_echoed_back() {
     env.stop().await;
 }
 
-/// The security review's case: a 1,000-machine fleet whose first machines page links back to
-/// `$skip=1` streamed 1,999 machines and said `complete = true`.
-#[tokio::test]
-async fn a_next_link_that_repeats_a_page_ends_the_fleet_stream_incomplete() {
+/// A 1,000-machine fleet whose list at `path` once links back to `$skip=1`, a page already
+/// read.
+async fn fleet_with_a_repeated_page(path: &str) -> TestEnv {
     let env = TestEnv::start(SimConfig {
         machines: 1_000,
         ..sim_config()
@@ -45,28 +43,23 @@ async fn a_next_link_that_repeats_a_page_ends_the_fleet_stream_incomplete() {
     env.sim.inject(Fault {
         kind: FaultKind::RepeatPage { skip: 1 },
         count: 1,
-        path_contains: Some("/api/machines".into()),
+        path_contains: Some(path.into()),
     });
-    let mut stream = env
-        .risk()
-        .stream_fleet_risk(StreamFleetRiskRequest::default())
-        .await
-        .expect("stream")
-        .into_inner();
+    env
+}
+
+/// The security review's case: a 1,000-machine fleet whose first machines page links back to
+/// `$skip=1` streamed 1,999 machines and said `complete = true`.
+#[tokio::test]
+async fn a_next_link_that_repeats_a_page_ends_the_fleet_stream_incomplete() {
+    let env = fleet_with_a_repeated_page("/api/machines").await;
+    let (risks, summary) = fleet_stream(&env, StreamFleetRiskRequest::default()).await;
     let mut ids = HashSet::new();
-    let mut sent = 0usize;
-    let mut summary = None;
-    while let Some(msg) = stream.message().await.expect("message") {
-        match msg.item.expect("item") {
-            Item::Risk(r) => {
-                sent += 1;
-                let id = r.machine.expect("machine").id;
-                assert!(ids.insert(id.clone()), "machine {id} sent twice");
-            }
-            Item::Summary(s) => summary = Some(s),
-        }
+    for risk in &risks {
+        let id = &risk.machine.as_ref().expect("machine").id;
+        assert!(ids.insert(id.clone()), "machine {id} sent twice");
     }
-    let summary = summary.expect("a summary");
+    let sent = risks.len();
     assert!(sent <= 1_000, "{sent} machines from a 1,000-machine fleet");
     assert!(!summary.complete, "{summary:?}");
     assert!(
@@ -81,29 +74,8 @@ async fn a_next_link_that_repeats_a_page_ends_the_fleet_stream_incomplete() {
 /// The same fault on a bulk read (the alerts list) fails that read instead of double-counting.
 #[tokio::test]
 async fn a_repeated_page_in_a_bulk_read_is_not_taken_as_complete() {
-    let env = TestEnv::start(SimConfig {
-        machines: 1_000,
-        ..sim_config()
-    })
-    .await;
-    env.sim.inject(Fault {
-        kind: FaultKind::RepeatPage { skip: 1 },
-        count: 1,
-        path_contains: Some("/api/alerts".into()),
-    });
-    let mut stream = env
-        .risk()
-        .stream_fleet_risk(StreamFleetRiskRequest::default())
-        .await
-        .expect("stream")
-        .into_inner();
-    let mut summary = None;
-    while let Some(msg) = stream.message().await.expect("message") {
-        if let Some(Item::Summary(s)) = msg.item {
-            summary = Some(s);
-        }
-    }
-    let summary = summary.expect("a summary");
+    let env = fleet_with_a_repeated_page("/api/alerts").await;
+    let (_, summary) = fleet_stream(&env, StreamFleetRiskRequest::default()).await;
     assert!(!summary.complete, "{summary:?}");
     assert!(
         summary.reason_incomplete.contains("repeat"),

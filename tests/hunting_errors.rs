@@ -4,16 +4,14 @@
 //! call-count 429.
 
 mod common;
-#[path = "support/hunting.rs"]
-mod hunting;
 
 use std::time::Duration;
 
+use common::hunting::{self, messages, request, start};
 use common::risk::{all_roles_but, bad_fields, metadata, reason};
 use common::{TestEnv, api_requests, sim_config};
 use defender_bridge::proto::{self, Capability};
 use defender_bridge::sim::{Fault, FaultKind, SimConfig};
-use hunting::{messages, request, start};
 use tonic::Code;
 use tonic_types::StatusExt;
 

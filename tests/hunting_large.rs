@@ -3,15 +3,13 @@
 //! 100,000-machine fleet, so `DeviceInfo` has 100,000 rows (about 40 MB of JSON).
 
 mod common;
-#[path = "support/hunting.rs"]
-mod hunting;
 
 use std::collections::HashSet;
 
+use common::hunting::{self, FOUR_MIB, messages, request, shape, start};
 use common::sim_config;
 use defender_bridge::proto;
 use defender_bridge::sim::SimConfig;
-use hunting::{FOUR_MIB, messages, request, shape, start};
 use prost_types::value::Kind;
 
 const ROWS: usize = 100_000;

@@ -3,12 +3,10 @@
 //! `advancedqueries/run`), each with its own token and endpoint.
 
 mod common;
-#[path = "support/hunting.rs"]
-mod hunting;
 
+use common::hunting::{self, messages, request, shape, start};
 use common::{TestEnv, api_requests, sim_config, token_requests};
 use defender_bridge::proto;
-use hunting::{messages, request, shape, start};
 use prost_types::value::Kind;
 
 fn string(v: &prost_types::Value) -> &str {

@@ -91,6 +91,83 @@ where
     all
 }
 
+/// One `ListMachines` page: its ids and its next page token.
+async fn machine_ids(env: &TestEnv, request: ListMachinesRequest) -> (Vec<String>, String) {
+    let page = env
+        .risk()
+        .list_machines(request)
+        .await
+        .expect("page")
+        .into_inner();
+    let ids = page.machines.into_iter().map(|item| item.id).collect();
+    (ids, page.next_page_token)
+}
+
+/// One `ListAlerts` page: its ids and its next page token.
+async fn alert_ids(env: &TestEnv, request: ListAlertsRequest) -> (Vec<String>, String) {
+    let page = env
+        .risk()
+        .list_alerts(request)
+        .await
+        .expect("page")
+        .into_inner();
+    let ids = page.alerts.into_iter().map(|item| item.id).collect();
+    (ids, page.next_page_token)
+}
+
+/// One `ListVulnerabilities` page: its ids and its next page token.
+async fn vulnerability_ids(
+    env: &TestEnv,
+    request: ListVulnerabilitiesRequest,
+) -> (Vec<String>, String) {
+    let page = env
+        .risk()
+        .list_vulnerabilities(request)
+        .await
+        .expect("page")
+        .into_inner();
+    let ids = page
+        .vulnerabilities
+        .into_iter()
+        .map(|item| item.id)
+        .collect();
+    (ids, page.next_page_token)
+}
+
+/// One `ListSoftwareMachines` page: its ids and its next page token.
+async fn software_machine_ids(
+    env: &TestEnv,
+    request: ListSoftwareMachinesRequest,
+) -> (Vec<String>, String) {
+    let page = env
+        .risk()
+        .list_software_machines(request)
+        .await
+        .expect("page")
+        .into_inner();
+    let ids = page.machines.into_iter().map(|item| item.id).collect();
+    (ids, page.next_page_token)
+}
+
+/// One `ListMachineActions` page: its ids and its next page token.
+async fn machine_action_ids(
+    env: &TestEnv,
+    request: ListMachineActionsRequest,
+) -> (Vec<String>, String) {
+    let page = env
+        .actions()
+        .list_machine_actions(request)
+        .await
+        .expect("page")
+        .into_inner();
+    let ids = page
+        .machine_actions
+        .into_iter()
+        .map(|item| item.id)
+        .collect();
+    (ids, page.next_page_token)
+}
+
 fn page_size(n: usize) -> i32 {
     i32::try_from(n).expect("small")
 }
@@ -105,20 +182,14 @@ async fn list_machines_fills_pages_across_short_server_pages() {
     })
     .await;
     let ids = same_walk_with_short_server_pages(&env.sim, "/api/machines", 10, |token| {
-        let mut client = env.risk();
-        async move {
-            let page = client
-                .list_machines(ListMachinesRequest {
-                    page_size: page_size(10),
-                    page_token: token,
-                    ..Default::default()
-                })
-                .await
-                .expect("page")
-                .into_inner();
-            let ids = page.machines.into_iter().map(|m| m.id).collect();
-            (ids, page.next_page_token)
-        }
+        machine_ids(
+            &env,
+            ListMachinesRequest {
+                page_size: page_size(10),
+                page_token: token,
+                ..Default::default()
+            },
+        )
     })
     .await;
     let fleet: Vec<String> = env
@@ -138,21 +209,15 @@ async fn list_alerts_fills_pages_across_short_server_pages() {
     let fleet = env.sim.fleet();
     // High alerts only: fewer Defender calls, and the filter is carried across the links.
     let ids = same_walk_with_short_server_pages(&env.sim, "/api/alerts", 10, |token| {
-        let mut client = env.risk();
-        async move {
-            let page = client
-                .list_alerts(ListAlertsRequest {
-                    min_severity: AlertSeverity::High as i32,
-                    page_size: page_size(10),
-                    page_token: token,
-                    ..Default::default()
-                })
-                .await
-                .expect("page")
-                .into_inner();
-            let ids = page.alerts.into_iter().map(|a| a.id).collect();
-            (ids, page.next_page_token)
-        }
+        alert_ids(
+            &env,
+            ListAlertsRequest {
+                min_severity: AlertSeverity::High as i32,
+                page_size: page_size(10),
+                page_token: token,
+                ..Default::default()
+            },
+        )
     })
     .await;
     let high = fleet.all_alerts().filter(|a| a.severity == "High").count();
@@ -167,22 +232,15 @@ async fn list_alerts_fills_pages_across_short_server_pages() {
         .clone();
     let upstream = format!("/api/machines/{}/alerts", m.id);
     let ids = same_walk_with_short_server_pages(&env.sim, &upstream, 2, |token| {
-        let mut client = env.risk();
-        let machine_id = m.id.clone();
-        async move {
-            let page = client
-                .list_alerts(ListAlertsRequest {
-                    machine_id,
-                    page_size: page_size(2),
-                    page_token: token,
-                    ..Default::default()
-                })
-                .await
-                .expect("page")
-                .into_inner();
-            let ids = page.alerts.into_iter().map(|a| a.id).collect();
-            (ids, page.next_page_token)
-        }
+        alert_ids(
+            &env,
+            ListAlertsRequest {
+                machine_id: m.id.clone(),
+                page_size: page_size(2),
+                page_token: token,
+                ..Default::default()
+            },
+        )
     })
     .await;
     assert_eq!(ids.len(), fleet.alerts_of(&m).len());
@@ -195,21 +253,15 @@ async fn list_vulnerabilities_fills_pages_across_short_server_pages() {
     let fleet = env.sim.fleet();
     // Critical ones only: fewer Defender calls.
     let ids = same_walk_with_short_server_pages(&env.sim, "/api/vulnerabilities", 10, |token| {
-        let mut client = env.risk();
-        async move {
-            let page = client
-                .list_vulnerabilities(ListVulnerabilitiesRequest {
-                    min_severity: VulnerabilitySeverity::Critical as i32,
-                    page_size: page_size(10),
-                    page_token: token,
-                    ..Default::default()
-                })
-                .await
-                .expect("page")
-                .into_inner();
-            let ids = page.vulnerabilities.into_iter().map(|v| v.id).collect();
-            (ids, page.next_page_token)
-        }
+        vulnerability_ids(
+            &env,
+            ListVulnerabilitiesRequest {
+                min_severity: VulnerabilitySeverity::Critical as i32,
+                page_size: page_size(10),
+                page_token: token,
+                ..Default::default()
+            },
+        )
     })
     .await;
     let catalog: HashSet<String> = fleet
@@ -228,22 +280,15 @@ async fn list_vulnerabilities_fills_pages_across_short_server_pages() {
         .clone();
     let upstream = format!("/api/machines/{}/vulnerabilities", m.id);
     let ids = same_walk_with_short_server_pages(&env.sim, &upstream, 4, |token| {
-        let mut client = env.risk();
-        let machine_id = m.id.clone();
-        async move {
-            let page = client
-                .list_vulnerabilities(ListVulnerabilitiesRequest {
-                    machine_id,
-                    page_size: page_size(4),
-                    page_token: token,
-                    ..Default::default()
-                })
-                .await
-                .expect("page")
-                .into_inner();
-            let ids = page.vulnerabilities.into_iter().map(|v| v.id).collect();
-            (ids, page.next_page_token)
-        }
+        vulnerability_ids(
+            &env,
+            ListVulnerabilitiesRequest {
+                machine_id: m.id.clone(),
+                page_size: page_size(4),
+                page_token: token,
+                ..Default::default()
+            },
+        )
     })
     .await;
     assert_eq!(ids.len(), m.vulnerabilities.len());
@@ -268,22 +313,15 @@ async fn list_software_machines_fills_pages_across_short_server_pages() {
     let id = software.id.clone();
     let upstream = format!("/api/Software/{id}/machineReferences");
     let ids = same_walk_with_short_server_pages(&env.sim, &upstream, 10, |token| {
-        let mut client = env.risk();
-        let software_id = id.clone();
-        async move {
-            let page = client
-                .list_software_machines(ListSoftwareMachinesRequest {
-                    software_id,
-                    page_size: page_size(10),
-                    page_token: token,
-                    ..Default::default()
-                })
-                .await
-                .expect("page")
-                .into_inner();
-            let ids = page.machines.into_iter().map(|m| m.id).collect();
-            (ids, page.next_page_token)
-        }
+        software_machine_ids(
+            &env,
+            ListSoftwareMachinesRequest {
+                software_id: id.clone(),
+                page_size: page_size(10),
+                page_token: token,
+                ..Default::default()
+            },
+        )
     })
     .await;
     assert_eq!(ids.into_iter().collect::<HashSet<_>>(), expected);
@@ -309,20 +347,14 @@ async fn list_machine_actions_fills_pages_across_short_server_pages() {
         created.insert(action.id);
     }
     let ids = same_walk_with_short_server_pages(&env.sim, "/api/machineactions", 10, |token| {
-        let mut client = env.actions();
-        async move {
-            let page = client
-                .list_machine_actions(ListMachineActionsRequest {
-                    page_size: page_size(10),
-                    page_token: token,
-                    ..Default::default()
-                })
-                .await
-                .expect("page")
-                .into_inner();
-            let ids = page.machine_actions.into_iter().map(|a| a.id).collect();
-            (ids, page.next_page_token)
-        }
+        machine_action_ids(
+            &env,
+            ListMachineActionsRequest {
+                page_size: page_size(10),
+                page_token: token,
+                ..Default::default()
+            },
+        )
     })
     .await;
     assert_eq!(ids.into_iter().collect::<HashSet<_>>(), created);
@@ -353,12 +385,7 @@ async fn a_hostname_look_up_sees_every_candidate_across_short_server_pages() {
         .clone();
     // One machine per answer: every candidate but the first is behind a next link.
     env.sim.set_server_page_size(Some(1));
-    let risk = env
-        .risk()
-        .get_endpoint_risk(common::risk::by_host(&short))
-        .await
-        .expect("ok")
-        .into_inner();
+    let risk = env.endpoint_risk(common::risk::by_host(&short)).await;
     assert_eq!(risk.other_candidates.len(), matching.len() - 1);
     assert_eq!(risk.machine.map(|m| m.id), Some(newest));
     env.stop().await;

@@ -16,7 +16,7 @@ use tonic_types::StatusExt;
 #[tokio::test]
 async fn concurrent_bypass_calls_for_one_machine_share_one_fresh_read() {
     let env = TestEnv::start(sim_config()).await;
-    let id = env.sim.fleet().sample_machine_id().to_string();
+    let id = env.sample_machine_id();
     env.sim.inject(Fault {
         kind: FaultKind::Latency { millis: 300 },
         count: 1,
@@ -25,20 +25,14 @@ async fn concurrent_bypass_calls_for_one_machine_share_one_fresh_read() {
     let calls: Vec<_> = (0..50)
         .map(|_| {
             let mut client = env.risk();
-            let mut request = by_id(&id);
-            request.bypass_cache = true;
+            let request = bypassing_cache(by_id(&id));
             tokio::spawn(async move { client.get_endpoint_risk(request).await })
         })
         .collect();
     for call in calls {
         call.await.expect("join").expect("ok");
     }
-    let gets = env
-        .sim
-        .requests()
-        .iter()
-        .filter(|r| r.path == format!("/api/machines/{id}"))
-        .count();
+    let gets = calls_to(&env.sim, &format!("/api/machines/{id}"));
     assert!(
         (1..=2).contains(&gets),
         "{gets} machine reads for 50 bypassing calls"
@@ -57,7 +51,7 @@ async fn a_throttled_token_request_is_rate_limited_with_retry_info() {
         count: 1_000,
         path_contains: Some("/oauth2/v2.0/token".into()),
     });
-    let id = env.sim.fleet().sample_machine_id().to_string();
+    let id = env.sample_machine_id();
     let err = env
         .risk()
         .get_endpoint_risk(with_deadline(by_id(&id), Duration::from_secs(5)))
@@ -82,13 +76,8 @@ async fn a_stream_cut_by_shutdown_ends_with_a_status_saying_so() {
         args.shutdown_grace_secs = Some(2)
     })
     .await;
-    let id = env.sim.fleet().sample_machine_id().to_string();
-    let action = env
-        .actions()
-        .isolate_machine(isolate(&id, "shutdown test", &rid()))
-        .await
-        .expect("isolated")
-        .into_inner();
+    let id = env.sample_machine_id();
+    let action = env.isolated(isolate(&id, "shutdown test", &rid())).await;
     let mut stream = env
         .actions()
         .watch_machine_action(WatchMachineActionRequest {

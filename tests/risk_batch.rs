@@ -6,13 +6,43 @@ mod common;
 use common::risk::*;
 use common::{TestEnv, sim_config};
 use defender_bridge::proto::batch_endpoint_risk_result::Result as Item;
-use defender_bridge::proto::{self, BatchGetEndpointRisksRequest, EndpointRisk};
+use defender_bridge::proto::{
+    self, BatchEndpointRiskResult, BatchGetEndpointRisksRequest, EndpointRisk,
+};
 
 fn batch(requests: Vec<proto::GetEndpointRiskRequest>) -> BatchGetEndpointRisksRequest {
     BatchGetEndpointRisksRequest {
         requests,
         ..Default::default()
     }
+}
+
+/// `BatchGetEndpointRisks` of `requests`, which must succeed: its per-item results.
+async fn batch_results(
+    env: &TestEnv,
+    requests: Vec<proto::GetEndpointRiskRequest>,
+) -> Vec<BatchEndpointRiskResult> {
+    env.risk()
+        .batch_get_endpoint_risks(batch(requests))
+        .await
+        .expect("ok")
+        .into_inner()
+        .results
+}
+
+/// Result `i` of a batch (a risk, for machine `id`) and a single, uncached `GetEndpointRisk`
+/// of that machine, to compare.
+async fn batch_and_single(
+    env: &TestEnv,
+    results: &[BatchEndpointRiskResult],
+    i: usize,
+    id: &str,
+) -> (EndpointRisk, EndpointRisk) {
+    let Some(Item::Risk(from_batch)) = &results[i].result else {
+        panic!("item {i}: {:?}", results[i].result);
+    };
+    let single = bypassing_cache(by_id(id));
+    (from_batch.clone(), env.endpoint_risk(single).await)
 }
 
 fn assert_invalid(status: &tonic::Status, field: &str) {
@@ -106,13 +136,7 @@ async fn a_batch_answers_each_item_and_one_bad_item_never_fails_it() {
             ..by_id(&id)
         },
     ];
-    let results = env
-        .risk()
-        .batch_get_endpoint_risks(batch(requests))
-        .await
-        .expect("ok")
-        .into_inner()
-        .results;
+    let results = batch_results(&env, requests).await;
     assert_eq!(results.len(), 5);
     for (i, r) in results.iter().enumerate() {
         assert_eq!(r.index as usize, i);
@@ -147,7 +171,7 @@ async fn a_batch_answers_each_item_and_one_bad_item_never_fails_it() {
 #[tokio::test]
 async fn a_batch_over_the_limit_fails_as_a_whole_before_any_call() {
     let env = TestEnv::start(sim_config()).await;
-    let id = env.sim.fleet().sample_machine_id().to_string();
+    let id = env.sample_machine_id();
     let err = env
         .risk()
         .batch_get_endpoint_risks(batch(vec![by_id(&id); 1001]))
@@ -193,13 +217,7 @@ async fn a_cold_batch_uses_the_bulk_apis_and_agrees_with_single_calls() {
         .collect();
     let mut requests: Vec<_> = ids.iter().map(|id| by_id(id)).collect();
     requests.push(by_id(&ids[0])); // a duplicate is assessed once
-    let results = env
-        .risk()
-        .batch_get_endpoint_risks(batch(requests))
-        .await
-        .expect("ok")
-        .into_inner()
-        .results;
+    let results = batch_results(&env, requests).await;
     let per_machine = env
         .sim
         .requests()
@@ -220,31 +238,15 @@ async fn a_cold_batch_uses_the_bulk_apis_and_agrees_with_single_calls() {
     assert_eq!(calls(&env.sim, "/api/machines"), ids.len().div_ceil(40));
     // Every 5th machine alone (the local rate budget makes 200 single reads slow).
     for (i, id) in ids.iter().enumerate().step_by(5) {
-        let Some(Item::Risk(from_batch)) = &results[i].result else {
-            panic!("item {i}: {:?}", results[i].result);
-        };
-        let mut single = by_id(id);
-        single.bypass_cache = true;
-        let alone = env
-            .risk()
-            .get_endpoint_risk(single)
-            .await
-            .expect("ok")
-            .into_inner();
-        assert_eq!(essentials(from_batch), essentials(&alone), "machine {id}");
+        let (from_batch, alone) = batch_and_single(&env, &results, i, id).await;
+        assert_eq!(essentials(&from_batch), essentials(&alone), "machine {id}");
     }
     // The batch filled the cache.
     let before = api_calls(&env.sim);
-    let again = env
-        .risk()
-        .batch_get_endpoint_risks(batch(ids.iter().map(|id| by_id(id)).collect()))
-        .await
-        .expect("ok")
-        .into_inner();
+    let again = batch_results(&env, ids.iter().map(|id| by_id(id)).collect()).await;
     assert_eq!(api_calls(&env.sim), before);
     assert!(
         again
-            .results
             .iter()
             .all(|r| matches!(&r.result, Some(Item::Risk(r)) if r.cached))
     );
@@ -260,13 +262,7 @@ async fn a_small_batch_goes_through_the_single_path() {
         .clean_machine_id()
         .expect("clean")
         .to_string();
-    let results = env
-        .risk()
-        .batch_get_endpoint_risks(batch(vec![by_id(&id), by_id(&id)]))
-        .await
-        .expect("ok")
-        .into_inner()
-        .results;
+    let results = batch_results(&env, vec![by_id(&id), by_id(&id)]).await;
     assert!(
         results
             .iter()
@@ -294,13 +290,7 @@ async fn hostnames_in_a_batch_are_looked_up_together_and_match_single_look_ups()
     names.push(short.clone());
     names.push("no-such-host".into());
     let requests: Vec<_> = names.iter().map(|n| by_host(n)).collect();
-    let results = env
-        .risk()
-        .batch_get_endpoint_risks(batch(requests))
-        .await
-        .expect("ok")
-        .into_inner()
-        .results;
+    let results = batch_results(&env, requests).await;
     let look_ups = env
         .sim
         .requests()
@@ -325,8 +315,7 @@ async fn hostnames_in_a_batch_are_looked_up_together_and_match_single_look_ups()
         .filter(|(i, _)| i % 4 == 0 || *i >= names.len() - 2);
     for (i, name) in checked {
         // A fresh single look-up, not the batch's cached one.
-        let mut req = by_host(name);
-        req.bypass_cache = true;
+        let req = bypassing_cache(by_host(name));
         let single = env.risk().get_endpoint_risk(req).await;
         match (&results[i].result, single) {
             (Some(Item::Risk(r)), Ok(alone)) => {
@@ -374,47 +363,24 @@ async fn a_small_cold_batch_reads_alerts_per_machine_and_a_large_one_tenant_wide
     assert!(with_alerts.len() > 60, "{}", with_alerts.len());
 
     let small = &with_alerts[..5];
-    let results = env
-        .risk()
-        .batch_get_endpoint_risks(batch(small.iter().map(|id| by_id(id)).collect()))
-        .await
-        .expect("ok")
-        .into_inner()
-        .results;
+    let results = batch_results(&env, small.iter().map(|id| by_id(id)).collect()).await;
     assert_eq!(alert_reads(&env), (0, 5), "no tenant-wide alert page");
     assert_eq!(calls(&env.sim, "/api/machines?"), 0);
     assert_eq!(
-        env.sim
-            .requests()
-            .iter()
-            .filter(|r| r.path == "/api/machines")
-            .count(),
+        calls_to(&env.sim, "/api/machines"),
         1,
         "the machines still in one bulk read"
     );
     for (i, id) in small.iter().enumerate() {
-        let Some(Item::Risk(from_batch)) = &results[i].result else {
-            panic!("item {i}: {:?}", results[i].result);
-        };
-        let mut single = by_id(id);
-        single.bypass_cache = true;
-        let alone = env
-            .risk()
-            .get_endpoint_risk(single)
-            .await
-            .expect("ok")
-            .into_inner();
-        assert_eq!(essentials(from_batch), essentials(&alone), "machine {id}");
+        let (from_batch, alone) = batch_and_single(&env, &results, i, id).await;
+        assert_eq!(essentials(&from_batch), essentials(&alone), "machine {id}");
         assert_eq!(from_batch.reasons, alone.reasons, "machine {id}");
     }
 
     // 40 cold machines: more than the tenant-wide pages assumed for an unknown tenant.
     env.sim.clear_requests();
     let large = &with_alerts[5..45];
-    env.risk()
-        .batch_get_endpoint_risks(batch(large.iter().map(|id| by_id(id)).collect()))
-        .await
-        .expect("ok");
+    batch_results(&env, large.iter().map(|id| by_id(id)).collect()).await;
     assert_eq!(
         alert_reads(&env),
         (1, 0),
@@ -424,10 +390,7 @@ async fn a_small_cold_batch_reads_alerts_per_machine_and_a_large_one_tenant_wide
     // That read counted the list (one page): now 5 cold machines read it too (1 call < 5).
     env.sim.clear_requests();
     let next = &with_alerts[45..50];
-    env.risk()
-        .batch_get_endpoint_risks(batch(next.iter().map(|id| by_id(id)).collect()))
-        .await
-        .expect("ok");
+    batch_results(&env, next.iter().map(|id| by_id(id)).collect()).await;
     assert_eq!(alert_reads(&env), (1, 0));
     env.stop().await;
 }

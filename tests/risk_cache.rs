@@ -24,21 +24,11 @@ fn failing(status: u16, retry_after: Option<&str>) -> Fault {
 #[tokio::test]
 async fn a_second_call_within_the_ttl_makes_no_upstream_call() {
     let env = TestEnv::start(sim_config()).await;
-    let id = env.sim.fleet().sample_machine_id().to_string();
-    let first = env
-        .risk()
-        .get_endpoint_risk(by_id(&id))
-        .await
-        .expect("ok")
-        .into_inner();
+    let id = env.sample_machine_id();
+    let first = env.endpoint_risk(by_id(&id)).await;
     assert!(!first.cached);
     let before = api_calls(&env.sim);
-    let second = env
-        .risk()
-        .get_endpoint_risk(by_id(&id))
-        .await
-        .expect("ok")
-        .into_inner();
+    let second = env.endpoint_risk(by_id(&id)).await;
     assert!(second.cached && !second.stale);
     assert_eq!(api_calls(&env.sim), before);
     assert_eq!(second.evaluated_at, first.evaluated_at);
@@ -50,12 +40,7 @@ async fn a_second_call_within_the_ttl_makes_no_upstream_call() {
         .expect("m")
         .computer_dns_name
         .clone();
-    let third = env
-        .risk()
-        .get_endpoint_risk(by_host(&name))
-        .await
-        .expect("ok")
-        .into_inner();
+    let third = env.endpoint_risk(by_host(&name)).await;
     assert!(third.cached);
     assert_eq!(api_calls(&env.sim), before + 1);
     env.risk()
@@ -69,7 +54,7 @@ async fn a_second_call_within_the_ttl_makes_no_upstream_call() {
 #[tokio::test]
 async fn fifty_concurrent_calls_for_one_cold_machine_make_exactly_one_machine_get() {
     let env = TestEnv::start(sim_config()).await;
-    let id = env.sim.fleet().sample_machine_id().to_string();
+    let id = env.sample_machine_id();
     // The simulator answers slowly, so the calls really overlap.
     env.sim.inject(Fault {
         kind: FaultKind::Latency { millis: 300 },
@@ -88,12 +73,7 @@ async fn fifty_concurrent_calls_for_one_cold_machine_make_exactly_one_machine_ge
         let risk = call.await.expect("join").expect("ok").into_inner();
         computed += usize::from(!risk.cached);
     }
-    let gets = env
-        .sim
-        .requests()
-        .iter()
-        .filter(|r| r.path == format!("/api/machines/{id}"))
-        .count();
+    let gets = calls_to(&env.sim, &format!("/api/machines/{id}"));
     assert_eq!(gets, 1);
     assert_eq!(
         calls(&env.sim, &format!("/api/machines/{id}/vulnerabilities")),
@@ -106,30 +86,14 @@ async fn fifty_concurrent_calls_for_one_cold_machine_make_exactly_one_machine_ge
 #[tokio::test]
 async fn bypass_cache_reads_defender_now_and_replaces_the_entry() {
     let env = TestEnv::start(sim_config()).await;
-    let id = env.sim.fleet().sample_machine_id().to_string();
-    let first = env
-        .risk()
-        .get_endpoint_risk(by_id(&id))
-        .await
-        .expect("ok")
-        .into_inner();
+    let id = env.sample_machine_id();
+    let first = env.endpoint_risk(by_id(&id)).await;
     let before = calls(&env.sim, "/api/machines/");
-    let mut req = by_id(&id);
-    req.bypass_cache = true;
-    let fresh = env
-        .risk()
-        .get_endpoint_risk(req)
-        .await
-        .expect("ok")
-        .into_inner();
+    let req = bypassing_cache(by_id(&id));
+    let fresh = env.endpoint_risk(req).await;
     assert!(!fresh.cached);
     assert_eq!(calls(&env.sim, "/api/machines/"), before + 3);
-    let after = env
-        .risk()
-        .get_endpoint_risk(by_id(&id))
-        .await
-        .expect("ok")
-        .into_inner();
+    let after = env.endpoint_risk(by_id(&id)).await;
     assert!(after.cached);
     assert_eq!(after.evaluated_at, fresh.evaluated_at);
     assert_ne!(after.evaluated_at, first.evaluated_at);
@@ -140,13 +104,8 @@ async fn bypass_cache_reads_defender_now_and_replaces_the_entry() {
 async fn stale_is_served_while_defender_fails_but_not_past_the_maximum_age() {
     let (env, _dir) =
         start_with_cache(sim_config(), "risk_ttl_secs = 1\nstale_max_age_secs = 3").await;
-    let id = env.sim.fleet().sample_machine_id().to_string();
-    let first = env
-        .risk()
-        .get_endpoint_risk(by_id(&id))
-        .await
-        .expect("ok")
-        .into_inner();
+    let id = env.sample_machine_id();
+    let first = env.endpoint_risk(by_id(&id)).await;
     wait_past(Duration::from_secs(1)).await;
     // Throttled with a Retry-After beyond the retry policy: RESOURCE_EXHAUSTED at once.
     env.sim.inject(failing(429, Some("120")));
@@ -181,7 +140,7 @@ async fn stale_is_served_while_defender_fails_but_not_past_the_maximum_age() {
 async fn stale_is_served_when_defender_is_unavailable() {
     let (env, _dir) =
         start_with_cache(sim_config(), "risk_ttl_secs = 1\nstale_max_age_secs = 60").await;
-    let id = env.sim.fleet().sample_machine_id().to_string();
+    let id = env.sample_machine_id();
     env.risk().get_endpoint_risk(by_id(&id)).await.expect("ok");
     wait_past(Duration::from_secs(1)).await;
     env.sim.inject(failing(503, None));

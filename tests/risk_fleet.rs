@@ -7,28 +7,8 @@ use std::time::Duration;
 
 use common::risk::*;
 use common::{TestEnv, sim_config};
-use defender_bridge::proto::stream_fleet_risk_response::Item;
-use defender_bridge::proto::{self, EndpointRisk, FleetSummary, StreamFleetRiskRequest};
+use defender_bridge::proto::{self, EndpointRisk, StreamFleetRiskRequest};
 use defender_bridge::sim::SimConfig;
-
-async fn stream(env: &TestEnv, req: StreamFleetRiskRequest) -> (Vec<EndpointRisk>, FleetSummary) {
-    let mut s = env
-        .risk()
-        .stream_fleet_risk(req)
-        .await
-        .expect("stream")
-        .into_inner();
-    let mut risks = Vec::new();
-    let mut summary = None;
-    while let Some(msg) = s.message().await.expect("message") {
-        assert!(summary.is_none(), "the summary is the last message");
-        match msg.item.expect("item") {
-            Item::Risk(r) => risks.push(r),
-            Item::Summary(sm) => summary = Some(sm),
-        }
-    }
-    (risks, summary.expect("a summary"))
-}
 
 fn per_machine_calls(env: &TestEnv) -> usize {
     env.sim
@@ -41,7 +21,7 @@ fn per_machine_calls(env: &TestEnv) -> usize {
 #[tokio::test]
 async fn the_whole_fleet_streams_from_bulk_reads_and_agrees_with_single_calls() {
     let env = TestEnv::start(sim_config()).await;
-    let (risks, summary) = stream(&env, StreamFleetRiskRequest::default()).await;
+    let (risks, summary) = fleet_stream(&env, StreamFleetRiskRequest::default()).await;
     let fleet_size = env.sim.fleet().machines().len();
     assert_eq!(risks.len(), fleet_size);
     assert!(summary.complete, "{summary:?}");
@@ -52,12 +32,7 @@ async fn the_whole_fleet_streams_from_bulk_reads_and_agrees_with_single_calls() 
     assert!(upstream <= 6, "{upstream} calls for {fleet_size} machines");
     for r in risks.iter().step_by(10) {
         let id = r.machine.as_ref().expect("machine").id.clone();
-        let alone = env
-            .risk()
-            .get_endpoint_risk(by_id(&id))
-            .await
-            .expect("ok")
-            .into_inner();
+        let alone = env.endpoint_risk(by_id(&id)).await;
         assert_eq!(r.risk_level, alone.risk_level, "{id}");
         assert_eq!(r.vulnerability_count, alone.vulnerability_count, "{id}");
         assert_eq!(r.active_alert_count, alone.active_alert_count, "{id}");
@@ -74,7 +49,7 @@ async fn the_whole_fleet_streams_from_bulk_reads_and_agrees_with_single_calls() 
 #[tokio::test]
 async fn max_machines_ends_the_stream_incomplete() {
     let env = TestEnv::start(sim_config()).await;
-    let (risks, summary) = stream(
+    let (risks, summary) = fleet_stream(
         &env,
         StreamFleetRiskRequest {
             max_machines: 10,
@@ -89,7 +64,7 @@ async fn max_machines_ends_the_stream_incomplete() {
         "{summary:?}"
     );
     let all = env.sim.fleet().machines().len() as i32;
-    let (_, exact) = stream(
+    let (_, exact) = fleet_stream(
         &env,
         StreamFleetRiskRequest {
             max_machines: all,
@@ -111,7 +86,7 @@ async fn filters_apply_and_skip_bulk_reads_they_make_useless() {
         .iter()
         .filter(|m| m.risk_score == Some("None") && m.exposure_level == Some("None"))
         .count();
-    let (risks, summary) = stream(
+    let (risks, summary) = fleet_stream(
         &env,
         StreamFleetRiskRequest {
             risk_score: proto::RiskLevel::None as i32,
@@ -135,7 +110,7 @@ async fn filters_apply_and_skip_bulk_reads_they_make_useless() {
 #[tokio::test]
 async fn a_missing_optional_permission_is_named_in_the_summary() {
     let env = TestEnv::start(with_roles(&all_roles_but("Vulnerability.Read"))).await;
-    let (risks, summary) = stream(&env, StreamFleetRiskRequest::default()).await;
+    let (risks, summary) = fleet_stream(&env, StreamFleetRiskRequest::default()).await;
     assert!(summary.complete);
     assert_eq!(summary.missing_permissions, ["Vulnerability.Read.All"]);
     assert!(risks.iter().all(|r| r.most_severe_vulnerability.is_none()));
@@ -175,24 +150,19 @@ async fn concurrent_streams_share_one_bulk_read() {
         ..sim_config()
     };
     let alone = TestEnv::start(config.clone()).await;
-    let (solo, solo_summary) = stream(&alone, StreamFleetRiskRequest::default()).await;
+    let (solo, solo_summary) = fleet_stream(&alone, StreamFleetRiskRequest::default()).await;
     let one_sweep = sweep_reads(&alone);
     alone.stop().await;
     assert!(one_sweep.0 >= 1 && one_sweep.1 >= 2, "{one_sweep:?}");
 
     let env = TestEnv::start(config).await;
     let (a, b, c) = tokio::join!(
-        stream(&env, StreamFleetRiskRequest::default()),
-        stream(&env, StreamFleetRiskRequest::default()),
-        stream(&env, StreamFleetRiskRequest::default()),
+        fleet_stream(&env, StreamFleetRiskRequest::default()),
+        fleet_stream(&env, StreamFleetRiskRequest::default()),
+        fleet_stream(&env, StreamFleetRiskRequest::default()),
     );
     assert_eq!(sweep_reads(&env), one_sweep, "three streams, one sweep");
-    let machine_pages = env
-        .sim
-        .requests()
-        .iter()
-        .filter(|r| r.path == "/api/machines")
-        .count();
+    let machine_pages = calls_to(&env.sim, "/api/machines");
     assert_eq!(machine_pages, 3, "each stream reads the machine list");
     let timeless = |r: &[EndpointRisk]| -> Vec<EndpointRisk> {
         r.iter()

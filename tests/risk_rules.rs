@@ -15,13 +15,8 @@ fn machine<'a>(env: &'a TestEnv, id: &str) -> &'a SimMachine {
 #[tokio::test]
 async fn rule_1_lookup_by_id_reads_the_machine_once_and_links_the_portal() {
     let env = TestEnv::start(sim_config()).await;
-    let id = env.sim.fleet().sample_machine_id().to_string();
-    let risk = env
-        .risk()
-        .get_endpoint_risk(by_id(&id.to_uppercase()))
-        .await
-        .expect("ok")
-        .into_inner();
+    let id = env.sample_machine_id();
+    let risk = env.endpoint_risk(by_id(&id.to_uppercase())).await;
     let m = risk.machine.expect("machine");
     assert_eq!(m.id, id);
     assert_eq!(
@@ -29,14 +24,7 @@ async fn rule_1_lookup_by_id_reads_the_machine_once_and_links_the_portal() {
         3,
         "machine, alerts, vulnerabilities"
     );
-    assert_eq!(
-        env.sim
-            .requests()
-            .iter()
-            .filter(|r| r.path == format!("/api/machines/{id}"))
-            .count(),
-        1
-    );
+    assert_eq!(calls_to(&env.sim, &format!("/api/machines/{id}")), 1);
     // Rule 8: links on the cloud's portal host, tenant pinned.
     let links = risk.links.expect("links");
     let tid = &env.sim_config.tenant_id;
@@ -77,12 +65,7 @@ async fn rule_1_lookup_by_short_hostname_matches_the_first_label_and_returns_can
         .collect();
     assert!(matching.len() >= 2, "the fleet has an ambiguous short name");
     let newest = matching.iter().max_by_key(|m| m.last_seen).expect("some");
-    let risk = env
-        .risk()
-        .get_endpoint_risk(by_host(&short.to_uppercase()))
-        .await
-        .expect("ok")
-        .into_inner();
+    let risk = env.endpoint_risk(by_host(&short.to_uppercase())).await;
     assert_eq!(risk.machine.expect("machine").id, newest.id);
     assert_eq!(risk.other_candidates.len(), matching.len() - 1);
     assert!(
@@ -92,12 +75,7 @@ async fn rule_1_lookup_by_short_hostname_matches_the_first_label_and_returns_can
     );
     // The FQDN of the other one matches exactly, with no candidates.
     let other = &risk.other_candidates[0];
-    let exact = env
-        .risk()
-        .get_endpoint_risk(by_host(&other.computer_dns_name))
-        .await
-        .expect("ok")
-        .into_inner();
+    let exact = env.endpoint_risk(by_host(&other.computer_dns_name)).await;
     assert_eq!(exact.machine.expect("machine").id, other.machine_id);
     assert!(exact.other_candidates.is_empty());
     env.stop().await;
@@ -119,12 +97,7 @@ async fn rule_1_ambiguous_ip_returns_the_most_recent_machine_and_candidates() {
     let older = sharing.iter().min_by_key(|m| m.last_seen).expect("some");
     // Three days ago both machines used the address (find-by-IP's window is around that time).
     let three_days_ago = time::OffsetDateTime::now_utc() - time::Duration::days(3);
-    let risk = env
-        .risk()
-        .get_endpoint_risk(by_ip(&ip, Some(three_days_ago)))
-        .await
-        .expect("ok")
-        .into_inner();
+    let risk = env.endpoint_risk(by_ip(&ip, Some(three_days_ago))).await;
     assert_eq!(risk.machine.expect("machine").id, newest.id);
     assert_eq!(risk.other_candidates.len(), 1);
     assert_eq!(risk.other_candidates[0].machine_id, older.id);
@@ -136,12 +109,7 @@ async fn rule_1_ambiguous_ip_returns_the_most_recent_machine_and_candidates() {
         .expect("find-by-IP call");
     assert!(find.path.contains(&format!("ip='{ip}'")), "{}", find.path);
     // Now only the machine still using it matches.
-    let now = env
-        .risk()
-        .get_endpoint_risk(by_ip(&ip, None))
-        .await
-        .expect("ok")
-        .into_inner();
+    let now = env.endpoint_risk(by_ip(&ip, None)).await;
     assert_eq!(now.machine.expect("machine").id, newest.id);
     assert!(now.other_candidates.is_empty());
     env.stop().await;
@@ -169,7 +137,7 @@ async fn rule_1_unknown_endpoints_are_not_found() {
 #[tokio::test]
 async fn rule_2_without_machine_permission_the_call_fails_and_no_vulnerability_call_is_made() {
     let env = TestEnv::start(with_roles(&all_roles_but("Machine.Read"))).await;
-    let id = env.sim.fleet().sample_machine_id().to_string();
+    let id = env.sample_machine_id();
     for req in [by_id(&id), by_host("ws-00000")] {
         let err = env
             .risk()
@@ -197,12 +165,7 @@ async fn rule_3_and_4_the_none_none_machine_makes_no_vulnerability_or_alert_call
         .clean_machine_id()
         .expect("clean machine")
         .to_string();
-    let risk = env
-        .risk()
-        .get_endpoint_risk(by_id(&id))
-        .await
-        .expect("ok")
-        .into_inner();
+    let risk = env.endpoint_risk(by_id(&id)).await;
     assert_eq!(vulnerability_calls(&env.sim), 0);
     assert_eq!(calls(&env.sim, "/alerts"), 0);
     assert_eq!(api_calls(&env.sim), 1, "only the machine");
@@ -225,13 +188,8 @@ async fn rule_3_and_4_the_none_none_machine_makes_no_vulnerability_or_alert_call
 #[tokio::test]
 async fn rule_3_vulnerabilities_are_fetched_and_counted_when_risk_is_meaningful() {
     let env = TestEnv::start(sim_config()).await;
-    let id = env.sim.fleet().sample_machine_id().to_string();
-    let risk = env
-        .risk()
-        .get_endpoint_risk(by_id(&id))
-        .await
-        .expect("ok")
-        .into_inner();
+    let id = env.sample_machine_id();
+    let risk = env.endpoint_risk(by_id(&id)).await;
     let m = machine(&env, &id);
     assert_eq!(
         calls(&env.sim, &format!("/api/machines/{id}/vulnerabilities")),
@@ -255,12 +213,7 @@ async fn rule_4_only_unresolved_alerts_count() {
                 && m.active_alerts > 0
         })
         .expect("a machine with active and resolved alerts");
-    let risk = env
-        .risk()
-        .get_endpoint_risk(by_id(&m.id))
-        .await
-        .expect("ok")
-        .into_inner();
+    let risk = env.endpoint_risk(by_id(&m.id)).await;
     assert_eq!(risk.active_alert_count, i32::from(m.active_alerts));
     let alert = risk.most_severe_alert.expect("active alert");
     assert_ne!(
@@ -286,12 +239,7 @@ async fn rule_5_vulnerability_ties_break_on_cvss_then_exploit() {
             &catalog[2].id,
         ),
     ] {
-        let risk = env
-            .risk()
-            .get_endpoint_risk(by_id(id))
-            .await
-            .expect("ok")
-            .into_inner();
+        let risk = env.endpoint_risk(by_id(id)).await;
         let v = risk.most_severe_vulnerability.expect("vulnerability");
         assert_eq!(&v.id, winner, "machine {id}: {:?}", risk.reasons);
         assert!(
@@ -316,12 +264,7 @@ async fn rule_5_alert_ties_break_on_the_newest() {
         .filter(|a| a.status != "Resolved" && a.severity == "High")
         .max_by_key(|a| a.alert_creation_time)
         .expect("active High alerts");
-    let risk = env
-        .risk()
-        .get_endpoint_risk(by_id(id))
-        .await
-        .expect("ok")
-        .into_inner();
+    let risk = env.endpoint_risk(by_id(id)).await;
     assert_eq!(risk.most_severe_alert.expect("alert").id, expected.id);
     assert_eq!(level(risk.alert_risk_level), RiskLevel::High);
     env.stop().await;
@@ -339,12 +282,7 @@ async fn rule_6_risk_level_is_the_highest_of_its_parts_across_the_fleet() {
         .map(|m| m.id.clone())
         .collect();
     for id in ids {
-        let r = env
-            .risk()
-            .get_endpoint_risk(by_id(&id))
-            .await
-            .expect("ok")
-            .into_inner();
+        let r = env.endpoint_risk(by_id(&id)).await;
         let parts = [
             r.defender_risk_score,
             r.exposure_risk_level,
@@ -360,13 +298,8 @@ async fn rule_6_risk_level_is_the_highest_of_its_parts_across_the_fleet() {
 #[tokio::test]
 async fn rule_7_without_vulnerability_permission_the_call_succeeds_and_names_it() {
     let env = TestEnv::start(with_roles(&all_roles_but("Vulnerability.Read"))).await;
-    let id = env.sim.fleet().sample_machine_id().to_string();
-    let risk = env
-        .risk()
-        .get_endpoint_risk(by_id(&id))
-        .await
-        .expect("ok")
-        .into_inner();
+    let id = env.sample_machine_id();
+    let risk = env.endpoint_risk(by_id(&id)).await;
     assert_eq!(risk.missing_permissions, ["Vulnerability.Read.All"]);
     assert!(risk.most_severe_vulnerability.is_none());
     assert_eq!(risk.vulnerability_count, 0);
@@ -379,13 +312,8 @@ async fn rule_7_without_vulnerability_permission_the_call_succeeds_and_names_it(
 #[tokio::test]
 async fn rule_7_without_alert_permission_the_call_succeeds_and_names_it() {
     let env = TestEnv::start(with_roles(&all_roles_but("Alert.Read"))).await;
-    let id = env.sim.fleet().sample_machine_id().to_string();
-    let risk = env
-        .risk()
-        .get_endpoint_risk(by_id(&id))
-        .await
-        .expect("ok")
-        .into_inner();
+    let id = env.sample_machine_id();
+    let risk = env.endpoint_risk(by_id(&id)).await;
     assert_eq!(risk.missing_permissions, ["Alert.Read.All"]);
     assert_eq!(level(risk.alert_risk_level), RiskLevel::Unspecified);
     assert!(risk.most_severe_vulnerability.is_some());

@@ -1,8 +1,8 @@
 //! `GetEndpointRisk` on the wire. The service answers it with its own unary framing (the
 //! answer kept encoded, see services/grpc_raw.rs), so these check that path as callers see it:
-//! gRPC-Web through the same layer as every other method, compressed and malformed requests
-//! refused the way tonic refuses them for the generated methods, and none of them reaching
-//! Defender.
+//! gRPC-Web through the same layer as every other method, gzip-compressed requests answered
+//! like plain ones, unknown encodings and malformed requests refused the way tonic refuses
+//! them for the generated methods, and none of the refused ones reaching Defender.
 
 mod common;
 
@@ -44,8 +44,9 @@ fn grpc_web_frames(mut body: &[u8]) -> (Vec<Vec<u8>>, String) {
 
 #[tokio::test]
 async fn grpc_web_callers_get_the_same_answer_as_grpc_callers() {
-    let env = TestEnv::start(sim_config()).await;
-    let id = env.sim.fleet().sample_machine_id().to_string();
+    // gRPC-Web is opt-in.
+    let env = TestEnv::start_with(sim_config(), |a| a.grpc_web = Some(true)).await;
+    let id = env.sample_machine_id();
     let cold = env
         .risk()
         .get_endpoint_risk(by_id(&id))
@@ -87,36 +88,77 @@ async fn grpc_web_callers_get_the_same_answer_as_grpc_callers() {
 }
 
 #[tokio::test]
-async fn compressed_requests_are_refused_without_an_upstream_call() {
+async fn gzip_requests_and_answers_work_like_plain_ones() {
     let env = TestEnv::start(sim_config()).await;
-    let id = env.sim.fleet().sample_machine_id().to_string();
-    let before = api_calls(&env.sim);
-    let err = env
+    let id = env.sample_machine_id();
+    let plain = env
         .risk()
-        .send_compressed(CompressionEncoding::Gzip)
         .get_endpoint_risk(by_id(&id))
         .await
-        .expect_err("compressed requests are not accepted");
-    assert_eq!(err.code(), Code::Unimplemented, "{err:?}");
-    assert!(err.message().contains("gzip"), "{err:?}");
+        .expect("plain call")
+        .into_inner();
+    let before = api_calls(&env.sim);
+    let gzip = env
+        .risk()
+        .send_compressed(CompressionEncoding::Gzip)
+        .accept_compressed(CompressionEncoding::Gzip)
+        .get_endpoint_risk(by_id(&id))
+        .await
+        .expect("a gzip-compressed request is accepted");
+    assert_eq!(
+        gzip.metadata()
+            .get("grpc-encoding")
+            .and_then(|v| v.to_str().ok()),
+        Some("gzip"),
+        "the answer is compressed too"
+    );
+    let gzip = gzip.into_inner();
+    assert!(gzip.cached, "served from the cache the plain call filled");
+    assert_eq!(
+        EndpointRisk {
+            cached: false,
+            ..gzip
+        },
+        EndpointRisk {
+            cached: false,
+            ..plain
+        }
+    );
+    assert_eq!(api_calls(&env.sim), before);
+    env.stop().await;
+}
+
+#[tokio::test]
+async fn unknown_encodings_are_refused_without_an_upstream_call() {
+    let env = TestEnv::start(sim_config()).await;
+    let id = env.sample_machine_id();
+    let before = api_calls(&env.sim);
+    let status = raw_call_with(&env, framed(1, &by_id(&id).encode_to_vec()), Some("snappy")).await;
+    assert_eq!(status.code(), Code::Unimplemented, "{status:?}");
+    assert!(status.message().contains("snappy"), "{status:?}");
     assert_eq!(api_calls(&env.sim), before);
     env.stop().await;
 }
 
 /// Sends `body` as the raw request of `GetEndpointRisk` over HTTP/2.
 async fn raw_call(env: &TestEnv, body: Bytes) -> tonic::Status {
+    raw_call_with(env, body, None).await
+}
+
+/// [`raw_call`] with a `grpc-encoding` header.
+async fn raw_call_with(env: &TestEnv, body: Bytes, encoding: Option<&str>) -> tonic::Status {
     let client = reqwest::Client::builder()
         .http2_prior_knowledge()
         .build()
         .expect("client");
-    let response = client
+    let mut request = client
         .post(format!("http://{}{PATH}", env.server.addr))
         .header("content-type", "application/grpc")
-        .header("te", "trailers")
-        .body(body)
-        .send()
-        .await
-        .expect("HTTP/2 call");
+        .header("te", "trailers");
+    if let Some(encoding) = encoding {
+        request = request.header("grpc-encoding", encoding);
+    }
+    let response = request.body(body).send().await.expect("HTTP/2 call");
     // Errors come back trailers-only: the status is in the headers.
     tonic::Status::from_header_map(response.headers()).expect("a grpc-status header")
 }

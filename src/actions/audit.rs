@@ -116,8 +116,9 @@ impl AuditLog {
         matches!(self.sink, Sink::File { .. })
     }
 
-    /// Appends `record` as one line and fsyncs it.
-    pub async fn append(&self, record: &AuditRecord) -> Result<(), AuditError> {
+    /// Appends `record` (an [`AuditRecord`], or another record such as a hunting query's) as
+    /// one line and fsyncs it.
+    pub async fn append<R: Serialize>(&self, record: &R) -> Result<(), AuditError> {
         let mut line = serde_json::to_string(record).map_err(|e| AuditError {
             path: PathBuf::new(),
             source: std::io::Error::other(e),
@@ -201,12 +202,27 @@ fn is_file_at(_file: &File, path: &Path) -> std::io::Result<bool> {
 /// The caller as audited.
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
 pub struct AuditCaller {
-    /// `anonymous`, or `unverified:<x-caller-id>`.
+    /// The verified identity (`key:NAME`, `cert:IDENTITY`, `jwt:SUB`) with a callers file;
+    /// without one `anonymous` or `unverified:<x-caller-id>`.
     pub principal: String,
     /// Peer address.
     pub peer: String,
-    /// Whether the identity was verified (mTLS / API key); always false for now.
+    /// Whether the identity was verified (callers file: API key, JWT or client certificate).
     pub authenticated: bool,
+    /// A verified caller's `x-caller-id`: whom it says it acts for (unverified).
+    pub on_behalf_of: Option<String>,
+}
+
+impl AuditCaller {
+    /// The caller as audited.
+    pub fn of(caller: &Caller) -> Self {
+        Self {
+            principal: caller.principal_label(),
+            peer: caller.peer_label(),
+            authenticated: caller.is_verified(),
+            on_behalf_of: caller.on_behalf_of().map(str::to_string),
+        }
+    }
 }
 
 /// The error of a failed request, as audited.
@@ -277,11 +293,7 @@ impl AuditRecord {
             time: now(),
             event: "requested",
             audit_id: uuid::Uuid::new_v4().to_string(),
-            caller: AuditCaller {
-                principal: caller.principal_label(),
-                peer: caller.peer_label(),
-                authenticated: false,
-            },
+            caller: AuditCaller::of(caller),
             request_id: request_id.map(str::to_string),
             tenant: tenant.to_string(),
             machine_id: machine_id.map(str::to_string),

@@ -10,9 +10,10 @@
 //! always appended last, and only the last stamp in a comment is read, so a caller cannot forge
 //! another caller's stamp by writing one into their own comment.
 //!
-//! There is no caller authentication yet (the server only listens on loopback), so the identity
-//! is the peer address plus an optional, *unverified* `x-caller-id` metadata value, stamped as
-//! `unverified:<id>`. mTLS subjects and API-key names become further [`Principal`] variants.
+//! With a callers file the identity is the verified one (`key:NAME`, `cert:IDENTITY`,
+//! `jwt:SUB`, see `crate::auth`), and an `x-caller-id` is only noted as `on_behalf_of=<id>`
+//! (the caller's own claim about whom it acts for). Without one (loopback only) the identity is
+//! the peer address plus the optional, *unverified* `x-caller-id`, stamped `unverified:<id>`.
 
 use std::net::SocketAddr;
 
@@ -36,6 +37,13 @@ pub enum Principal {
     Anonymous,
     /// The caller named itself with `x-caller-id`; nothing verifies it.
     Declared(String),
+    /// A verified identity from the callers file.
+    Verified {
+        /// `key:NAME`, `cert:IDENTITY` or `jwt:SUB`.
+        identity: String,
+        /// The caller's `x-caller-id`, if it sent one: whom it says it acts for (unverified).
+        on_behalf_of: Option<String>,
+    },
 }
 
 /// The caller of one RPC.
@@ -54,8 +62,40 @@ impl Caller {
         metadata: &MetadataMap,
         peer: Option<SocketAddr>,
     ) -> Result<Self, ServiceError> {
-        let principal = match metadata.get(CALLER_ID_METADATA) {
-            None => Principal::Anonymous,
+        Self::from_parts(metadata, peer, None)
+    }
+
+    /// The caller of a request whose identity the auth layer verified (`verified`), or as
+    /// [`Caller::from_metadata`] without one.
+    pub fn from_parts(
+        metadata: &MetadataMap,
+        peer: Option<SocketAddr>,
+        verified: Option<&crate::auth::VerifiedIdentity>,
+    ) -> Result<Self, ServiceError> {
+        let declared = Self::declared(metadata)?;
+        let principal = match verified {
+            Some(v) => Principal::Verified {
+                identity: v.label.clone(),
+                on_behalf_of: declared,
+            },
+            None => declared.map_or(Principal::Anonymous, Principal::Declared),
+        };
+        Ok(Self { principal, peer })
+    }
+
+    /// The caller of `request` (its verified identity, when the auth layer put one there).
+    pub fn of_request<T>(request: &tonic::Request<T>) -> Result<Self, ServiceError> {
+        Self::from_parts(
+            request.metadata(),
+            request.remote_addr(),
+            request.extensions().get::<crate::auth::VerifiedIdentity>(),
+        )
+    }
+
+    /// The checked `x-caller-id`, if any.
+    fn declared(metadata: &MetadataMap) -> Result<Option<String>, ServiceError> {
+        Ok(match metadata.get(CALLER_ID_METADATA) {
+            None => None,
             Some(value) => {
                 let id = value.to_str().ok().map(str::trim).unwrap_or_default();
                 let ok = !id.is_empty()
@@ -69,18 +109,40 @@ impl Caller {
                         "metadata must be 1 to 128 characters of letters, digits and ._@:/+-",
                     ));
                 }
-                Principal::Declared(id.to_string())
+                Some(id.to_string())
             }
-        };
-        Ok(Self { principal, peer })
+        })
     }
 
-    /// The principal as stamped and audited: `anonymous` or `unverified:<id>`.
+    /// The principal as stamped and audited: `anonymous`, `unverified:<id>`, or the verified
+    /// identity (with anything outside letters, digits and `._@:/+=~-` percent-encoded, so a
+    /// certificate CN with spaces or `]` cannot break the stamp).
     pub fn principal_label(&self) -> String {
         match &self.principal {
             Principal::Anonymous => "anonymous".into(),
             Principal::Declared(id) => format!("unverified:{id}"),
+            Principal::Verified { identity, .. } => stamp_safe(identity),
         }
+    }
+
+    /// Whether the identity was verified by the callers file.
+    pub fn is_verified(&self) -> bool {
+        matches!(self.principal, Principal::Verified { .. })
+    }
+
+    /// The unverified `x-caller-id` of a verified caller: whom it says it acts for.
+    pub fn on_behalf_of(&self) -> Option<&str> {
+        match &self.principal {
+            Principal::Verified { on_behalf_of, .. } => on_behalf_of.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// Whose `request_id`s these are: the verified identity, so that one caller's ids never
+    /// collide with another's. `None` without caller authentication: then every caller shares
+    /// one scope (nothing tells them apart reliably).
+    pub fn request_scope(&self) -> Option<String> {
+        self.is_verified().then(|| self.principal_label())
     }
 
     /// The peer as stamped and audited, `unknown` when not known.
@@ -109,6 +171,10 @@ pub fn stamp_comment(
         caller.principal_label(),
         caller.peer_label()
     );
+    if let Some(who) = caller.on_behalf_of() {
+        out.push_str(" on_behalf_of=");
+        out.push_str(who);
+    }
     if let Some(id) = request_id {
         out.push_str(" request_id=");
         out.push_str(id);
@@ -116,6 +182,19 @@ pub fn stamp_comment(
     out.push_str(" ref=");
     out.push_str(nonce);
     out.push(']');
+    out
+}
+
+/// `text` with every byte outside letters, digits and `._@:/+=~-` percent-encoded.
+fn stamp_safe(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || b"._@:/+=~-".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
     out
 }
 
@@ -216,6 +295,38 @@ mod tests {
         );
         md.insert(CALLER_ID_METADATA, "a b]".parse().expect("ascii"));
         assert!(Caller::from_metadata(&md, None).is_err());
+    }
+
+    #[test]
+    fn a_verified_identity_is_stamped_and_x_caller_id_is_only_on_behalf_of() {
+        let mut md = MetadataMap::new();
+        md.insert(CALLER_ID_METADATA, "alice@corp".parse().expect("ascii"));
+        let verified = crate::auth::VerifiedIdentity {
+            label: "cert:CN with space]".into(),
+            roles: Default::default(),
+            limits: Default::default(),
+        };
+        let caller = Caller::from_parts(&md, None, Some(&verified)).expect("ok");
+        assert_eq!(caller.principal_label(), "cert:CN%20with%20space%5D");
+        assert_eq!(
+            caller.request_scope().as_deref(),
+            Some("cert:CN%20with%20space%5D")
+        );
+        let text = stamp_comment("why", &caller, Some("r"), "ab");
+        assert_eq!(
+            text,
+            "why [defender-bridge caller=cert:CN%20with%20space%5D peer=unknown on_behalf_of=alice@corp request_id=r ref=ab]"
+        );
+        let stamp = Stamp::parse(&text).expect("stamped");
+        assert_eq!(stamp.caller.as_deref(), Some("cert:CN%20with%20space%5D"));
+        assert_eq!(stamp.request_id.as_deref(), Some("r"));
+        // Without authentication there is one shared scope.
+        assert_eq!(
+            Caller::from_metadata(&md, None)
+                .expect("ok")
+                .request_scope(),
+            None
+        );
     }
 
     #[test]

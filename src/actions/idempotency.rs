@@ -1,6 +1,9 @@
 //! Never twice: the `request_id` store.
 //!
-//! A request with a `request_id` runs at most once per (tenant, request_id) in this process:
+//! A request with a `request_id` runs at most once per (tenant, caller, request_id) in this
+//! process. The caller is the verified identity when callers are configured: ids are the
+//! caller's own, so one caller cannot claim another's predictable id (`ticket-4711`) first and
+//! make the real request fail. Without caller authentication every caller shares one scope.
 //!
 //! - While it runs, later requests with the same key wait for its result (single flight), so two
 //!   concurrent retries make one Defender POST.
@@ -40,14 +43,23 @@ const ANSWER_MARGIN: Duration = Duration::from_millis(500);
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct IdempotencyKey {
     tenant: String,
+    scope: Option<String>,
     request_id: String,
 }
 
 impl IdempotencyKey {
-    /// The key of `request_id` in `tenant` (tenant compared case-insensitively).
+    /// The key of `request_id` in `tenant` (tenant compared case-insensitively), in the shared
+    /// scope of unauthenticated callers.
     pub fn new(tenant: &str, request_id: &str) -> Self {
+        Self::scoped(tenant, None, request_id)
+    }
+
+    /// The key of `request_id` of the caller `scope` (its verified identity; `None`: the
+    /// shared scope) in `tenant`.
+    pub fn scoped(tenant: &str, scope: Option<&str>, request_id: &str) -> Self {
         Self {
             tenant: tenant.to_ascii_lowercase(),
+            scope: scope.map(str::to_string),
             request_id: request_id.to_string(),
         }
     }

@@ -32,15 +32,15 @@ pub use perform::DEFAULT_SETTLE_WINDOW;
 pub use request::{ActionKind, ActionRequest, CancelRequest};
 pub use watch::WatchHub;
 
+use crate::cache::RiskCache;
 use crate::defender::{
-    ActionStatus, ActionType, CallOptions, DefenderClient, Filter, MachineAction, ODataQuery,
+    ActionStatus, ActionType, ApiFamily, CallOptions, DefenderClient, Filter, MachineAction,
 };
 use crate::error::ServiceError;
-use crate::page_token::PageScope;
-use crate::risk::lists::ListPage;
-use crate::server::AppState;
+use crate::paging::{ListPage, PageRequest, PageScope};
 
-/// The action side's shared state (it lives in `AppState`).
+/// The action side's shared state (the server keeps one in its `AppState`): everything the
+/// action functions below use, and nothing else.
 #[derive(Debug)]
 pub struct ActionRuntime {
     /// Results by `request_id`.
@@ -52,12 +52,18 @@ pub struct ActionRuntime {
     /// How long after an ambiguous action POST its action is looked for before it is settled
     /// as not taken (see `perform`).
     pub settle_window: Duration,
+    /// The read side's caches: an action invalidates its machine's entries.
+    pub cache: Arc<RiskCache>,
 }
 
 impl ActionRuntime {
     /// Opens the audit log at `audit_log` (or logs audit records to tracing without one);
-    /// ambiguous actions settle within `settle_window`.
-    pub fn new(audit_log: Option<&Path>, settle_window: Duration) -> Result<Self, AuditError> {
+    /// ambiguous actions settle within `settle_window`; actions invalidate `cache`'s entries.
+    pub fn new(
+        audit_log: Option<&Path>,
+        settle_window: Duration,
+        cache: Arc<RiskCache>,
+    ) -> Result<Self, AuditError> {
         let audit = AuditLog::open(audit_log)?;
         if !audit.is_durable() {
             tracing::warn!(
@@ -69,6 +75,7 @@ impl ActionRuntime {
             audit,
             watches: Arc::default(),
             settle_window,
+            cache,
         })
     }
 }
@@ -76,21 +83,22 @@ impl ActionRuntime {
 /// Isolates, releases or scans a machine: at most once per `request_id` (see the module docs
 /// of `perform` for the steps).
 pub async fn request_action(
-    state: &Arc<AppState>,
+    runtime: &Arc<ActionRuntime>,
     client: &DefenderClient,
     caller: Caller,
     req: ActionRequest,
     opts: CallOptions,
 ) -> Result<MachineAction, ServiceError> {
     let tenant = client.settings().tenant_id.clone();
+    let scope = caller.request_scope();
     let key = req
         .request_id
         .as_deref()
-        .map(|id| IdempotencyKey::new(&tenant, id));
+        .map(|id| IdempotencyKey::scoped(&tenant, scope.as_deref(), id));
     let fingerprint = req.fingerprint();
     let deadline = opts.deadline;
     let cx = perform::Context {
-        state: Arc::clone(state),
+        runtime: Arc::clone(runtime),
         client: client.clone(),
         caller: caller.clone(),
         opts,
@@ -105,32 +113,32 @@ pub async fn request_action(
         &req.comment,
         "",
     );
-    let answer = state
-        .actions
+    let answer = runtime
         .idempotency
         .run(key, fingerprint, deadline, |interim| {
             perform::start(cx, req, interim)
         })
         .await?;
     if answer.replayed {
-        audit_replay(state, &requested, &answer.action).await;
+        audit_replay(runtime, &requested, &answer.action).await;
     }
     Ok(answer.action)
 }
 
 /// Cancels a machine action; one that already finished is returned unchanged.
 pub async fn cancel_action(
-    state: &Arc<AppState>,
+    runtime: &Arc<ActionRuntime>,
     client: &DefenderClient,
     caller: Caller,
     req: CancelRequest,
     opts: CallOptions,
 ) -> Result<MachineAction, ServiceError> {
     let tenant = client.settings().tenant_id.clone();
+    let scope = caller.request_scope();
     let key = req
         .request_id
         .as_deref()
-        .map(|id| IdempotencyKey::new(&tenant, id));
+        .map(|id| IdempotencyKey::scoped(&tenant, scope.as_deref(), id));
     let fingerprint = req.fingerprint();
     let requested = AuditRecord::requested(
         &caller,
@@ -144,30 +152,24 @@ pub async fn cancel_action(
     );
     let deadline = opts.deadline;
     let cx = perform::Context {
-        state: Arc::clone(state),
+        runtime: Arc::clone(runtime),
         client: client.clone(),
         caller,
         opts,
     };
-    let answer = state
-        .actions
+    let answer = runtime
         .idempotency
         .run(key, fingerprint, deadline, |_| perform::cancel(cx, req))
         .await?;
     if answer.replayed {
-        audit_replay(state, &requested, &answer.action).await;
+        audit_replay(runtime, &requested, &answer.action).await;
     }
     Ok(answer.action)
 }
 
 /// A request answered from an earlier one did nothing; its record is best effort.
-async fn audit_replay(state: &AppState, requested: &AuditRecord, action: &MachineAction) {
-    if let Err(err) = state
-        .actions
-        .audit
-        .append(&requested.replayed(action))
-        .await
-    {
+async fn audit_replay(runtime: &ActionRuntime, requested: &AuditRecord, action: &MachineAction) {
+    if let Err(err) = runtime.audit.append(&requested.replayed(action)).await {
         tracing::warn!(error = %err, "audit record of a replayed request not written");
     }
 }
@@ -222,46 +224,30 @@ impl ActionFilters {
     }
 }
 
-/// A page of `GET /api/machineactions` with the filters, from `offset`, `size` items (1 to
-/// 1,000). Asks for one more item than the page holds, so the last page is never empty, and
-/// follows next links until it has them.
+/// A page of `GET /api/machineactions` with the filters (see [`crate::paging::offset`]).
 pub async fn list_actions(
     client: &DefenderClient,
     filters: &ActionFilters,
-    offset: u64,
-    size: usize,
+    page: PageRequest,
     opts: &CallOptions,
 ) -> Result<ListPage<MachineAction>, ServiceError> {
-    let skip = u32::try_from(offset).map_err(|_| {
-        ServiceError::invalid("page_token", "points beyond what Defender can page to")
-    })?;
-    let query = ODataQuery {
-        filter: filters.odata(),
-        top: Some(u32::try_from(size + 1).unwrap_or(u32::MAX)),
-        skip: Some(skip),
-    };
-    let first = client.list_machine_actions(&query, opts).await?;
-    // A short answer with a next link (server-driven paging) is not the end of the list.
-    let page = crate::risk::lists::PageRequest { offset, size };
+    let first = client
+        .list_machine_actions(&page.query(filters.odata())?, opts)
+        .await?;
     Ok(page
-        .fill(
-            client,
-            first,
-            crate::defender::ApiFamily::MachineActions,
-            opts,
-        )
+        .fill(client, first, ApiFamily::MachineActions, opts)
         .await?)
 }
 
 /// Follows one action until a terminal status or `deadline` (see [`watch`]).
 pub fn watch_action(
-    state: &AppState,
+    runtime: &ActionRuntime,
     client: &DefenderClient,
     action_id: &str,
     interval: std::time::Duration,
     deadline: Instant,
 ) -> impl Stream<Item = Result<MachineAction, ServiceError>> + Send + 'static {
-    let rx = state.actions.watches.subscribe(client, action_id, interval);
+    let rx = runtime.watches.subscribe(client, action_id, interval);
     watch::follow(rx, deadline)
 }
 

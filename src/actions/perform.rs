@@ -27,11 +27,10 @@ use tokio::time::Instant;
 use super::audit::{AuditLog, AuditRecord};
 use super::caller::{Caller, Stamp, new_nonce, stamp_comment};
 use super::idempotency::Interim;
-use super::reconcile;
 use super::request::{ActionKind, ActionRequest, CancelRequest};
+use super::{ActionRuntime, reconcile};
 use crate::defender::{CallOptions, DefenderClient, DefenderError, MachineAction};
 use crate::error::{ActionTaken, ServiceError};
-use crate::server::AppState;
 
 /// Longest part of the caller's time kept back from the POST for reconciliation.
 const MAX_RESERVE: Duration = Duration::from_secs(10);
@@ -53,7 +52,7 @@ const SETTLE_MIN_PAUSE: Duration = Duration::from_secs(1);
 
 /// What a detached action task needs.
 pub(super) struct Context {
-    pub state: Arc<AppState>,
+    pub runtime: Arc<ActionRuntime>,
     pub client: DefenderClient,
     pub caller: Caller,
     pub opts: CallOptions,
@@ -89,12 +88,15 @@ impl Context {
 
     async fn invalidate(&self, machine_id: Option<&str>) {
         if let Some(id) = machine_id {
-            self.state.cache.invalidate_machine(self.tenant(), id).await;
+            self.runtime
+                .cache
+                .invalidate_machine(self.tenant(), id)
+                .await;
         }
     }
 
     fn audit(&self) -> &AuditLog {
-        &self.state.actions.audit
+        &self.runtime.audit
     }
 }
 
@@ -120,7 +122,7 @@ pub(super) async fn start(
     match attempt(&cx, &req, &stamped, &nonce).await {
         Attempt::Settled(settled) => settle(cx.audit(), &requested, settled).await,
         Attempt::Unsettled(unsettled) => {
-            let window_end = unsettled.sent + cx.state.actions.settle_window;
+            let window_end = unsettled.sent + cx.runtime.settle_window;
             let answer = not_confirmed(
                 &req,
                 ActionTaken::Settling {
@@ -194,7 +196,7 @@ async fn settle_late(
             break error;
         }
     };
-    let window = cx.state.actions.settle_window.as_secs();
+    let window = cx.runtime.settle_window.as_secs();
     Err(match last_error {
         None => not_confirmed(
             req,
@@ -234,7 +236,7 @@ pub(super) async fn cancel(cx: Context, req: CancelRequest) -> Result<MachineAct
     let settled = attempt_cancel(&cx, &req, &stamped, &nonce).await;
     if let Ok((action, _, _)) = &settled {
         cx.invalidate(action.machine_id.as_deref()).await;
-        cx.state.actions.watches.publish(cx.tenant(), action);
+        cx.runtime.watches.publish(cx.tenant(), action);
     }
     settle(cx.audit(), &requested, settled).await
 }
@@ -307,8 +309,16 @@ async fn attempt_inner(
     let client = &cx.client;
     let kind = req.kind.defender_type();
     if let Some(request_id) = &req.request_id {
-        match reconcile::find_by_request_id(client, &req.machine_id, &kind, request_id, &cx.opts)
-            .await
+        let scope = cx.caller.request_scope();
+        match reconcile::find_by_request_id(
+            client,
+            &req.machine_id,
+            &kind,
+            request_id,
+            scope.as_deref(),
+            &cx.opts,
+        )
+        .await
         {
             Ok(Some((action, stamp))) => {
                 check_same_request(&action, &stamp, req)?;

@@ -105,12 +105,15 @@ pub async fn find_once_by_nonce(
         .find(|a| stamp_of(a).is_some_and(|s| s.nonce.as_deref() == Some(nonce))))
 }
 
-/// Before acting: an earlier action of this machine and type stamped with `request_id`.
+/// Before acting: an earlier action of this machine and type stamped with `request_id` by the
+/// same caller (`caller_scope`, the verified identity as stamped; `None` without caller
+/// authentication: any caller's).
 pub async fn find_by_request_id(
     client: &DefenderClient,
     machine_id: &str,
     kind: &ActionType,
     request_id: &str,
+    caller_scope: Option<&str>,
     opts: &CallOptions,
 ) -> Result<Option<(MachineAction, Stamp)>, DefenderError> {
     let since = OffsetDateTime::now_utc() - ADOPT_WINDOW;
@@ -118,7 +121,10 @@ pub async fn find_by_request_id(
         .await?
         .into_iter()
         .filter_map(|a| stamp_of(&a).map(|s| (a, s)))
-        .find(|(_, s)| s.request_id.as_deref() == Some(request_id)))
+        .find(|(_, s)| {
+            s.request_id.as_deref() == Some(request_id)
+                && caller_scope.is_none_or(|scope| s.caller.as_deref() == Some(scope))
+        }))
 }
 
 /// The id of the machine's pending (or in-progress) action of `kind`, newest first.

@@ -24,7 +24,19 @@ pub struct ServerLimits {
     /// Interval of HTTP/2 keep-alive pings (a peer that does not answer within 20 s is dropped);
     /// `None` turns them off.
     pub http2_keepalive: Option<Duration>,
+    /// Largest request message accepted, in bytes (after decompression); larger ones are
+    /// refused with OUT_OF_RANGE before they are decoded.
+    pub max_request_message_bytes: usize,
+    /// Largest response message sent, in bytes; a larger answer fails with OUT_OF_RANGE
+    /// rather than reaching a client that would refuse it anyway.
+    pub max_response_message_bytes: usize,
 }
+
+/// Default request message cap: gRPC's usual 4 MiB.
+pub const DEFAULT_MAX_REQUEST_MESSAGE_BYTES: usize = 4 * 1024 * 1024;
+/// Default response message cap: room for the largest page (1,000 risks of ~2.3 KB) several
+/// times over.
+pub const DEFAULT_MAX_RESPONSE_MESSAGE_BYTES: usize = 16 * 1024 * 1024;
 
 impl Default for ServerLimits {
     fn default() -> Self {
@@ -34,6 +46,8 @@ impl Default for ServerLimits {
             idle_timeout: Duration::from_secs(300),
             max_fleet_streams: 8,
             http2_keepalive: Some(Duration::from_secs(60)),
+            max_request_message_bytes: DEFAULT_MAX_REQUEST_MESSAGE_BYTES,
+            max_response_message_bytes: DEFAULT_MAX_RESPONSE_MESSAGE_BYTES,
         }
     }
 }
@@ -47,6 +61,8 @@ pub(super) struct FileLimits {
     idle_timeout_secs: Option<u64>,
     max_fleet_streams: Option<u64>,
     http2_keepalive_secs: Option<u64>,
+    max_request_message_bytes: Option<u64>,
+    max_response_message_bytes: Option<u64>,
 }
 
 /// Longest accepted cache lifetime or age: beyond a month a cache entry is not a cache.
@@ -109,6 +125,32 @@ pub(super) fn resolve(args: &ServeArgs, file: FileLimits) -> Result<ServerLimits
         d.max_fleet_streams as u64,
         10_000,
     )?;
+    // Requests: at least 1 KiB (every API request is far smaller); answers: at least 4 MiB, the
+    // size a hunting batch may reach.
+    let max_request = match args
+        .max_request_message_bytes
+        .or(file.max_request_message_bytes)
+    {
+        Some(v) => in_range(
+            "DEFENDER_BRIDGE_MAX_REQUEST_MESSAGE_BYTES",
+            v,
+            1024,
+            256 * 1024 * 1024,
+        )?,
+        None => d.max_request_message_bytes as u64,
+    };
+    let max_response = match args
+        .max_response_message_bytes
+        .or(file.max_response_message_bytes)
+    {
+        Some(v) => in_range(
+            "DEFENDER_BRIDGE_MAX_RESPONSE_MESSAGE_BYTES",
+            v,
+            4 * 1024 * 1024,
+            1024 * 1024 * 1024,
+        )?,
+        None => d.max_response_message_bytes as u64,
+    };
     let keepalive = match args.http2_keepalive_secs.or(file.http2_keepalive_secs) {
         Some(v) => in_range("DEFENDER_BRIDGE_HTTP2_KEEPALIVE_SECS", v, 0, 24 * 3600)?,
         None => d.http2_keepalive.map_or(0, |k| k.as_secs()),
@@ -119,6 +161,8 @@ pub(super) fn resolve(args: &ServeArgs, file: FileLimits) -> Result<ServerLimits
         idle_timeout: Duration::from_secs(idle_timeout),
         max_fleet_streams: usize::try_from(max_fleet_streams).unwrap_or(usize::MAX),
         http2_keepalive: (keepalive > 0).then(|| Duration::from_secs(keepalive)),
+        max_request_message_bytes: usize::try_from(max_request).unwrap_or(usize::MAX),
+        max_response_message_bytes: usize::try_from(max_response).unwrap_or(usize::MAX),
     })
 }
 
@@ -223,6 +267,14 @@ mod tests {
             },
             ServeArgs {
                 shutdown_grace_secs: Some(u64::MAX),
+                ..args()
+            },
+            ServeArgs {
+                max_request_message_bytes: Some(10),
+                ..args()
+            },
+            ServeArgs {
+                max_response_message_bytes: Some(1024),
                 ..args()
             },
         ] {

@@ -449,11 +449,20 @@ pub(crate) fn parse_retry_after(headers: &HeaderMap) -> Option<Duration> {
     Some(at.duration_since(SystemTime::now()).unwrap_or_default())
 }
 
+/// Most bytes reserved up front for a body from its announced length.
+const PREALLOCATE_MAX_BYTES: usize = 64 * 1024 * 1024;
+
 /// Reads a body, refusing more than [`MAX_BODY_BYTES`].
 pub(crate) async fn read_body_capped(
     response: &mut reqwest::Response,
 ) -> Result<Vec<u8>, BodyError> {
-    let mut body = Vec::new();
+    // Sized from Content-Length when given: growing by doubling would hold up to three times a
+    // large page while copying. A huge announced length only reserves up to the cap.
+    let announced = response
+        .content_length()
+        .and_then(|n| usize::try_from(n).ok())
+        .unwrap_or(0);
+    let mut body = Vec::with_capacity(announced.min(PREALLOCATE_MAX_BYTES));
     while let Some(chunk) = response.chunk().await.map_err(BodyError::Http)? {
         if body.len() + chunk.len() > MAX_BODY_BYTES {
             return Err(BodyError::TooLarge);

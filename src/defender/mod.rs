@@ -10,8 +10,9 @@
 //! Layout: [`cloud`] (hosts and scopes per cloud), `settings` (what the client needs),
 //! `auth` (token cache), `budget` (rate budget), `http` (send, classify, retry), `paging`
 //! (pages and next links), [`odata`] (query options and filters), [`models`] (entities),
-//! `error`, `stats` (call counters), `client` (one method per endpoint), `hunting_stream` and
-//! `hunting_json` (hunting answers decoded as they arrive, so memory stays bounded).
+//! `error`, `stats` (call counters), `client/` (the client: one file per concern, entity reads,
+//! pages and next links, action POSTs, streamed hunting) and `hunting_json` (hunting answers
+//! decoded as they arrive, so memory stays bounded).
 
 mod auth;
 mod budget;
@@ -20,7 +21,6 @@ pub mod cloud;
 mod error;
 mod http;
 mod hunting_json;
-mod hunting_stream;
 pub mod models;
 pub mod odata;
 mod paging;
@@ -32,11 +32,10 @@ mod tests;
 
 pub use auth::{TokenInfo, TokenScope};
 pub use budget::{ApiFamily, RateBudget};
-pub use client::{BulkList, DefenderClient};
+pub use client::{BulkList, DefenderClient, HuntingStream, RawPage};
 pub use cloud::{Cloud, UnknownCloud};
 pub use error::DefenderError;
 pub use hunting_json::HuntingEvent;
-pub use hunting_stream::HuntingStream;
 pub use models::{
     ActionStatus, ActionType, Alert, AlertSeverity, AlertStatus, DefenderTime, ExposureLevel,
     HealthStatus, HuntingColumn, HuntingResult, IpAddressInfo, IsolationType, Machine,

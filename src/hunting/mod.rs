@@ -8,8 +8,10 @@
 //! channel to the gRPC stream holds at most [`CHANNEL_MESSAGES`] batch, so a slow caller slows
 //! the upstream read instead of filling memory.
 //!
-//! Layout: [`values`] (cells, JSON → `google.protobuf.Value`), `stream` (the batching task).
+//! Layout: [`values`] (cells, JSON → `google.protobuf.Value`), `stream` (the batching task),
+//! [`audit`] (every query audited: caller, query hash and text, rows, outcome).
 
+pub mod audit;
 mod stream;
 pub mod values;
 

@@ -4,17 +4,18 @@
 //! hundreds of thousands of alerts costs one summary per machine, not the alerts.
 
 use std::cmp::Reverse;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::level::RiskLevel;
+use super::machine_key::MachineKey;
 use super::scoring::{self, Alerts};
 use crate::defender::{Alert, AlertSeverity, AlertStatus, DefenderTime};
 
 /// Per-machine alert summaries.
 #[derive(Debug, Default)]
 pub struct AlertIndex {
-    by_machine: HashMap<Box<str>, AlertSummary>,
+    by_machine: HashMap<MachineKey, AlertSummary>,
     texts: Interner,
     /// Active alerts folded in (every machine's, kept or not).
     active_seen: u64,
@@ -38,18 +39,19 @@ impl AlertIndex {
 
     /// Folds in an alert read for machine `machine_id` (a per-machine list).
     pub fn add_for(&mut self, machine_id: &str, alert: Alert) {
-        let key = machine_id.to_ascii_lowercase().into_boxed_str();
-        let summary = self.by_machine.entry(key).or_default();
+        let summary = self
+            .by_machine
+            .entry(MachineKey::of(machine_id))
+            .or_default();
         summary.add(alert, &mut self.texts);
     }
 
     /// Records that `machine_id` was read and has no alerts (absent machines read the same;
     /// this only makes the machine known).
     pub fn mark_read(&mut self, machine_id: &str) {
-        let key = machine_id.to_ascii_lowercase();
-        if !self.by_machine.contains_key(key.as_str()) {
-            self.by_machine.insert(key.into(), AlertSummary::default());
-        }
+        self.by_machine
+            .entry(MachineKey::of(machine_id))
+            .or_default();
     }
 
     /// Active alerts folded in, over every machine (the size of the tenant's active list when
@@ -70,23 +72,21 @@ impl AlertIndex {
 
     /// One machine's alerts as scoring needs them.
     pub fn for_machine(&self, machine_id: &str) -> Alerts {
-        match self
-            .by_machine
-            .get(machine_id.to_ascii_lowercase().as_str())
-        {
-            Some(summary) => summary.alerts(machine_id),
+        match self.by_machine.get(&MachineKey::of(machine_id)) {
+            Some(summary) => summary.alerts(machine_id, &self.texts),
             None => Alerts::default(),
         }
     }
 }
 
-/// One machine's alerts, folded.
+/// One machine's alerts, folded. Small (the alerts are boxed): a tenant has one per machine
+/// with alerts, and most have a single alert, so no runner-up.
 #[derive(Debug, Default)]
 struct AlertSummary {
     active: u32,
     resolved: u32,
     best: Option<Box<CompactAlert>>,
-    runner_up: Option<Rank>,
+    runner_up: Option<Box<Rank>>,
 }
 
 impl AlertSummary {
@@ -100,22 +100,22 @@ impl AlertSummary {
         match &self.best {
             Some(best) if best.rank.key() >= rank => {
                 if self.runner_up.as_ref().is_none_or(|r| r.key() < rank) {
-                    self.runner_up = Some(Rank::of(&alert));
+                    self.runner_up = Some(Box::new(Rank::of(&alert)));
                 }
             }
             _ => {
                 let previous = self.best.replace(Box::new(CompactAlert::new(alert, texts)));
                 if let Some(previous) = previous {
-                    self.runner_up = Some(previous.rank);
+                    self.runner_up = Some(Box::new(previous.rank));
                 }
             }
         }
     }
 
-    fn alerts(&self, machine_id: &str) -> Alerts {
+    fn alerts(&self, machine_id: &str, texts: &Interner) -> Alerts {
         let mut candidates = Vec::with_capacity(2);
         if let Some(best) = &self.best {
-            candidates.push(best.to_alert(machine_id));
+            candidates.push(best.to_alert(machine_id, texts));
         }
         if let Some(r) = &self.runner_up {
             // Only its rank matters: it names the tie-break of the most severe one.
@@ -161,30 +161,27 @@ impl Rank {
     }
 }
 
-type Text = Option<Arc<str>>;
-
 /// An alert as the answer shows it, its repeated texts (titles, descriptions, categories...)
-/// shared between machines. Comments, evidence, the related user and the tenant id are not
-/// part of a risk answer and are dropped.
+/// shared between machines as numbers into the index's [`Interner`], its times as UTC
+/// nanoseconds. Comments, evidence, the related user and the tenant id are not part of a risk
+/// answer and are dropped.
 #[derive(Debug)]
 struct CompactAlert {
     rank: Rank,
     incident_id: Option<i64>,
     investigation_id: Option<i64>,
     status: Option<AlertStatus>,
-    first_event_time: Option<DefenderTime>,
-    last_event_time: Option<DefenderTime>,
-    last_update_time: Option<DefenderTime>,
-    resolved_time: Option<DefenderTime>,
+    /// First event, last event, last update, resolved.
+    times: [CompactTime; 4],
     computer_dns_name: Option<Box<str>>,
-    texts: [Text; 12],
-    mitre_techniques: Option<Arc<[String]>>,
+    texts: [TextId; 12],
+    mitre_techniques: TextId,
 }
 
 impl CompactAlert {
     fn new(a: Alert, interner: &mut Interner) -> Self {
         let rank = Rank::of(&a);
-        let mut t = |s: Option<String>| s.map(|s| interner.text(s));
+        let mut t = |s: Option<String>| interner.text(s);
         let texts = [
             t(a.assigned_to),
             t(a.classification),
@@ -204,18 +201,20 @@ impl CompactAlert {
             incident_id: a.incident_id,
             investigation_id: a.investigation_id,
             status: a.status,
-            first_event_time: a.first_event_time,
-            last_event_time: a.last_event_time,
-            last_update_time: a.last_update_time,
-            resolved_time: a.resolved_time,
+            times: [
+                CompactTime::of(a.first_event_time.as_ref()),
+                CompactTime::of(a.last_event_time.as_ref()),
+                CompactTime::of(a.last_update_time.as_ref()),
+                CompactTime::of(a.resolved_time.as_ref()),
+            ],
             computer_dns_name: a.computer_dns_name.map(Into::into),
             texts,
-            mitre_techniques: a.mitre_techniques.map(|m| interner.list(m)),
+            mitre_techniques: interner.list(a.mitre_techniques),
         }
     }
 
-    fn to_alert(&self, machine_id: &str) -> Alert {
-        let t = |i: usize| self.texts[i].as_deref().map(str::to_string);
+    fn to_alert(&self, machine_id: &str, interner: &Interner) -> Alert {
+        let t = |i: usize| interner.get(self.texts[i]).map(str::to_string);
         Alert {
             id: self.rank.id.as_deref().map(str::to_string),
             incident_id: self.incident_id,
@@ -234,15 +233,15 @@ impl CompactAlert {
             title: t(9),
             description: t(10),
             alert_creation_time: self.rank.created.clone(),
-            first_event_time: self.first_event_time.clone(),
-            last_event_time: self.last_event_time.clone(),
-            last_update_time: self.last_update_time.clone(),
-            resolved_time: self.resolved_time.clone(),
+            first_event_time: self.times[0].get(),
+            last_event_time: self.times[1].get(),
+            last_update_time: self.times[2].get(),
+            resolved_time: self.times[3].get(),
             machine_id: Some(machine_id.to_string()),
             computer_dns_name: self.computer_dns_name.as_deref().map(str::to_string),
             rbac_group_name: t(11),
             aad_tenant_id: None,
-            mitre_techniques: self.mitre_techniques.as_deref().map(<[String]>::to_vec),
+            mitre_techniques: interner.get_list(self.mitre_techniques),
             related_user: None,
             comments: None,
             evidence: None,
@@ -250,30 +249,86 @@ impl CompactAlert {
     }
 }
 
-/// One shared copy of each distinct text.
+/// A number standing for a text (or a list of texts) in an [`Interner`]; [`TextId::NONE`] for
+/// an absent one. 4 bytes instead of 16 for a shared pointer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct TextId(u32);
+
+impl TextId {
+    const NONE: TextId = TextId(u32::MAX);
+}
+
+/// One shared copy of each distinct text and list of texts, numbered.
 #[derive(Debug, Default)]
 struct Interner {
-    texts: HashSet<Arc<str>>,
-    lists: HashSet<Arc<[String]>>,
+    text_ids: HashMap<Arc<str>, TextId>,
+    texts: Vec<Arc<str>>,
+    list_ids: HashMap<Arc<[String]>, TextId>,
+    lists: Vec<Arc<[String]>>,
 }
 
 impl Interner {
-    fn text(&mut self, s: String) -> Arc<str> {
-        if let Some(shared) = self.texts.get(s.as_str()) {
-            return shared.clone();
+    fn text(&mut self, s: Option<String>) -> TextId {
+        let Some(s) = s else { return TextId::NONE };
+        if let Some(id) = self.text_ids.get(s.as_str()) {
+            return *id;
         }
-        let shared: Arc<str> = s.into();
-        self.texts.insert(shared.clone());
-        shared
+        match u32::try_from(self.texts.len()) {
+            Ok(n) if n < u32::MAX => {
+                let shared: Arc<str> = s.into();
+                self.texts.push(shared.clone());
+                self.text_ids.insert(shared, TextId(n));
+                TextId(n)
+            }
+            // Four billion distinct texts: unreachable in practice; the text is dropped.
+            _ => TextId::NONE,
+        }
     }
 
-    fn list(&mut self, v: Vec<String>) -> Arc<[String]> {
-        if let Some(shared) = self.lists.get(v.as_slice()) {
-            return shared.clone();
+    fn list(&mut self, v: Option<Vec<String>>) -> TextId {
+        let Some(v) = v else { return TextId::NONE };
+        if let Some(id) = self.list_ids.get(v.as_slice()) {
+            return *id;
         }
-        let shared: Arc<[String]> = v.into();
-        self.lists.insert(shared.clone());
-        shared
+        match u32::try_from(self.lists.len()) {
+            Ok(n) if n < u32::MAX => {
+                let shared: Arc<[String]> = v.into();
+                self.lists.push(shared.clone());
+                self.list_ids.insert(shared, TextId(n));
+                TextId(n)
+            }
+            _ => TextId::NONE,
+        }
+    }
+
+    fn get(&self, id: TextId) -> Option<&str> {
+        self.texts.get(id.0 as usize).map(|t| &**t)
+    }
+
+    fn get_list(&self, id: TextId) -> Option<Vec<String>> {
+        self.lists.get(id.0 as usize).map(|l| l.to_vec())
+    }
+}
+
+/// A timestamp in 8 bytes: UTC nanoseconds since 1970, `i64::MIN` for none. A time Defender
+/// sent that could not be parsed is kept as none: an answer shows such a time as unset anyway.
+#[derive(Clone, Copy, Debug)]
+struct CompactTime(i64);
+
+impl CompactTime {
+    fn of(t: Option<&DefenderTime>) -> Self {
+        t.and_then(DefenderTime::datetime)
+            .and_then(|at| i64::try_from(at.unix_timestamp_nanos()).ok())
+            .map_or(CompactTime(i64::MIN), CompactTime)
+    }
+
+    fn get(self) -> Option<DefenderTime> {
+        if self.0 == i64::MIN {
+            return None;
+        }
+        time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(self.0))
+            .ok()
+            .map(DefenderTime::Parsed)
     }
 }
 

@@ -23,7 +23,10 @@ use super::bulk::{self, BulkParts, CallCounter};
 use super::level::RiskLevel;
 use super::scoring::Part;
 use super::sweep::{SharedSweep, SweepNeeds, SweepResult, Sweeps};
-use crate::defender::{ApiFamily, CallOptions, DefenderClient, Filter, Machine, ODataQuery};
+use crate::defender::{
+    ApiFamily, CallOptions, DefenderClient, DefenderError, Filter, Machine, ODataQuery, PageCursor,
+    RawPage,
+};
 use crate::error::ServiceError;
 
 /// Defender's largest `$top` for the machine list.
@@ -169,8 +172,13 @@ async fn produce(
         skip: None,
     };
     calls.add_one();
-    let mut page = match client.list_machines(&query, &req.opts).await {
-        Ok(page) => page,
+    let first = match client.read_machines_page(&query, &req.opts).await {
+        Ok(Some(page)) => page,
+        Ok(None) => {
+            summary.complete = true;
+            summary.upstream_call_count = calls.get();
+            return Ok(summary);
+        }
         Err(err) => {
             let err = ServiceError::from(err);
             if is_fatal(&err) {
@@ -183,64 +191,160 @@ async fn produce(
             ));
         }
     };
+    let mut walk = Walk {
+        scorer: Scorer {
+            sweep: sweep.shared(),
+            tenant,
+            portal: req.portal.clone(),
+        },
+        tx: tx.clone(),
+        max_machines: req.max_machines,
+        summary,
+        repeats: RepeatGuard::default(),
+        stop: None,
+    };
+    let mut page = first;
     let mut seen_pages = HashSet::new();
-    let mut repeats = RepeatGuard::default();
     loop {
-        let mut items = page.items.into_iter();
-        for machine in items.by_ref() {
-            if req
-                .max_machines
-                .is_some_and(|max| summary.machine_count >= max)
-            {
-                // More machines exist (this one): the stream is not the whole fleet.
-                return Ok(incomplete(summary, &calls, "max_machines reached".into()));
+        let (back, decoded) = walk.page(page).await?;
+        walk = back;
+        let next = match (decoded, walk.stop.take()) {
+            (_, Some(Stop::CallerGone)) => return Ok(walk.summary),
+            (_, Some(Stop::Incomplete(reason))) => {
+                return Ok(incomplete(walk.summary, &calls, reason));
             }
-            if !repeats.item(machine.id.as_deref()) {
-                // Pages overlap: sending on would repeat machines and a count past the fleet.
+            (Err(err), None) => {
                 let message = format!(
-                    "Defender's pages repeated machine {} after {} machines",
-                    machine.id.as_deref().unwrap_or_default(),
-                    summary.machine_count
+                    "reading machines failed after {} machines: {}",
+                    walk.summary.machine_count,
+                    ServiceError::from(err)
                 );
-                return Ok(incomplete(summary, &calls, message));
+                return Ok(incomplete(walk.summary, &calls, message));
             }
-            let assessment = assess(parts, &tenant, &req.portal, machine);
-            if tx.send(Ok(FleetItem::Risk(assessment))).await.is_err() {
-                // The caller went away; nobody reads the summary.
-                return Ok(summary);
-            }
-            summary.machine_count += 1;
-        }
-        let Some(cursor) = page.next else { break };
-        if let Err(message) = repeats.check_link(&cursor) {
-            return Ok(incomplete(summary, &calls, message));
+            (Ok(next), None) => next,
+        };
+        let Some(cursor) = next else { break };
+        if let Err(message) = walk.repeats.check_link(&cursor) {
+            return Ok(incomplete(walk.summary, &calls, message));
         }
         if !seen_pages.insert(cursor.url().clone()) {
             return Ok(incomplete(
-                summary,
+                walk.summary,
                 &calls,
                 "Defender's paging links form a loop".into(),
             ));
         }
         calls.add_one();
         page = match client
-            .next_page::<Machine>(&cursor, ApiFamily::Machines, &req.opts)
+            .read_next_page(&cursor, ApiFamily::Machines, &req.opts)
             .await
         {
             Ok(page) => page,
             Err(err) => {
                 let message = format!(
                     "reading machines failed after {} machines: {}",
-                    summary.machine_count,
+                    walk.summary.machine_count,
                     ServiceError::from(err)
                 );
-                return Ok(incomplete(summary, &calls, message));
+                return Ok(incomplete(walk.summary, &calls, message));
             }
         };
     }
+    let mut summary = walk.summary;
     summary.complete = true;
     summary.upstream_call_count = calls.get();
     Ok(summary)
+}
+
+/// Why a page walk stopped before the end of the list.
+#[derive(Debug)]
+enum Stop {
+    /// The stream's receiver is gone; nobody reads the summary.
+    CallerGone,
+    /// The stream ends incomplete, for this reason.
+    Incomplete(String),
+}
+
+/// Scores machines against a sweep; owned, so it can move to a blocking thread.
+struct Scorer {
+    sweep: Arc<SweepResult>,
+    tenant: String,
+    portal: Url,
+}
+
+impl Scorer {
+    fn assess(&self, machine: Machine) -> Arc<Assessment> {
+        let score = self.sweep.parts.score(&machine);
+        Arc::new(Assessment::new(
+            &self.tenant,
+            &self.portal,
+            Arc::new(machine),
+            score,
+        ))
+    }
+}
+
+/// The state of the walk over the machine pages, moved to the blocking thread that decodes a
+/// page and back.
+struct Walk {
+    scorer: Scorer,
+    tx: mpsc::Sender<Result<FleetItem, ServiceError>>,
+    max_machines: Option<u64>,
+    summary: FleetSummary,
+    repeats: RepeatGuard,
+    stop: Option<Stop>,
+}
+
+impl Walk {
+    /// Decodes `page` on a blocking thread, scoring and sending each machine as soon as it is
+    /// decoded (`blocking_send` waits for room in the bounded channel, so a slow reader slows
+    /// the decoding and memory holds the body plus the channel's items, never the page's
+    /// machines at once). Returns the walk and where the next page is.
+    async fn page(
+        self,
+        page: RawPage,
+    ) -> Result<(Walk, Result<Option<PageCursor>, DefenderError>), ServiceError> {
+        tokio::task::spawn_blocking(move || {
+            let mut walk = self;
+            let decoded = page.fold(&mut |machine: Machine| walk.machine(machine));
+            (walk, decoded)
+        })
+        .await
+        .map_err(|e| ServiceError::Internal(format!("fleet page decoding failed: {e}")))
+    }
+
+    fn machine(&mut self, machine: Machine) {
+        if self.stop.is_some() {
+            return;
+        }
+        if self
+            .max_machines
+            .is_some_and(|max| self.summary.machine_count >= max)
+        {
+            // More machines exist (this one): the stream is not the whole fleet.
+            self.stop = Some(Stop::Incomplete("max_machines reached".into()));
+            return;
+        }
+        if !self.repeats.item(machine.id.as_deref()) {
+            // Pages overlap: sending on would repeat machines and a count past the fleet.
+            self.stop = Some(Stop::Incomplete(format!(
+                "Defender's pages repeated machine {} after {} machines",
+                machine.id.as_deref().unwrap_or_default(),
+                self.summary.machine_count
+            )));
+            return;
+        }
+        let assessment = self.scorer.assess(machine);
+        if self
+            .tx
+            .blocking_send(Ok(FleetItem::Risk(assessment)))
+            .is_err()
+        {
+            self.stop = Some(Stop::CallerGone);
+            return;
+        }
+        self.summary.machine_count += 1;
+    }
 }
 
 fn incomplete(mut summary: FleetSummary, calls: &CallCounter, reason: String) -> FleetSummary {
@@ -248,11 +352,6 @@ fn incomplete(mut summary: FleetSummary, calls: &CallCounter, reason: String) ->
     summary.reason_incomplete = reason;
     summary.upstream_call_count = calls.get();
     summary
-}
-
-fn assess(parts: &BulkParts, tenant: &str, portal: &Url, machine: Machine) -> Arc<Assessment> {
-    let score = parts.score(&machine);
-    Arc::new(Assessment::new(tenant, portal, Arc::new(machine), score))
 }
 
 /// The alert and vulnerability bulk reads, skipping those the filters make useless (rule 4:

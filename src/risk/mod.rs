@@ -15,6 +15,7 @@ pub mod fleet;
 pub mod level;
 pub mod lists;
 pub mod lookup;
+pub mod machine_key;
 pub mod scoring;
 pub mod sweep;
 pub mod validate;

@@ -60,6 +60,12 @@ impl SharedSweep {
     pub fn result(&self) -> &SweepResult {
         &self.result
     }
+
+    /// The sweep's result, shared (for work that must own it, such as a blocking thread; the
+    /// sweep stays joinable only while this `SharedSweep` is held).
+    pub fn shared(&self) -> Arc<SweepResult> {
+        Arc::clone(&self.result)
+    }
 }
 
 type SweepKey = (String, SweepNeeds);

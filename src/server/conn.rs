@@ -10,7 +10,10 @@
 //! - [`LimitedIo`] holds the permit for the connection's life and fails its reads once the
 //!   connection has been idle for the configured time;
 //! - [`ActivityLayer`] counts the calls in flight on each connection (a call ends when its
-//!   response body is dropped, so an open stream keeps its connection alive).
+//!   response body is dropped, so an open stream keeps its connection alive);
+//! - with TLS, each connection's handshake runs in its own task, bounded by
+//!   [`super::tls::HANDSHAKE_TIMEOUT`] and holding its connection permit, so slow or
+//!   half-open handshakes neither block other clients nor pile up beyond the cap.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -26,7 +29,10 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::{Instant, Sleep};
-use tonic::transport::server::{Connected, TcpConnectInfo};
+use tokio_rustls::TlsAcceptor;
+use tonic::transport::server::{Connected, TcpConnectInfo, TlsConnectInfo};
+
+use super::tls::{Transport, handshake};
 
 /// First pause after a failed accept.
 pub const MIN_ACCEPT_BACKOFF: Duration = Duration::from_millis(10);
@@ -105,16 +111,22 @@ where
 }
 
 /// The connections of `listener`, capped at `max_connections`, closed after `idle_timeout`
-/// without a call in flight.
+/// without a call in flight; with `tls`, only those whose handshake completed within
+/// [`super::tls::HANDSHAKE_TIMEOUT`] (handshakes run concurrently, each in its own task).
 pub fn incoming(
     listener: TcpListener,
     max_connections: usize,
     idle_timeout: Duration,
+    tls: Option<TlsAcceptor>,
 ) -> impl Stream<Item = Result<LimitedIo, Infallible>> + Send {
+    use futures::FutureExt as _;
     use futures::StreamExt as _;
-    let permits = Arc::new(Semaphore::new(max_connections.min(Semaphore::MAX_PERMITS)));
-    accept_stream(listener, permits).map(move |accepted| {
-        accepted.map(|(stream, permit)| {
+    use futures::future::Either;
+    let max_connections = max_connections.clamp(1, Semaphore::MAX_PERMITS);
+    let permits = Arc::new(Semaphore::new(max_connections));
+    accept_stream(listener, permits)
+        .map(move |accepted| {
+            let Ok((stream, permit)) = accepted;
             // Small gRPC frames must not wait for Nagle's algorithm.
             let _ = stream.set_nodelay(true);
             // Finds peers that vanished (no FIN) even on an HTTP/1.1 connection whose call is
@@ -123,9 +135,20 @@ pub fn incoming(
                 .with_time(TCP_KEEPALIVE)
                 .with_interval(Duration::from_secs(10));
             let _ = socket2::SockRef::from(&stream).set_tcp_keepalive(&keepalive);
-            LimitedIo::new(stream, permit, idle_timeout)
+            match &tls {
+                None => Either::Left(std::future::ready(Some(LimitedIo::new(
+                    Transport::Plain(stream),
+                    permit,
+                    idle_timeout,
+                )))),
+                Some(acceptor) => {
+                    let handshake = handshake(acceptor.clone(), stream, permit, idle_timeout);
+                    Either::Right(tokio::spawn(handshake).map(|joined| joined.ok().flatten()))
+                }
+            }
         })
-    })
+        .buffer_unordered(max_connections)
+        .filter_map(|io| std::future::ready(io.map(Ok)))
 }
 
 /// Calls in flight on one connection and since when it has had none.
@@ -179,11 +202,15 @@ impl Drop for InFlight {
     }
 }
 
-/// The connect info of a [`LimitedIo`]: tonic's TCP info plus the connection's activity.
+/// The connect info of a [`LimitedIo`]: tonic's TCP info (and TLS info, with the client's
+/// certificate chain) plus the connection's activity.
 #[derive(Clone, Debug)]
 pub struct ConnInfo {
     /// Addresses, as tonic reports them for a plain TCP stream.
     pub tcp: TcpConnectInfo,
+    /// On a TLS connection: tonic's TLS info, whose `peer_certs()` is the verified client
+    /// chain (leaf first) when the client presented one.
+    pub tls: Option<TlsConnectInfo<TcpConnectInfo>>,
     /// The connection's calls in flight.
     pub activity: Arc<Activity>,
 }
@@ -191,7 +218,7 @@ pub struct ConnInfo {
 /// A TCP connection holding a connection permit, whose reads fail once it has been idle (no
 /// call in flight) for `idle_timeout`, so the HTTP server closes it.
 pub struct LimitedIo {
-    io: TcpStream,
+    io: Transport,
     _permit: OwnedSemaphorePermit,
     activity: Arc<Activity>,
     idle_timeout: Duration,
@@ -199,7 +226,7 @@ pub struct LimitedIo {
 }
 
 impl LimitedIo {
-    fn new(io: TcpStream, permit: OwnedSemaphorePermit, idle_timeout: Duration) -> Self {
+    pub(super) fn new(io: Transport, permit: OwnedSemaphorePermit, idle_timeout: Duration) -> Self {
         Self {
             io,
             _permit: permit,
@@ -233,8 +260,10 @@ impl Connected for LimitedIo {
     type ConnectInfo = ConnInfo;
 
     fn connect_info(&self) -> ConnInfo {
+        let (tcp, tls) = self.io.connect_info();
         ConnInfo {
-            tcp: self.io.connect_info(),
+            tcp,
+            tls,
             activity: Arc::clone(&self.activity),
         }
     }
@@ -288,7 +317,8 @@ impl AsyncWrite for LimitedIo {
 }
 
 /// Counts each call as in flight on its connection until its response body is dropped; also
-/// puts tonic's plain [`TcpConnectInfo`] in the request, so `Request::remote_addr` works.
+/// puts tonic's plain [`TcpConnectInfo`] in the request, so `Request::remote_addr` works, and on
+/// TLS connections tonic's `TlsConnectInfo<TcpConnectInfo>`, so `Request::peer_certs` works.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct ActivityLayer;
 
@@ -322,6 +352,9 @@ where
         let info = req.extensions().get::<ConnInfo>().cloned();
         let guard = info.map(|info| {
             req.extensions_mut().insert(info.tcp);
+            if let Some(tls) = info.tls {
+                req.extensions_mut().insert(tls);
+            }
             InFlight::new(info.activity)
         });
         let call = self.inner.call(req);

@@ -1,32 +1,51 @@
 //! The tonic service implementations. Each handler is thin: validate, convert proto to domain
 //! types, call plain Rust code, convert back; failures become [`ServiceError`] and are turned
 //! into `tonic::Status` exactly once, by `From<ServiceError>`.
+//!
+//! Which file holds what:
+//! - `risk/`: `RiskService`.
+//!   - `mod.rs`: [`RiskHandlers`], the generated trait's implementation (one handler per RPC).
+//!   - `requests.rs`: its requests, proto → validated domain types (bad input costs no
+//!     upstream call).
+//!   - `responses.rs`: its answers, domain → proto (entities, risk, the encoded risk frame).
+//!   - `software_and_hunting.rs`: the `GetSoftware`, `ListSoftwareMachines` and
+//!     `RunHuntingQuery` handlers, whose domain code is [`crate::software`] and
+//!     [`crate::hunting`].
+//!   - `connection.rs`: `CheckConnection`'s answer, domain → proto.
+//!   - `fast_path.rs`: [`FastPathRiskServer`], the generated server with `GetEndpointRisk` cache
+//!     hits answered from pre-encoded bytes; `grpc_raw.rs`: the unary gRPC exchange it uses.
+//! - `action/`: `ActionService`.
+//!   - `mod.rs`: [`ActionHandlers`], the generated trait's implementation.
+//!   - `messages.rs`: its requests and answers, proto ↔ [`crate::actions`] types.
+//! - `shutdown.rs`: server streams that end with a status when the server shuts down.
+//! - this file: what every handler shares: `tenant_client` (the gate: integration enabled,
+//!   tenant the configured one), the call's deadline from `grpc-timeout`, [`ResponseStream`].
 
 mod action;
-mod action_convert;
-mod convert;
-mod grpc_raw;
-mod investigation;
 mod risk;
-mod risk_convert;
-mod risk_requests;
-mod risk_server;
 mod shutdown;
 
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use action::ActionApi;
-pub use risk::RiskApi;
-pub use risk_server::RiskServer;
+use futures::Stream;
+use tonic::Status;
+
+pub use action::ActionHandlers;
+pub use risk::RiskHandlers;
+pub use risk::fast_path::FastPathRiskServer;
 
 use crate::defender::{CallOptions, DefenderClient};
 use crate::error::{ServiceError, echo};
-use crate::server::AppState;
+use crate::state::AppState;
 
-/// Shared gate of every handler: the integration must be enabled and the tenant must be the
-/// configured one.
-fn defender<'a>(
+/// A boxed server stream.
+pub type ResponseStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
+
+/// The Defender client of a request's `tenant`: the gate of every handler. The integration must
+/// be enabled and the tenant must be the configured one (or empty).
+fn tenant_client<'a>(
     state: &'a Arc<AppState>,
     tenant: &str,
 ) -> Result<&'a DefenderClient, ServiceError> {

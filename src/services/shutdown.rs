@@ -9,9 +9,9 @@ use std::task::{Context, Poll};
 use futures::Stream;
 use tonic::Status;
 
-use super::risk::ResponseStream;
+use super::ResponseStream;
 use crate::error::ServiceError;
-use crate::server::AppState;
+use crate::state::AppState;
 
 /// `stream`, ended with [`ServiceError::ShuttingDown`] as soon as the server starts shutting down.
 pub(super) fn until_shutdown<T: Send + 'static>(

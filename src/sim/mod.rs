@@ -41,8 +41,6 @@ mod wire;
 
 #[cfg(test)]
 mod tests;
-#[cfg(test)]
-mod tests_api;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};

@@ -27,6 +27,20 @@ pub fn isolate(machine_id: &str, comment: &str, request_id: &str) -> IsolateMach
     }
 }
 
+impl TestEnv {
+    /// `IsolateMachine`, which must succeed.
+    pub async fn isolated(
+        &self,
+        request: impl tonic::IntoRequest<IsolateMachineRequest>,
+    ) -> proto::MachineAction {
+        self.actions()
+            .isolate_machine(request)
+            .await
+            .expect("isolated")
+            .into_inner()
+    }
+}
+
 /// A request with a gRPC deadline.
 pub fn with_deadline<T>(message: T, timeout: Duration) -> tonic::Request<T> {
     let mut request = tonic::Request::new(message);

@@ -4,7 +4,10 @@
 #![allow(dead_code, missing_docs)]
 
 pub mod actions;
+pub mod callers;
+pub mod hunting;
 pub mod risk;
+pub mod tls;
 
 use std::time::Duration;
 
@@ -13,6 +16,7 @@ use defender_bridge::defender::{Cloud, Credential, DefenderClient, DefenderSetti
 use defender_bridge::demo::service_args;
 use defender_bridge::proto::action_service_client::ActionServiceClient;
 use defender_bridge::proto::risk_service_client::RiskServiceClient;
+use defender_bridge::proto::{EndpointRisk, GetEndpointRiskRequest};
 use defender_bridge::server::{self, RunningServer};
 use defender_bridge::sim::{self, SimConfig, SimHandle};
 use secrecy::SecretString;
@@ -68,6 +72,20 @@ impl TestEnv {
 
     pub fn actions(&self) -> ActionServiceClient<Channel> {
         ActionServiceClient::new(self.channel.clone())
+    }
+
+    /// The id of the simulated fleet's sample machine (the same one every time).
+    pub fn sample_machine_id(&self) -> String {
+        self.sim.fleet().sample_machine_id().to_string()
+    }
+
+    /// `GetEndpointRisk`, which must succeed.
+    pub async fn endpoint_risk(&self, request: GetEndpointRiskRequest) -> EndpointRisk {
+        self.risk()
+            .get_endpoint_risk(request)
+            .await
+            .expect("ok")
+            .into_inner()
     }
 
     pub async fn stop(self) {

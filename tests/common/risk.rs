@@ -1,10 +1,13 @@
 //! Helpers of the read-side tests: request builders, error details, upstream call counting,
-//! and a service started with cache settings from a TOML file.
+//! a service started with cache settings from a TOML file, and a whole fleet stream.
 
 use std::time::Duration;
 
 use defender_bridge::proto::get_endpoint_risk_request::Endpoint;
-use defender_bridge::proto::{self, GetEndpointRiskRequest};
+use defender_bridge::proto::stream_fleet_risk_response::Item;
+use defender_bridge::proto::{
+    self, EndpointRisk, FleetSummary, GetEndpointRiskRequest, StreamFleetRiskRequest,
+};
 use defender_bridge::sim::{SimConfig, SimHandle};
 use tonic_types::StatusExt;
 
@@ -41,6 +44,17 @@ pub fn calls(sim: &SimHandle, part: &str) -> usize {
         .iter()
         .filter(|r| r.path.starts_with("/api/") && r.path.contains(part))
         .count()
+}
+
+/// Requests whose path is exactly `path` (no query string).
+pub fn calls_to(sim: &SimHandle, path: &str) -> usize {
+    sim.requests().iter().filter(|r| r.path == path).count()
+}
+
+/// `request`, with the cache bypassed.
+pub fn bypassing_cache(mut request: GetEndpointRiskRequest) -> GetEndpointRiskRequest {
+    request.bypass_cache = true;
+    request
 }
 
 /// Every Defender API request (token requests excluded).
@@ -116,4 +130,27 @@ pub async fn wait_past(d: Duration) {
 /// The proto risk level as its enum.
 pub fn level(value: i32) -> proto::RiskLevel {
     proto::RiskLevel::try_from(value).unwrap_or(proto::RiskLevel::Unspecified)
+}
+
+/// A whole `StreamFleetRisk` stream: its risks, and its summary (which must come, last).
+pub async fn fleet_stream(
+    env: &TestEnv,
+    req: StreamFleetRiskRequest,
+) -> (Vec<EndpointRisk>, FleetSummary) {
+    let mut s = env
+        .risk()
+        .stream_fleet_risk(req)
+        .await
+        .expect("stream")
+        .into_inner();
+    let mut risks = Vec::new();
+    let mut summary = None;
+    while let Some(msg) = s.message().await.expect("message") {
+        assert!(summary.is_none(), "the summary is the last message");
+        match msg.item.expect("item") {
+            Item::Risk(r) => risks.push(r),
+            Item::Summary(sm) => summary = Some(sm),
+        }
+    }
+    (risks, summary.expect("a summary"))
 }

@@ -32,8 +32,14 @@
 // - `NOT_FOUND` (NOT_FOUND, with ResourceInfo): the machine, action or software does not exist.
 // - `MISSING_APP_PERMISSION` (PERMISSION_DENIED): the Defender application lacks an application
 //   permission; metadata `permission` names it.
-// - `CALLER_NOT_AUTHORIZED` (PERMISSION_DENIED or UNAUTHENTICATED): the caller's own
-//   credentials do not allow the RPC.
+// - `CALLER_NOT_AUTHENTICATED` (UNAUTHENTICATED): the server requires caller credentials
+//   (an API key or a JWT as `authorization: Bearer ...`, or a client certificate) and the call
+//   had none, or they did not verify (unknown, expired or revoked).
+// - `CALLER_NOT_AUTHORIZED` (PERMISSION_DENIED): the caller's verified identity lacks the role
+//   the RPC needs; metadata `required_role` names it.
+// - `CALLER_RATE_LIMITED` (RESOURCE_EXHAUSTED, with RetryInfo and QuotaFailure): the caller's
+//   own rate or concurrency limit on this server is spent; the QuotaFailure names the caller.
+//   Distinct from `RATE_LIMITED`, which is the Defender tenant's limit.
 // - `ACTION_ALREADY_PENDING` (ALREADY_EXISTS): the same action is already pending on the
 //   machine; metadata `action_id` holds the pending action's id when it can be found.
 // - `RATE_LIMITED` (RESOURCE_EXHAUSTED, with RetryInfo): Defender (or the token endpoint)

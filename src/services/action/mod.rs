@@ -1,10 +1,12 @@
 //! `ActionService`: acting on machines. Each handler validates (no upstream call on bad
 //! input), identifies the caller, and hands over to [`crate::actions`], which does the work.
 //!
-//! Caller identity: there is no caller authentication yet, so the caller is its peer address
-//! plus an optional, unverified `x-caller-id` metadata value (1 to 128 characters of letters,
-//! digits and `._@:/+-`), stamped into the Defender comment and the audit log as
-//! `unverified:<id>`.
+//! Caller identity: with a callers file, the identity the auth layer verified (`key:NAME`,
+//! `cert:IDENTITY`, `jwt:SUB`), with an `x-caller-id` noted as `on_behalf_of` only; without
+//! one, the peer address plus an optional, unverified `x-caller-id` metadata value (1 to 128
+//! characters of letters, digits and `._@:/+-`), stamped as `unverified:<id>`.
+
+mod messages;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,28 +14,26 @@ use std::time::Duration;
 use futures::StreamExt;
 use tonic::{Request, Response, Status};
 
-use super::action_convert as convert;
-use super::risk::ResponseStream;
 use super::shutdown::until_shutdown;
-use super::{call_options, caller_options, defender};
-use crate::actions::{self, Caller};
+use super::{ResponseStream, call_options, caller_options, tenant_client};
+use crate::actions::{self, ActionRequest, Caller};
 use crate::error::ServiceError;
-use crate::page_token::PageScope;
+use crate::paging::{PageRequest, PageScope};
 use crate::proto;
 use crate::proto::action_service_server::ActionService;
 use crate::risk::validate;
-use crate::server::AppState;
+use crate::state::AppState;
 
 /// How long a watch without a deadline may run before it ends (DEADLINE_EXCEEDED): watch again.
 pub const MAX_WATCH_WITHOUT_DEADLINE: Duration = Duration::from_secs(3600);
 
-/// The `ActionService` implementation.
+/// The `ActionService` handlers: the generated trait's implementation.
 #[derive(Debug, Clone)]
-pub struct ActionApi {
+pub struct ActionHandlers {
     state: Arc<AppState>,
 }
 
-impl ActionApi {
+impl ActionHandlers {
     /// Wraps the shared state.
     pub fn new(state: Arc<AppState>) -> Self {
         Self { state }
@@ -41,43 +41,53 @@ impl ActionApi {
 }
 
 fn caller<T>(request: &Request<T>) -> Result<Caller, ServiceError> {
-    Caller::from_metadata(request.metadata(), request.remote_addr())
+    Caller::of_request(request)
 }
 
-/// The three ways of acting share one path.
-macro_rules! act {
-    ($self:ident, $request:ident, $convert:path) => {{
-        let opts = caller_options(&$request);
-        let caller = caller(&$request)?;
-        let req = $request.into_inner();
-        let client = defender(&$self.state, &req.tenant)?;
-        let action = $convert(&req)?;
-        let done = actions::request_action(&$self.state, client, caller, action, opts).await?;
-        Ok(Response::new(convert::machine_action(&done)))
-    }};
+impl ActionHandlers {
+    /// The one path of the three ways of acting (isolate, release, scan): identify the caller,
+    /// pass the tenant gate, validate with `validate`, then act.
+    async fn take_action<R>(
+        &self,
+        request: Request<R>,
+        tenant: fn(&R) -> &str,
+        validate: fn(&R) -> Result<ActionRequest, ServiceError>,
+    ) -> Result<Response<proto::MachineAction>, Status> {
+        let opts = caller_options(&request);
+        let caller = caller(&request)?;
+        let req = request.into_inner();
+        let client = tenant_client(&self.state, tenant(&req))?;
+        let action = validate(&req)?;
+        let done =
+            actions::request_action(&self.state.actions, client, caller, action, opts).await?;
+        Ok(Response::new(messages::machine_action(&done)))
+    }
 }
 
 #[tonic::async_trait]
-impl ActionService for ActionApi {
+impl ActionService for ActionHandlers {
     async fn isolate_machine(
         &self,
         request: Request<proto::IsolateMachineRequest>,
     ) -> Result<Response<proto::MachineAction>, Status> {
-        act!(self, request, convert::isolate)
+        self.take_action(request, |r| r.tenant.as_str(), messages::isolate)
+            .await
     }
 
     async fn release_machine(
         &self,
         request: Request<proto::ReleaseMachineRequest>,
     ) -> Result<Response<proto::MachineAction>, Status> {
-        act!(self, request, convert::release)
+        self.take_action(request, |r| r.tenant.as_str(), messages::release)
+            .await
     }
 
     async fn run_antivirus_scan(
         &self,
         request: Request<proto::RunAntivirusScanRequest>,
     ) -> Result<Response<proto::MachineAction>, Status> {
-        act!(self, request, convert::scan)
+        self.take_action(request, |r| r.tenant.as_str(), messages::scan)
+            .await
     }
 
     async fn get_machine_action(
@@ -86,10 +96,10 @@ impl ActionService for ActionApi {
     ) -> Result<Response<proto::MachineAction>, Status> {
         let opts = call_options(&self.state, &request);
         let req = request.into_inner();
-        let client = defender(&self.state, &req.tenant)?;
+        let client = tenant_client(&self.state, &req.tenant)?;
         let id = actions::request::action_id("action_id", &req.action_id)?;
         let action = actions::get_action(client, &id, &opts).await?;
-        Ok(Response::new(convert::machine_action(&action)))
+        Ok(Response::new(messages::machine_action(&action)))
     }
 
     async fn list_machine_actions(
@@ -98,21 +108,16 @@ impl ActionService for ActionApi {
     ) -> Result<Response<proto::ListMachineActionsResponse>, Status> {
         let opts = call_options(&self.state, &request);
         let req = request.into_inner();
-        let client = defender(&self.state, &req.tenant)?;
-        let filters = convert::filters(&req)?;
+        let client = tenant_client(&self.state, &req.tenant)?;
+        let filters = messages::filters(&req)?;
         let size = validate::page_size("page_size", req.page_size)?;
         let scope: PageScope = filters.scope(&client.settings().tenant_id);
-        let offset = self
-            .state
-            .page_tokens
-            .verify("page_token", &scope, &req.page_token)?;
-        let page = actions::list_actions(client, &filters, offset, size, &opts).await?;
+        let offset = self.state.page_tokens.offset(&scope, &req.page_token)?;
+        let page = PageRequest { offset, size };
+        let page = actions::list_actions(client, &filters, page, &opts).await?;
         Ok(Response::new(proto::ListMachineActionsResponse {
-            machine_actions: page.items.iter().map(convert::machine_action).collect(),
-            next_page_token: page
-                .next_offset
-                .map(|o| self.state.page_tokens.sign(&scope, o))
-                .unwrap_or_default(),
+            machine_actions: page.items.iter().map(messages::machine_action).collect(),
+            next_page_token: self.state.page_tokens.next_token(&scope, page.next_offset),
         }))
     }
 
@@ -126,13 +131,13 @@ impl ActionService for ActionApi {
             .deadline
             .unwrap_or_else(|| tokio::time::Instant::now() + MAX_WATCH_WITHOUT_DEADLINE);
         let req = request.into_inner();
-        let client = defender(&self.state, &req.tenant)?;
+        let client = tenant_client(&self.state, &req.tenant)?;
         let id = actions::request::action_id("action_id", &req.action_id)?;
         let interval =
-            actions::watch::poll_interval(convert::poll_interval(req.poll_interval.as_ref())?);
-        let stream =
-            actions::watch_action(&self.state, client, &id, interval, deadline).map(|item| {
-                item.map(|a| convert::machine_action(&a))
+            actions::watch::poll_interval(messages::poll_interval(req.poll_interval.as_ref())?);
+        let stream = actions::watch_action(&self.state.actions, client, &id, interval, deadline)
+            .map(|item| {
+                item.map(|a| messages::machine_action(&a))
                     .map_err(Status::from)
             });
         // A watch called again reports the action's current state: nothing is lost.
@@ -150,9 +155,10 @@ impl ActionService for ActionApi {
         let opts = caller_options(&request);
         let caller = caller(&request)?;
         let req = request.into_inner();
-        let client = defender(&self.state, &req.tenant)?;
-        let cancel = convert::cancel(&req)?;
-        let action = actions::cancel_action(&self.state, client, caller, cancel, opts).await?;
-        Ok(Response::new(convert::machine_action(&action)))
+        let client = tenant_client(&self.state, &req.tenant)?;
+        let cancel = messages::cancel(&req)?;
+        let action =
+            actions::cancel_action(&self.state.actions, client, caller, cancel, opts).await?;
+        Ok(Response::new(messages::machine_action(&action)))
     }
 }

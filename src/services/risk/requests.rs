@@ -7,9 +7,10 @@ use time::OffsetDateTime;
 
 use crate::defender::{AlertSeverity, AlertStatus, VulnerabilitySeverity};
 use crate::error::ServiceError;
+use crate::paging::PageRequest;
 use crate::proto;
 use crate::proto::get_endpoint_risk_request::Endpoint;
-use crate::risk::lists::{AlertFilters, PageRequest, VulnerabilityFilters};
+use crate::risk::lists::{AlertFilters, VulnerabilityFilters};
 use crate::risk::validate;
 use crate::risk::{EndpointKey, EndpointQuery, MachineFilters, RiskLevel};
 

@@ -3,13 +3,13 @@
 
 use std::time::Duration;
 
-use super::risk_convert::time;
 use crate::actions::request::{self, ActionKind, ActionRequest, CancelRequest};
 use crate::actions::{ActionFilters, Stamp};
 use crate::defender::{ActionStatus, ActionType, IsolationType, MachineAction, ScanType};
 use crate::error::ServiceError;
 use crate::proto;
 use crate::risk::validate;
+use crate::services::risk::responses::time;
 
 fn enum_value<T: TryFrom<i32>>(field: &str, value: i32) -> Result<T, ServiceError> {
     T::try_from(value)

@@ -1,41 +1,43 @@
 //! `RiskService`: reading risk. Each handler validates (no upstream call on bad input),
-//! converts proto to domain, calls [`crate::risk`], and converts back. `GetSoftware`,
-//! `ListSoftwareMachines` and `RunHuntingQuery` delegate to the `investigation` module.
+//! converts proto to domain ([`requests`]), calls [`crate::risk`], and converts back
+//! ([`responses`]). `GetSoftware`, `ListSoftwareMachines` and `RunHuntingQuery` delegate to
+//! [`software_and_hunting`].
 
-use std::pin::Pin;
+mod connection;
+pub(super) mod fast_path;
+mod grpc_raw;
+pub(super) mod requests;
+pub(super) mod responses;
+mod software_and_hunting;
+
 use std::sync::Arc;
 
-use futures::{Stream, StreamExt};
+use futures::StreamExt;
 use time::OffsetDateTime;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 use url::Url;
 
 use super::shutdown::until_shutdown;
-use super::{
-    call_options, caller_options, convert, defender, investigation, risk_convert as out,
-    risk_requests as input,
-};
+use super::{ResponseStream, call_options, caller_options, tenant_client};
 use crate::check;
 use crate::defender::{CallOptions, DefenderClient};
 use crate::error::ServiceError;
-use crate::page_token::PageScope;
+use crate::paging::ListPage;
+use crate::paging::PageScope;
 use crate::proto;
 use crate::proto::risk_service_server::RiskService;
-use crate::risk::lists::{self, ListPage};
+use crate::risk::lists;
 use crate::risk::{EndpointQuery, EndpointRisk, FleetItem, FleetRequest, RiskEngine, fleet};
-use crate::server::AppState;
+use crate::state::AppState;
 
-/// A boxed server stream.
-pub type ResponseStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
-
-/// The `RiskService` implementation.
+/// The `RiskService` handlers: the generated trait's implementation.
 #[derive(Debug, Clone)]
-pub struct RiskApi {
+pub struct RiskHandlers {
     state: Arc<AppState>,
 }
 
-impl RiskApi {
+impl RiskHandlers {
     /// Wraps the shared state.
     pub fn new(state: Arc<AppState>) -> Self {
         Self { state }
@@ -53,13 +55,13 @@ impl RiskApi {
 
     /// `GetEndpointRisk`'s checks, done before any upstream call (bad input costs none): the
     /// tenant and the validated query. Shared by the generated handler and the encoded fast
-    /// path of [`super::RiskServer`].
+    /// path of [`fast_path::FastPathRiskServer`].
     pub(super) fn endpoint_query(
         &self,
         req: &proto::GetEndpointRiskRequest,
     ) -> Result<EndpointQuery, ServiceError> {
-        defender(&self.state, &req.tenant)?;
-        input::endpoint_query(req, "", false, OffsetDateTime::now_utc())
+        tenant_client(&self.state, &req.tenant)?;
+        requests::endpoint_query(req, "", false, OffsetDateTime::now_utc())
     }
 
     /// `GetEndpointRisk` of a checked request, up to the domain result.
@@ -68,7 +70,7 @@ impl RiskApi {
         query: &EndpointQuery,
         opts: &CallOptions,
     ) -> Result<EndpointRisk, ServiceError> {
-        let client = defender(&self.state, "")?;
+        let client = tenant_client(&self.state, "")?;
         self.engine(client).endpoint_risk(query, opts).await
     }
 
@@ -78,14 +80,12 @@ impl RiskApi {
 
     /// The offset a page token stands for in the listing `scope`.
     fn offset(&self, scope: &PageScope, token: &str) -> Result<u64, ServiceError> {
-        self.state.page_tokens.verify("page_token", scope, token)
+        self.state.page_tokens.offset(scope, token)
     }
 
     /// The next page token of `page` (empty on the last page).
     fn next_token<T>(&self, scope: &PageScope, page: &ListPage<T>) -> String {
-        page.next_offset
-            .map(|offset| self.state.page_tokens.sign(scope, offset))
-            .unwrap_or_default()
+        self.state.page_tokens.next_token(scope, page.next_offset)
     }
 }
 
@@ -101,7 +101,7 @@ fn item_tenant<'a>(
     } else {
         &item.tenant
     };
-    defender(state, tenant)
+    tenant_client(state, tenant)
         .map(|_| ())
         .map_err(|err| match err {
             ServiceError::InvalidField { field, description } => ServiceError::InvalidField {
@@ -113,7 +113,7 @@ fn item_tenant<'a>(
 }
 
 #[tonic::async_trait]
-impl RiskService for RiskApi {
+impl RiskService for RiskHandlers {
     async fn get_endpoint_risk(
         &self,
         request: Request<proto::GetEndpointRiskRequest>,
@@ -121,7 +121,10 @@ impl RiskService for RiskApi {
         let opts = call_options(&self.state, &request);
         let query = self.endpoint_query(request.get_ref())?;
         let risk = self.endpoint_risk(&query, &opts).await?;
-        Ok(Response::new(out::endpoint_risk(&risk, self.portal())))
+        Ok(Response::new(responses::endpoint_risk(
+            &risk,
+            self.portal(),
+        )))
     }
 
     async fn batch_get_endpoint_risks(
@@ -130,8 +133,8 @@ impl RiskService for RiskApi {
     ) -> Result<Response<proto::BatchGetEndpointRisksResponse>, Status> {
         let opts = call_options(&self.state, &request);
         let req = request.into_inner();
-        let client = defender(&self.state, &req.tenant)?;
-        input::batch_size(&req)?;
+        let client = tenant_client(&self.state, &req.tenant)?;
+        requests::batch_size(&req)?;
         let now = OffsetDateTime::now_utc();
         let items = req
             .requests
@@ -139,7 +142,7 @@ impl RiskService for RiskApi {
             .enumerate()
             .map(|(i, item)| {
                 item_tenant(&self.state, &req.tenant, item, i)?;
-                input::endpoint_query(item, &format!("requests[{i}]."), req.bypass_cache, now)
+                requests::endpoint_query(item, &format!("requests[{i}]."), req.bypass_cache, now)
             })
             .collect();
         let results = self.engine(client).batch(items, &opts).await;
@@ -157,10 +160,10 @@ impl RiskService for RiskApi {
                 index: i32::try_from(i).unwrap_or(i32::MAX),
                 result: Some(match result {
                     Ok(risk) => proto::batch_endpoint_risk_result::Result::Risk(
-                        out::endpoint_risk(risk, self.portal()),
+                        responses::endpoint_risk(risk, self.portal()),
                     ),
                     Err(err) => proto::batch_endpoint_risk_result::Result::Error(
-                        out::endpoint_risk_error(err),
+                        responses::endpoint_risk_error(err),
                     ),
                 }),
             })
@@ -178,7 +181,7 @@ impl RiskService for RiskApi {
     ) -> Result<Response<Self::StreamFleetRiskStream>, Status> {
         let opts = caller_options(&request);
         let req = request.into_inner();
-        let client = defender(&self.state, &req.tenant)?.clone();
+        let client = tenant_client(&self.state, &req.tenant)?.clone();
         // Held by the response stream: each stream holds a page of machines and the tenant's
         // alert and vulnerability indexes, so their number is capped server-wide.
         let permit = Arc::clone(&self.state.fleet_streams)
@@ -188,14 +191,14 @@ impl RiskService for RiskApi {
                 limit: self.state.config.limits.max_fleet_streams,
                 setting: "max_fleet_streams",
             })?;
-        let filters = input::machine_filters(
+        let filters = requests::machine_filters(
             "",
             req.risk_score,
             req.exposure_level,
             &req.health_status,
             &req.os_platform,
         )?;
-        let max_machines = input::max_machines(req.max_machines)?;
+        let max_machines = requests::max_machines(req.max_machines)?;
         let portal = self.portal().clone();
         let rx = fleet::stream_fleet(FleetRequest {
             client,
@@ -209,7 +212,7 @@ impl RiskService for RiskApi {
         let stream = ReceiverStream::new(rx).map(move |item| {
             let _held = &permit;
             let item = match item? {
-                FleetItem::Risk(assessment) => Item::Risk(out::endpoint_risk(
+                FleetItem::Risk(assessment) => Item::Risk(responses::endpoint_risk(
                     &EndpointRisk {
                         assessment,
                         other_candidates: Vec::new(),
@@ -218,7 +221,7 @@ impl RiskService for RiskApi {
                     },
                     &portal,
                 )),
-                FleetItem::Summary(summary) => Item::Summary(out::fleet_summary(&summary)),
+                FleetItem::Summary(summary) => Item::Summary(responses::fleet_summary(&summary)),
             };
             Ok(proto::StreamFleetRiskResponse { item: Some(item) })
         });
@@ -235,10 +238,10 @@ impl RiskService for RiskApi {
     ) -> Result<Response<proto::Machine>, Status> {
         let opts = call_options(&self.state, &request);
         let req = request.into_inner();
-        let client = defender(&self.state, &req.tenant)?;
+        let client = tenant_client(&self.state, &req.tenant)?;
         let id = crate::risk::validate::machine_id("machine_id", &req.machine_id)?;
         let machine = lists::get_machine(client, &id, &opts).await?;
-        Ok(Response::new(out::machine(&machine)))
+        Ok(Response::new(responses::machine(&machine)))
     }
 
     async fn list_machines(
@@ -247,8 +250,8 @@ impl RiskService for RiskApi {
     ) -> Result<Response<proto::ListMachinesResponse>, Status> {
         let opts = call_options(&self.state, &request);
         let req = request.into_inner();
-        let client = defender(&self.state, &req.tenant)?;
-        let filters = input::machine_filters(
+        let client = tenant_client(&self.state, &req.tenant)?;
+        let filters = requests::machine_filters(
             &req.hostname_prefix,
             req.risk_score,
             req.exposure_level,
@@ -256,11 +259,11 @@ impl RiskService for RiskApi {
             &req.os_platform,
         )?;
         let scope = filters.scope(&client.settings().tenant_id);
-        let page = input::page(req.page_size, self.offset(&scope, &req.page_token)?)?;
+        let page = requests::page(req.page_size, self.offset(&scope, &req.page_token)?)?;
         let result = lists::list_machines(client, &filters, page, &opts).await?;
         Ok(Response::new(proto::ListMachinesResponse {
             next_page_token: self.next_token(&scope, &result),
-            machines: result.items.iter().map(out::machine).collect(),
+            machines: result.items.iter().map(responses::machine).collect(),
         }))
     }
 
@@ -270,18 +273,18 @@ impl RiskService for RiskApi {
     ) -> Result<Response<proto::ListAlertsResponse>, Status> {
         let opts = call_options(&self.state, &request);
         let req = request.into_inner();
-        let client = defender(&self.state, &req.tenant)?;
-        let filters = input::alert_filters(&req)?;
+        let client = tenant_client(&self.state, &req.tenant)?;
+        let filters = requests::alert_filters(&req)?;
         let tenant = &client.settings().tenant_id;
         let scope = filters.scope(tenant);
-        let page = input::page(req.page_size, self.offset(&scope, &req.page_token)?)?;
+        let page = requests::page(req.page_size, self.offset(&scope, &req.page_token)?)?;
         let result = lists::list_alerts(client, &filters, page, &opts).await?;
         Ok(Response::new(proto::ListAlertsResponse {
             next_page_token: self.next_token(&scope, &result),
             alerts: result
                 .items
                 .iter()
-                .map(|a| out::alert(a, self.portal(), tenant))
+                .map(|a| responses::alert(a, self.portal(), tenant))
                 .collect(),
         }))
     }
@@ -292,18 +295,18 @@ impl RiskService for RiskApi {
     ) -> Result<Response<proto::ListVulnerabilitiesResponse>, Status> {
         let opts = call_options(&self.state, &request);
         let req = request.into_inner();
-        let client = defender(&self.state, &req.tenant)?;
-        let filters = input::vulnerability_filters(&req)?;
+        let client = tenant_client(&self.state, &req.tenant)?;
+        let filters = requests::vulnerability_filters(&req)?;
         let tenant = &client.settings().tenant_id;
         let scope = filters.scope(tenant);
-        let page = input::page(req.page_size, self.offset(&scope, &req.page_token)?)?;
+        let page = requests::page(req.page_size, self.offset(&scope, &req.page_token)?)?;
         let result = lists::list_vulnerabilities(client, &filters, page, &opts).await?;
         Ok(Response::new(proto::ListVulnerabilitiesResponse {
             next_page_token: self.next_token(&scope, &result),
             vulnerabilities: result
                 .items
                 .iter()
-                .map(|v| out::vulnerability(v, self.portal(), tenant))
+                .map(|v| responses::vulnerability(v, self.portal(), tenant))
                 .collect(),
         }))
     }
@@ -312,14 +315,14 @@ impl RiskService for RiskApi {
         &self,
         request: Request<proto::GetSoftwareRequest>,
     ) -> Result<Response<proto::Software>, Status> {
-        investigation::get_software(&self.state, request).await
+        software_and_hunting::get_software(&self.state, request).await
     }
 
     async fn list_software_machines(
         &self,
         request: Request<proto::ListSoftwareMachinesRequest>,
     ) -> Result<Response<proto::ListSoftwareMachinesResponse>, Status> {
-        investigation::list_software_machines(&self.state, request).await
+        software_and_hunting::list_software_machines(&self.state, request).await
     }
 
     type RunHuntingQueryStream = ResponseStream<proto::RunHuntingQueryResponse>;
@@ -328,7 +331,7 @@ impl RiskService for RiskApi {
         &self,
         request: Request<proto::RunHuntingQueryRequest>,
     ) -> Result<Response<Self::RunHuntingQueryStream>, Status> {
-        investigation::run_hunting_query(&self.state, request).await
+        software_and_hunting::run_hunting_query(&self.state, request).await
     }
 
     async fn check_connection(
@@ -337,7 +340,7 @@ impl RiskService for RiskApi {
     ) -> Result<Response<proto::CheckConnectionResponse>, Status> {
         let opts = call_options(&self.state, &request);
         let req = request.into_inner();
-        let client = defender(&self.state, &req.tenant)?;
+        let client = tenant_client(&self.state, &req.tenant)?;
         let backend = self.state.config.hunting_backend;
         let report = check::run(
             client,
@@ -347,7 +350,7 @@ impl RiskService for RiskApi {
             &opts,
         )
         .await;
-        Ok(Response::new(convert::connection_report(
+        Ok(Response::new(connection::connection_report(
             &report,
             client.settings(),
             backend,

@@ -1,7 +1,7 @@
-//! The investigation RPCs of `RiskService`: `GetSoftware`, `ListSoftwareMachines` and
+//! The software and hunting RPCs of `RiskService`: `GetSoftware`, `ListSoftwareMachines` and
 //! `RunHuntingQuery`. Thin adapters, like the other handlers: validate (no upstream call on bad
-//! input), call [`crate::software`] or [`crate::hunting`], convert back. `RiskApi` delegates to
-//! these functions.
+//! input), call [`crate::software`] or [`crate::hunting`], convert back. `RiskHandlers`
+//! delegates to these functions.
 
 use std::sync::Arc;
 
@@ -9,14 +9,16 @@ use futures::StreamExt;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
-use super::risk::ResponseStream;
-use super::shutdown::until_shutdown;
-use super::{call_options, caller_options, defender, risk_requests as input};
+use super::requests as input;
+use crate::actions::Caller;
 use crate::defender::{MachineReference, Software};
+use crate::hunting::audit::HuntingAuditRecord;
 use crate::hunting::{self, HuntingRequest};
 use crate::proto;
-use crate::server::AppState;
+use crate::services::shutdown::until_shutdown;
+use crate::services::{ResponseStream, call_options, caller_options, tenant_client};
 use crate::software;
+use crate::state::AppState;
 
 /// `GetSoftware`.
 pub(super) async fn get_software(
@@ -25,7 +27,7 @@ pub(super) async fn get_software(
 ) -> Result<Response<proto::Software>, Status> {
     let opts = call_options(state, &request);
     let req = request.into_inner();
-    let client = defender(state, &req.tenant)?;
+    let client = tenant_client(state, &req.tenant)?;
     let id = software::software_id("software_id", &req.software_id)?;
     let found = software::get_software(client, &id, &opts).await?;
     Ok(Response::new(software_proto(&found)))
@@ -38,19 +40,14 @@ pub(super) async fn list_software_machines(
 ) -> Result<Response<proto::ListSoftwareMachinesResponse>, Status> {
     let opts = call_options(state, &request);
     let req = request.into_inner();
-    let client = defender(state, &req.tenant)?;
+    let client = tenant_client(state, &req.tenant)?;
     let id = software::software_id("software_id", &req.software_id)?;
     let scope = software::machines_scope(&client.settings().tenant_id, &id);
-    let offset = state
-        .page_tokens
-        .verify("page_token", &scope, &req.page_token)?;
+    let offset = state.page_tokens.offset(&scope, &req.page_token)?;
     let page = input::page(req.page_size, offset)?;
     let result = software::list_software_machines(client, &id, page, &opts).await?;
     Ok(Response::new(proto::ListSoftwareMachinesResponse {
-        next_page_token: result
-            .next_offset
-            .map(|offset| state.page_tokens.sign(&scope, offset))
-            .unwrap_or_default(),
+        next_page_token: state.page_tokens.next_token(&scope, result.next_offset),
         machines: result.items.iter().map(machine_reference).collect(),
     }))
 }
@@ -61,12 +58,25 @@ pub(super) async fn run_hunting_query(
     request: Request<proto::RunHuntingQueryRequest>,
 ) -> Result<Response<ResponseStream<proto::RunHuntingQueryResponse>>, Status> {
     let opts = caller_options(&request);
+    let caller = Caller::of_request(&request)?;
     let req = request.into_inner();
-    let client = defender(state, &req.tenant)?;
+    let client = tenant_client(state, &req.tenant)?;
     let hunt = HuntingRequest::new(&req.query, req.batch_rows)?;
     let backend = state.config.hunting_backend;
-    let rx = hunting::run_query(client, backend, hunt, &opts).await?;
-    let stream = ReceiverStream::new(rx).map(|message| message.map_err(Status::from));
+    // Audited before the query leaves (fail closed), and its outcome when the stream ends.
+    let log = state.actions.audit.clone();
+    let record =
+        HuntingAuditRecord::requested(&caller, &client.settings().tenant_id, backend, &hunt.query);
+    hunting::audit::requested(&log, &record).await?;
+    let rx = match hunting::run_query(client, backend, hunt, &opts).await {
+        Ok(rx) => rx,
+        Err(err) => {
+            hunting::audit::failed(&log, &record, &err).await;
+            return Err(err.into());
+        }
+    };
+    let stream = hunting::audit::audited(ReceiverStream::new(rx), log, record)
+        .map(|message| message.map_err(Status::from));
     Ok(Response::new(until_shutdown(
         Box::pin(stream),
         state,
@@ -103,8 +113,9 @@ mod tests {
 
     #[test]
     fn software_sample_converts_field_by_field() {
-        let s: Software = serde_json::from_str(include_str!("../defender/testdata/software.json"))
-            .expect("sample");
+        let s: Software =
+            serde_json::from_str(include_str!("../../defender/testdata/software.json"))
+                .expect("sample");
         let p = software_proto(&s);
         assert_eq!(p.id, "microsoft-_-edge");
         assert_eq!((p.name.as_str(), p.vendor.as_str()), ("edge", "microsoft"));

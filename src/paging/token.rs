@@ -132,6 +132,19 @@ impl PageTokenSigner {
         }
     }
 
+    /// The offset a list request's `page_token` stands for (see [`PageTokenSigner::verify`]).
+    pub fn offset(&self, scope: &PageScope, page_token: &str) -> Result<u64, ServiceError> {
+        self.verify("page_token", scope, page_token)
+    }
+
+    /// The `next_page_token` of a page whose next page starts at `next_offset`: empty on the
+    /// last page (`None`).
+    pub fn next_token(&self, scope: &PageScope, next_offset: Option<u64>) -> String {
+        next_offset
+            .map(|offset| self.sign(scope, offset))
+            .unwrap_or_default()
+    }
+
     fn tag(&self, scope: &PageScope, offset: u64) -> [u8; 32] {
         let mut message = Vec::with_capacity(scope.bytes.len() + 16);
         message.push(VERSION);

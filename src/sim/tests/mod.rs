@@ -5,6 +5,8 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
+mod api;
+
 use super::{ALL_ROLES, Fault, FaultKind, SimConfig, SimHandle, spawn};
 
 pub(super) async fn start(config: SimConfig) -> SimHandle {

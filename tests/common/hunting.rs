@@ -1,7 +1,6 @@
 //! Helpers of the hunting tests: a service on either backend, a client that accepts no message
 //! over gRPC's default 4 MiB, and a checker of the stream's shape (schema, rows, summary).
 
-#![allow(dead_code)]
 use defender_bridge::proto::risk_service_client::RiskServiceClient;
 use defender_bridge::proto::run_hunting_query_response::Payload;
 use defender_bridge::proto::{self, HuntingRow, HuntingSchema, HuntingSummary};
@@ -9,7 +8,7 @@ use defender_bridge::sim::SimConfig;
 use prost::Message as _;
 use tonic::transport::Channel;
 
-use crate::common::TestEnv;
+use super::TestEnv;
 
 /// gRPC's default message limit, which every message of a hunting stream must respect.
 pub const FOUR_MIB: usize = 4 * 1024 * 1024;

@@ -1,4 +1,4 @@
-//! Domain → proto conversions used by the handlers.
+//! `CheckConnection`'s answer, domain → proto.
 
 use std::time::SystemTime;
 

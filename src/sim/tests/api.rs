@@ -1,12 +1,11 @@
-//! HTTP tests of the read APIs, machine actions and hunting (harness in `tests`).
+//! HTTP tests of the read APIs, machine actions and hunting (harness in `super`).
 
 use std::time::Duration;
 
 use reqwest::StatusCode;
 use serde_json::json;
 
-use super::SimConfig;
-use super::tests::{get, post, small, start, token, token_for};
+use super::{SimConfig, get, post, small, start, token, token_for};
 
 #[tokio::test]
 async fn filters_are_parsed_and_bad_ones_are_400() {
@@ -97,7 +96,7 @@ async fn machine_lookups_and_find_by_ip_follow_the_docs() {
     );
 
     let ip = f.shared_ip().expect("shared ip");
-    let now = super::wire::iso(time::OffsetDateTime::now_utc());
+    let now = crate::sim::wire::iso(time::OffsetDateTime::now_utc());
     let (status, _, body) = get(
         &sim,
         &t,
@@ -110,7 +109,8 @@ async fn machine_lookups_and_find_by_ip_follow_the_docs() {
         Some(1),
         "only the recently seen machine"
     );
-    let five_days = super::wire::iso(time::OffsetDateTime::now_utc() - time::Duration::days(5));
+    let five_days =
+        crate::sim::wire::iso(time::OffsetDateTime::now_utc() - time::Duration::days(5));
     let (_, _, body) = get(
         &sim,
         &t,
@@ -128,7 +128,7 @@ async fn machine_lookups_and_find_by_ip_follow_the_docs() {
         (status, body["error"]["code"].as_str()),
         (StatusCode::BAD_REQUEST, Some("InvalidIpAddress"))
     );
-    let old = super::wire::iso(time::OffsetDateTime::now_utc() - time::Duration::days(31));
+    let old = crate::sim::wire::iso(time::OffsetDateTime::now_utc() - time::Duration::days(31));
     let (status, _, _) = get(
         &sim,
         &t,

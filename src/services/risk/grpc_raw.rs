@@ -1,13 +1,14 @@
 //! A unary gRPC exchange over plain `http` types, for the one method whose answer is already
-//! encoded: [`super::RiskServer`]'s `GetEndpointRisk`.
+//! encoded: [`super::fast_path::FastPathRiskServer`]'s `GetEndpointRisk`.
 //!
 //! Why not tonic's `Grpc::unary`: its codec copies every answer into a fresh 8 KiB buffer and
 //! frames it there, which for a cache hit (a ~2.3 KB answer kept encoded) cost more than the
 //! rest of the call (measured: ~4 µs of ~40 µs per call). Here the answer is one `Bytes` that
 //! already holds the whole gRPC message frame; the response body hands it to hyper as is.
 //!
-//! Only the unary request/response framing is done here, as tonic does it for the generated
-//! services of this server (no compression accepted or sent; tonic's 4 MiB request limit).
+//! Only the unary, uncompressed request/response framing is done here, as tonic does it for
+//! the generated services of this server (a compressed request is left to the generated
+//! server, see [`is_compressed`]; the request size limit is the configured one).
 //! Errors are tonic's own trailers-only responses (`Status::into_http`), and gRPC-Web is
 //! translated by the `GrpcWebLayer` around the whole server, as for every other method.
 
@@ -19,32 +20,24 @@ use http::{HeaderMap, HeaderValue};
 use http_body::{Body, Frame};
 use tonic::Status;
 
-/// Largest request message read (tonic's default decoding limit).
-pub const MAX_REQUEST_BYTES: usize = 4 * 1024 * 1024;
-
 /// Length of the gRPC message prefix: a compressed flag and a big-endian `u32` length.
 pub const PREFIX_LEN: usize = 5;
 
-/// Refuses a compressed request (UNIMPLEMENTED, as tonic does for an encoding it does not
-/// accept): this server accepts none.
-pub fn check_encoding(headers: &HeaderMap) -> Result<(), Status> {
-    match headers.get("grpc-encoding") {
-        Some(encoding) if encoding.as_bytes() != b"identity" => {
-            Err(Status::unimplemented(format!(
-                "requests compressed with `{}` are not supported; send them uncompressed",
-                String::from_utf8_lossy(encoding.as_bytes())
-            )))
-        }
-        _ => Ok(()),
-    }
+/// Whether the request declares a compressed body (`grpc-encoding` other than `identity`):
+/// such a request is left to tonic's generated server, which decompresses the encodings this
+/// server accepts (gzip) and refuses the others with UNIMPLEMENTED.
+pub fn is_compressed(headers: &HeaderMap) -> bool {
+    headers
+        .get("grpc-encoding")
+        .is_some_and(|encoding| encoding.as_bytes() != b"identity")
 }
 
-/// Reads a unary request's one message (without its prefix) from `body`; the headers have
-/// passed [`check_encoding`].
+/// Reads a unary request's one message (without its prefix) from `body`; the headers say it
+/// is not compressed ([`is_compressed`]).
 ///
-/// Fails as tonic does: OUT_OF_RANGE past [`MAX_REQUEST_BYTES`], INTERNAL for a missing,
-/// truncated, compressed-flagged or extra message.
-pub async fn read_message<B>(body: B) -> Result<Bytes, Status>
+/// Fails as tonic does: OUT_OF_RANGE past `max` bytes, INTERNAL for a missing, truncated,
+/// compressed-flagged or extra message.
+pub async fn read_message<B>(body: B, max: usize) -> Result<Bytes, Status>
 where
     B: Body,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
@@ -61,8 +54,8 @@ where
             continue; // request trailers carry nothing this method reads
         };
         let received = first.as_ref().map_or(0, Bytes::len) + more.len() + data.remaining();
-        if received > MAX_REQUEST_BYTES + PREFIX_LEN {
-            return Err(too_large(received.saturating_sub(PREFIX_LEN)));
+        if received > max.saturating_add(PREFIX_LEN) {
+            return Err(too_large(received.saturating_sub(PREFIX_LEN), max));
         }
         match &first {
             None if more.is_empty() => first = Some(data.copy_to_bytes(data.remaining())),
@@ -75,11 +68,11 @@ where
         }
     }
     let bytes = first.unwrap_or_else(|| more.freeze());
-    message(bytes)
+    message(bytes, max)
 }
 
 /// The one message of a request body (prefix checked and removed).
-fn message(mut bytes: Bytes) -> Result<Bytes, Status> {
+fn message(mut bytes: Bytes, max: usize) -> Result<Bytes, Status> {
     if bytes.is_empty() {
         return Err(Status::internal("Missing request message."));
     }
@@ -103,8 +96,8 @@ fn message(mut bytes: Bytes) -> Result<Bytes, Status> {
             )));
         }
     }
-    if len > MAX_REQUEST_BYTES {
-        return Err(too_large(len));
+    if len > max {
+        return Err(too_large(len, max));
     }
     match bytes.len().cmp(&len) {
         std::cmp::Ordering::Less => Err(Status::internal(
@@ -117,9 +110,9 @@ fn message(mut bytes: Bytes) -> Result<Bytes, Status> {
     }
 }
 
-fn too_large(len: usize) -> Status {
+fn too_large(len: usize, max: usize) -> Status {
     Status::out_of_range(format!(
-        "Error, decoded message length too large: found {len} bytes, the limit is: {MAX_REQUEST_BYTES} bytes"
+        "Error, decoded message length too large: found {len} bytes, the limit is: {max} bytes"
     ))
 }
 
@@ -184,6 +177,8 @@ impl Body for OneMessage {
 mod tests {
     use super::*;
 
+    const MAX_REQUEST_BYTES: usize = crate::config::DEFAULT_MAX_REQUEST_MESSAGE_BYTES;
+
     fn framed(flag: u8, message: &[u8]) -> Bytes {
         let mut b = BytesMut::new();
         b.put_u8(flag);
@@ -201,7 +196,7 @@ mod tests {
     }
 
     async fn read(chunks: Vec<Bytes>) -> Result<Bytes, Status> {
-        read_message(body(chunks)).await
+        read_message(body(chunks), MAX_REQUEST_BYTES).await
     }
 
     #[tokio::test]
@@ -248,17 +243,13 @@ mod tests {
     }
 
     #[test]
-    fn compressed_requests_are_unimplemented() {
+    fn compressed_requests_are_recognised() {
         let mut headers = HeaderMap::new();
-        assert!(check_encoding(&headers).is_ok(), "no header: uncompressed");
+        assert!(!is_compressed(&headers), "no header: uncompressed");
         headers.insert("grpc-encoding", HeaderValue::from_static("identity"));
-        assert!(
-            check_encoding(&headers).is_ok(),
-            "identity is no compression"
-        );
+        assert!(!is_compressed(&headers), "identity is no compression");
         headers.insert("grpc-encoding", HeaderValue::from_static("gzip"));
-        let err = check_encoding(&headers).expect_err("refused");
-        assert_eq!(err.code(), tonic::Code::Unimplemented);
+        assert!(is_compressed(&headers));
     }
 
     #[tokio::test]

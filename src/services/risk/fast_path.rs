@@ -1,4 +1,4 @@
-//! [`RiskServer`]: the generated `RiskServiceServer`, with `GetEndpointRisk` served from
+//! [`FastPathRiskServer`]: the generated `RiskServiceServer`, with `GetEndpointRisk` served from
 //! pre-encoded bytes.
 //!
 //! Why: a cache hit is the product's hot path (thousands of endpoints, again and again). Its
@@ -7,9 +7,11 @@
 //! The assessment now keeps its answer as a whole gRPC message frame (rendered once), and this
 //! wrapper answers `GetEndpointRisk` with those bytes ([`super::grpc_raw`]). Decoding,
 //! validation and the look-up are the same code as the generated path
-//! ([`RiskApi::endpoint_query`], [`RiskApi::endpoint_risk`]); every other method goes to
+//! ([`RiskHandlers::endpoint_query`], [`RiskHandlers::endpoint_risk`]); every other method goes to
 //! the generated server. The wrapper sits inside the same `Server`, so every tower layer
-//! (gRPC-Web included) still applies.
+//! (gRPC-Web included) still applies. A gzip-compressed request goes to the generated server,
+//! which decompresses it (and then compresses its answer); uncompressed requests get the
+//! encoded answer uncompressed, which gRPC allows whatever the client accepts.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -17,41 +19,49 @@ use std::task::{Context, Poll};
 
 use prost::Message;
 use tonic::Status;
+use tonic::codec::CompressionEncoding;
 use tonic::codegen::{Body, BoxFuture, Service, StdError, http};
 use tonic::server::NamedService;
 
-use super::{RiskApi, call_options_of};
-use super::{grpc_raw, risk_convert};
+use super::{RiskHandlers, grpc_raw, responses};
 use crate::defender::CallOptions;
 use crate::proto;
 use crate::proto::risk_service_server::RiskServiceServer;
-use crate::server::AppState;
+use crate::services::call_options_of;
+use crate::state::AppState;
 
 const GET_ENDPOINT_RISK: &str = "/defenderbridge.v1.RiskService/GetEndpointRisk";
 
 /// `RiskService` with the encoded fast path for `GetEndpointRisk`.
 #[derive(Debug, Clone)]
-pub struct RiskServer {
-    api: Arc<RiskApi>,
-    generated: RiskServiceServer<RiskApi>,
+pub struct FastPathRiskServer {
+    api: Arc<RiskHandlers>,
+    generated: RiskServiceServer<RiskHandlers>,
+    max_request_bytes: usize,
 }
 
-impl RiskServer {
-    /// The service over the shared state.
+impl FastPathRiskServer {
+    /// The service over the shared state (message size limits from `config.limits`).
     pub fn new(state: Arc<AppState>) -> Self {
-        let api = Arc::new(RiskApi::new(state));
+        let limits = state.config.limits.clone();
+        let api = Arc::new(RiskHandlers::new(state));
         Self {
-            generated: RiskServiceServer::from_arc(api.clone()),
+            generated: RiskServiceServer::from_arc(api.clone())
+                .accept_compressed(CompressionEncoding::Gzip)
+                .send_compressed(CompressionEncoding::Gzip)
+                .max_decoding_message_size(limits.max_request_message_bytes)
+                .max_encoding_message_size(limits.max_response_message_bytes),
             api,
+            max_request_bytes: limits.max_request_message_bytes,
         }
     }
 }
 
-impl NamedService for RiskServer {
+impl NamedService for FastPathRiskServer {
     const NAME: &'static str = "defenderbridge.v1.RiskService";
 }
 
-impl<B> Service<http::Request<B>> for RiskServer
+impl<B> Service<http::Request<B>> for FastPathRiskServer
 where
     B: Body + Send + 'static,
     B::Error: Into<StdError> + Send + 'static,
@@ -65,21 +75,19 @@ where
     }
 
     fn call(&mut self, req: http::Request<B>) -> Self::Future {
-        if req.uri().path() != GET_ENDPOINT_RISK {
+        if req.uri().path() != GET_ENDPOINT_RISK || grpc_raw::is_compressed(req.headers()) {
             return self.generated.call(req);
         }
         // What the call needs from the headers is taken now, so that the future holds only the
         // body and the checked query: a future over glibc's 1 KiB thread cache takes the
         // locked allocator path on every call (measured).
         let (parts, body) = req.into_parts();
-        if let Err(status) = grpc_raw::check_encoding(&parts.headers) {
-            return Box::pin(std::future::ready(Ok(status.into_http())));
-        }
         let opts = call_options_of(&parts.headers, Some(self.api.default_deadline()));
         drop(parts);
         let api = self.api.clone();
+        let max = self.max_request_bytes;
         Box::pin(async move {
-            Ok(get_endpoint_risk(&api, body, &opts)
+            Ok(get_endpoint_risk(&api, body, max, &opts)
                 .await
                 .unwrap_or_else(|status| status.into_http()))
         })
@@ -88,21 +96,22 @@ where
 
 /// `GetEndpointRisk` over HTTP: read and check the request, answer with the frame.
 async fn get_endpoint_risk<B>(
-    api: &RiskApi,
+    api: &RiskHandlers,
     body: B,
+    max_request_bytes: usize,
     opts: &CallOptions,
 ) -> Result<http::Response<tonic::body::Body>, Status>
 where
     B: Body,
     B::Error: Into<StdError>,
 {
-    let message = grpc_raw::read_message(body).await?;
+    let message = grpc_raw::read_message(body, max_request_bytes).await?;
     let message = proto::GetEndpointRiskRequest::decode(message)
         .map_err(|e| Status::internal(format!("cannot decode the request: {e}")))?;
     let query = api.endpoint_query(&message)?;
     drop(message);
     let risk = api.endpoint_risk(&query, opts).await?;
-    let frame = risk_convert::endpoint_risk_frame(risk, api.portal())?;
+    let frame = responses::endpoint_risk_frame(risk, api.portal())?;
     Ok(grpc_raw::ok_response(frame))
 }
 

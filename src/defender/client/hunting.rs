@@ -1,7 +1,8 @@
-//! Streamed advanced hunting: the same calls as `run_advanced_query` /
-//! `run_graph_hunting_query` (rate budget, token, retries, error classification), but the 2xx
-//! body is decoded as it arrives ([`super::hunting_json`]) instead of being read whole, so a
-//! 124 MB result never sits in memory.
+//! Advanced hunting (Defender's and Graph's), streamed: the calls go through the rate budget,
+//! tokens, retries and error classification like every other, but the 2xx body is decoded as it
+//! arrives (`hunting_json`) instead of being read whole, so a 124 MB result never sits in
+//! memory. `run_advanced_query` / `run_graph_hunting_query` drain the same stream into one
+//! in-memory result.
 //!
 //! Retries stop once the answer's head has arrived: rows may already have been passed on, so a
 //! failure while reading the body (connection lost, body cut short, malformed JSON, too slow) is
@@ -16,13 +17,14 @@ use serde_json::json;
 use tokio::time::Instant;
 use url::Url;
 
-use super::auth::TokenScope;
-use super::budget::ApiFamily;
-use super::client::DefenderClient;
-use super::error::DefenderError;
-use super::http::{Call, MAX_BODY_BYTES, RetryClass, transport_error};
-use super::hunting_json::{DecodeError, HuntingDecoder, HuntingEvent};
-use super::settings::CallOptions;
+use super::DefenderClient;
+use crate::defender::auth::TokenScope;
+use crate::defender::budget::ApiFamily;
+use crate::defender::error::DefenderError;
+use crate::defender::http::{Call, MAX_BODY_BYTES, RetryClass, transport_error};
+use crate::defender::hunting_json::{DecodeError, HuntingDecoder, HuntingEvent};
+use crate::defender::models::HuntingResult;
+use crate::defender::settings::CallOptions;
 
 /// A hunting answer being read: call [`HuntingStream::next_event`] until it returns `None`.
 pub struct HuntingStream {
@@ -129,6 +131,37 @@ fn decode_error(err: DecodeError) -> DefenderError {
 }
 
 impl DefenderClient {
+    /// Defender `POST /api/advancedqueries/run` `{"Query"}`, the whole answer in memory (the
+    /// service streams with [`DefenderClient::open_advanced_query`] instead). Read-only, so
+    /// transient failures are retried (not timeouts: see the `http` module).
+    pub async fn run_advanced_query(
+        &self,
+        query: &str,
+        opts: &CallOptions,
+    ) -> Result<HuntingResult, DefenderError> {
+        collect_hunt(self.open_advanced_query(query, opts).await?).await
+    }
+
+    /// Graph `POST {graph}/v1.0/security/runHuntingQuery` `{"Query"}` with a Graph token, the
+    /// whole answer in memory (see [`DefenderClient::open_graph_hunting_query`]).
+    pub async fn run_graph_hunting_query(
+        &self,
+        query: &str,
+        opts: &CallOptions,
+    ) -> Result<HuntingResult, DefenderError> {
+        collect_hunt(self.open_graph_hunting_query(query, opts).await?).await
+    }
+
+    /// `{graph_base}/v1.0/security/runHuntingQuery`.
+    fn graph_hunting_url(&self) -> Result<Url, DefenderError> {
+        let mut url = self.inner.graph_base.clone();
+        url.path_segments_mut()
+            .map_err(|()| DefenderError::Config("`graph_url` cannot be a base".into()))?
+            .pop_if_empty()
+            .extend(["v1.0", "security", "runHuntingQuery"]);
+        Ok(url)
+    }
+
     /// Defender `POST /api/advancedqueries/run` `{"Query"}`, its answer streamed.
     pub async fn open_advanced_query(
         &self,
@@ -193,4 +226,17 @@ impl DefenderClient {
             finished: false,
         })
     }
+}
+
+/// Drains a hunting stream into one in-memory result: one request path for both forms.
+async fn collect_hunt(mut stream: HuntingStream) -> Result<HuntingResult, DefenderError> {
+    let mut result = HuntingResult::default();
+    while let Some(event) = stream.next_event().await {
+        match event? {
+            HuntingEvent::Schema(columns) => result.schema = columns,
+            HuntingEvent::Row(row) => result.rows.push(row),
+            HuntingEvent::Stats(stats) => result.stats = Some(stats),
+        }
+    }
+    Ok(result)
 }
