@@ -1,10 +1,9 @@
 #!/usr/bin/env bash
 # Runs every test: the proto checks (buf lint, format, breaking against the first published v1),
-# formatting and clippy (warnings are errors),
-# the generated-clients drift check, the four client test suites and the README's grpcurl
-# examples against live demos, a short pass of every fuzz target, then the Rust unit and
-# integration tests (real sockets, the real gRPC stack, the simulator over HTTP). The last line
-# is the summary of the whole run.
+# formatting and clippy (warnings are errors), the drift checks of the generated clients and of
+# the server's generated Rust code (src/proto/gen), the four client test suites and the README's
+# grpcurl examples against live demos, then the Rust unit and integration tests (real sockets,
+# the real gRPC stack, the simulator over HTTP). The last line is the summary of the whole run.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 export PATH="$PWD/.tools/bin:$PATH"
@@ -38,16 +37,18 @@ cargo clippy --locked --all-targets -- -D warnings
 phase "generated clients are up to date"
 clients/check-generated.sh
 
+phase "generated Rust proto code is up to date"
+scripts/generate-rust-proto.sh --check
+
 phase "client suites"
 scripts/clients-test.sh 2>&1 | tee target/clients-output.txt
 
 phase "README grpcurl examples"
 scripts/readme-grpcurl-test.sh 2>&1 | tee target/grpcurl-output.txt
 
-phase "fuzz smoke pass"
-# Every cargo-fuzz target for a few seconds after replaying its seeds (docs/fuzzing.md); the
-# corpora also replay on stable inside `cargo test` (tests/fuzz_corpus.rs).
-scripts/fuzz.sh "${FUZZ_SECONDS:-5}" 2>&1 | tee target/fuzz-output.txt
+# The fuzz targets' seed corpora replay on stable inside `cargo test` (tests/fuzz_corpus.rs).
+# Running libFuzzer itself (scripts/fuzz.sh, nightly, an instrumented cold build) is not part of
+# this command yet: its CI cost has not been measured (docs/fuzzing.md).
 
 phase "cargo test"
 # --lib --bins --tests: `--all-targets` would also run the benchmark.
@@ -55,10 +56,9 @@ cargo test --locked --lib --bins --tests 2>&1 | tee target/test-output.txt
 
 echo
 echo "== done in $((SECONDS - started))s"
-# One summary line for the whole run: cargo's tests, the client suites, the grpcurl examples and
-# the fuzz targets.
+# One summary line for the whole run: cargo's tests, the client suites and the grpcurl examples.
 awk '
   /^test result:/ { p += $4; f += $6; i += $8 }
-  /^(clients|grpcurl|fuzz): [0-9]+ passed, [0-9]+ failed/ { p += $2; f += $4 }
+  /^(clients|grpcurl): [0-9]+ passed, [0-9]+ failed/ { p += $2; f += $4 }
   END { printf "%d passed, %d failed, %d skipped\n", p, f, i }
-' target/test-output.txt target/clients-output.txt target/grpcurl-output.txt target/fuzz-output.txt
+' target/test-output.txt target/clients-output.txt target/grpcurl-output.txt
