@@ -24,6 +24,7 @@ use serde::de::DeserializeOwned;
 
 use super::alert_index::AlertIndex;
 use super::level::RiskLevel;
+use super::machine_key::MachineKey;
 use super::scoring::{
     self, ALERT_PERMISSION, Part, Score, VULNERABILITY_PERMISSION, Vulnerabilities,
 };
@@ -309,7 +310,8 @@ pub async fn machine_alerts(
 #[derive(Debug, Default)]
 pub struct VulnerabilityIndex {
     cves: Vec<(String, RiskLevel)>,
-    by_machine: HashMap<String, Vec<u32>>,
+    /// Per machine (compact key), its CVEs' numbers; shrunk to fit once the rows are read.
+    by_machine: HashMap<MachineKey, Vec<u32>>,
     details: HashMap<u32, Vulnerability>,
 }
 
@@ -327,7 +329,7 @@ impl VulnerabilityIndex {
             next
         });
         self.by_machine
-            .entry(machine.to_ascii_lowercase())
+            .entry(MachineKey::of(machine))
             .or_default()
             .push(index);
     }
@@ -336,6 +338,8 @@ impl VulnerabilityIndex {
         for list in self.by_machine.values_mut() {
             list.sort_unstable();
             list.dedup();
+            // Rows arrive a few per machine: the doubling growth left up to half unused.
+            list.shrink_to_fit();
         }
     }
 
@@ -354,7 +358,7 @@ impl VulnerabilityIndex {
 
     /// One machine's vulnerabilities as scoring needs them.
     pub fn for_machine(&self, machine_id: &str) -> Vulnerabilities {
-        let Some(list) = self.by_machine.get(&machine_id.to_ascii_lowercase()) else {
+        let Some(list) = self.by_machine.get(&MachineKey::of(machine_id)) else {
             return Vulnerabilities::default();
         };
         let max = list.iter().map(|i| self.cves[*i as usize].1).max();
