@@ -10,7 +10,6 @@
 //!
 //! Without an [`Authenticator`] (no callers file) the layer only adds the span.
 
-use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
@@ -22,6 +21,7 @@ use super::limits::Admission;
 use super::roles::{self, Access};
 use super::{Authenticator, VerifiedIdentity};
 use crate::error::ServiceError;
+use crate::server::conn::GuardedBody;
 
 /// See the module docs.
 #[derive(Clone, Debug, Default)]
@@ -144,42 +144,11 @@ where
                         let response = call.await?;
                         // The slot is held until the response body is dropped: a stream keeps
                         // it until it ends.
-                        Ok(response.map(|body| {
-                            Body::new(Holding {
-                                inner: body,
-                                _admission: admission,
-                            })
-                        }))
+                        Ok(response.map(|body| Body::new(GuardedBody::new(body, admission))))
                     }
                     .instrument(span),
                 )
             }
         }
-    }
-}
-
-/// A response body holding the call's admission (its concurrency slots).
-struct Holding {
-    inner: Body,
-    _admission: Admission,
-}
-
-impl http_body::Body for Holding {
-    type Data = bytes::Bytes;
-    type Error = tonic::Status;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
-        Pin::new(&mut self.get_mut().inner).poll_frame(cx)
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> http_body::SizeHint {
-        self.inner.size_hint()
     }
 }

@@ -360,22 +360,33 @@ where
         let call = self.inner.call(req);
         Box::pin(async move {
             let response = call.await?;
-            Ok(response.map(|inner| TrackedBody {
-                inner,
-                _in_flight: guard,
-            }))
+            Ok(response.map(|inner| GuardedBody::new(inner, guard)))
         })
     }
 }
 
 /// A response body that keeps its call counted as in flight until it is dropped.
+pub type TrackedBody<B> = GuardedBody<B, Option<InFlight>>;
+
+/// A response body that holds `G` (a call's in-flight count, a caller's concurrency slots)
+/// until the body is dropped, so a stream holds it until it ends.
 #[derive(Debug)]
-pub struct TrackedBody<B> {
+pub struct GuardedBody<B, G> {
     inner: B,
-    _in_flight: Option<InFlight>,
+    _guard: G,
 }
 
-impl<B: http_body::Body + Unpin> http_body::Body for TrackedBody<B> {
+impl<B, G> GuardedBody<B, G> {
+    /// `inner`, holding `guard` for as long as it lives.
+    pub fn new(inner: B, guard: G) -> Self {
+        Self {
+            inner,
+            _guard: guard,
+        }
+    }
+}
+
+impl<B: http_body::Body + Unpin, G: Unpin> http_body::Body for GuardedBody<B, G> {
     type Data = B::Data;
     type Error = B::Error;
 
