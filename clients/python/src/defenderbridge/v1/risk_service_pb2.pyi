@@ -25,6 +25,63 @@ else:
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class _RiskView:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _RiskViewEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_RiskView.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    RISK_VIEW_UNSPECIFIED: _RiskView.ValueType  # 0
+    """Not set: the same as RISK_VIEW_FULL, so callers that never set a view get every field."""
+    RISK_VIEW_BASIC: _RiskView.ValueType  # 1
+    """What a caller that decides on many endpoints reads: `risk_level`, `defender_risk_score`,
+    `exposure_level`, `exposure_risk_level`, `alert_risk_level`, `vulnerability_count`,
+    `active_alert_count`, `links`, `tenant`, `evaluated_at`, `stale`, `missing_permissions`,
+    `cached` and `other_candidates`; `machine` with only `id` (the key of every other call),
+    `computer_dns_name` and `last_ip_address` (how a network platform recognises the endpoint,
+    and what a look-up by hostname or IP address resolved to); `most_severe_vulnerability`
+    with only `id`, `name` and `severity`; `most_severe_alert` with only `id`, `title` and
+    `severity`. Not set: `reasons`, every other machine field (GetMachine returns them), and
+    the rest of the vulnerability and alert records (RISK_VIEW_FULL, ListVulnerabilities and
+    ListAlerts return them). About 670 bytes, of which the three portal links are about 410
+    (measured: 674 for the sample machine; 670 median, 704 largest over 200 machines).
+    """
+    RISK_VIEW_FULL: _RiskView.ValueType  # 2
+    """Every field of `EndpointRisk`: the whole machine record, the whole most severe
+    vulnerability and alert (with their portal links), and `reasons`. About 2,300 bytes
+    (measured: 2,347 for the sample machine; 2,217 median, 2,483 largest over 200 machines).
+    """
+
+class RiskView(_RiskView, metaclass=_RiskViewEnumTypeWrapper):
+    """How much of `EndpointRisk` an answer carries (a partial response, as in Google's AIP-157).
+    Both views are computed from the same assessment and cached alike; a cache hit of either is
+    answered from bytes encoded once. Sizes are encoded message bytes (without the 5-byte gRPC
+    prefix) of cache hits from the built-in simulator's fleet, whose sample machine has
+    vulnerabilities and active alerts; real machines with longer names or titles are larger.
+    """
+
+RISK_VIEW_UNSPECIFIED: RiskView.ValueType  # 0
+"""Not set: the same as RISK_VIEW_FULL, so callers that never set a view get every field."""
+RISK_VIEW_BASIC: RiskView.ValueType  # 1
+"""What a caller that decides on many endpoints reads: `risk_level`, `defender_risk_score`,
+`exposure_level`, `exposure_risk_level`, `alert_risk_level`, `vulnerability_count`,
+`active_alert_count`, `links`, `tenant`, `evaluated_at`, `stale`, `missing_permissions`,
+`cached` and `other_candidates`; `machine` with only `id` (the key of every other call),
+`computer_dns_name` and `last_ip_address` (how a network platform recognises the endpoint,
+and what a look-up by hostname or IP address resolved to); `most_severe_vulnerability`
+with only `id`, `name` and `severity`; `most_severe_alert` with only `id`, `title` and
+`severity`. Not set: `reasons`, every other machine field (GetMachine returns them), and
+the rest of the vulnerability and alert records (RISK_VIEW_FULL, ListVulnerabilities and
+ListAlerts return them). About 670 bytes, of which the three portal links are about 410
+(measured: 674 for the sample machine; 670 median, 704 largest over 200 machines).
+"""
+RISK_VIEW_FULL: RiskView.ValueType  # 2
+"""Every field of `EndpointRisk`: the whole machine record, the whole most severe
+vulnerability and alert (with their portal links), and `reasons`. About 2,300 bytes
+(measured: 2,347 for the sample machine; 2,217 median, 2,483 largest over 200 machines).
+"""
+Global___RiskView: _TypeAlias = RiskView  # noqa: Y015
+
 class _HuntingBackend:
     ValueType = _typing.NewType("ValueType", _builtins.int)
     V: _TypeAlias = ValueType  # noqa: Y015
@@ -121,6 +178,7 @@ class GetEndpointRiskRequest(_message.Message):
     TENANT_FIELD_NUMBER: _builtins.int
     BYPASS_CACHE_FIELD_NUMBER: _builtins.int
     OBSERVED_AT_FIELD_NUMBER: _builtins.int
+    VIEW_FIELD_NUMBER: _builtins.int
     machine_id: _builtins.str
     """Defender machine id: 40 hexadecimal characters (either case)."""
     ip_address: _builtins.str
@@ -140,6 +198,12 @@ class GetEndpointRiskRequest(_message.Message):
     """Skip the cache and ask Defender now; the fresh result replaces the cached one. Costs rate
     budget: use it for a decision that needs current data, not for polling.
     """
+    view: Global___RiskView.ValueType
+    """Which fields of `EndpointRisk` the answer carries: RISK_VIEW_BASIC for the levels, counts,
+    identifiers and links only (about 670 bytes), RISK_VIEW_FULL (and UNSPECIFIED) for
+    everything (about 2,300 bytes). An unknown value is INVALID_FIELD. In a batch, an item's
+    own view, when set, wins over the batch's `view`.
+    """
     @_builtins.property
     def observed_at(self) -> _timestamp_pb2.Timestamp:
         """For an `ip_address` look-up: when the endpoint was seen with that address. Unset means now.
@@ -156,10 +220,11 @@ class GetEndpointRiskRequest(_message.Message):
         tenant: _builtins.str = ...,
         bypass_cache: _builtins.bool = ...,
         observed_at: _timestamp_pb2.Timestamp | None = ...,
+        view: Global___RiskView.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["endpoint", b"endpoint", "hostname", b"hostname", "ip_address", b"ip_address", "machine_id", b"machine_id", "observed_at", b"observed_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["bypass_cache", b"bypass_cache", "endpoint", b"endpoint", "hostname", b"hostname", "ip_address", b"ip_address", "machine_id", b"machine_id", "observed_at", b"observed_at", "tenant", b"tenant"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["bypass_cache", b"bypass_cache", "endpoint", b"endpoint", "hostname", b"hostname", "ip_address", b"ip_address", "machine_id", b"machine_id", "observed_at", b"observed_at", "tenant", b"tenant", "view", b"view"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType_endpoint: _TypeAlias = _typing.Literal["machine_id", "ip_address", "hostname"]  # noqa: Y015
     _WhichOneofArgType_endpoint: _TypeAlias = _typing.Literal["endpoint", b"endpoint"]  # noqa: Y015
@@ -176,10 +241,16 @@ class BatchGetEndpointRisksRequest(_message.Message):
     REQUESTS_FIELD_NUMBER: _builtins.int
     TENANT_FIELD_NUMBER: _builtins.int
     BYPASS_CACHE_FIELD_NUMBER: _builtins.int
+    VIEW_FIELD_NUMBER: _builtins.int
     tenant: _builtins.str
     """Tenant id for items that name none; empty means the server's default tenant."""
     bypass_cache: _builtins.bool
     """Skip the cache for every item."""
+    view: Global___RiskView.ValueType
+    """Which fields of each item's `EndpointRisk` are returned (see RiskView); an item's own
+    `view`, when set, wins. UNSPECIFIED: RISK_VIEW_FULL. An unknown value is INVALID_FIELD for
+    the whole batch.
+    """
     @_builtins.property
     def requests(self) -> _containers.RepeatedCompositeFieldContainer[Global___GetEndpointRiskRequest]:
         """The endpoints, at most 1,000 (more is INVALID_FIELD; none gives an empty response). An
@@ -193,10 +264,11 @@ class BatchGetEndpointRisksRequest(_message.Message):
         requests: _abc.Iterable[Global___GetEndpointRiskRequest] | None = ...,
         tenant: _builtins.str = ...,
         bypass_cache: _builtins.bool = ...,
+        view: Global___RiskView.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["bypass_cache", b"bypass_cache", "requests", b"requests", "tenant", b"tenant"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["bypass_cache", b"bypass_cache", "requests", b"requests", "tenant", b"tenant", "view", b"view"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -330,6 +402,7 @@ class StreamFleetRiskRequest(_message.Message):
     HEALTH_STATUS_FIELD_NUMBER: _builtins.int
     OS_PLATFORM_FIELD_NUMBER: _builtins.int
     MAX_MACHINES_FIELD_NUMBER: _builtins.int
+    VIEW_FIELD_NUMBER: _builtins.int
     tenant: _builtins.str
     """Tenant id; empty means the server's default tenant."""
     risk_score: _resources_pb2.RiskLevel.ValueType
@@ -352,6 +425,11 @@ class StreamFleetRiskRequest(_message.Message):
     """Stop after this many machines. 0 means no limit (the whole fleet). Negative is
     INVALID_FIELD.
     """
+    view: Global___RiskView.ValueType
+    """Which fields of each machine's `EndpointRisk` are streamed (see RiskView). UNSPECIFIED:
+    RISK_VIEW_FULL. RISK_VIEW_BASIC sends under a third of the bytes. An unknown value is
+    INVALID_FIELD.
+    """
     def __init__(
         self,
         *,
@@ -361,10 +439,11 @@ class StreamFleetRiskRequest(_message.Message):
         health_status: _builtins.str = ...,
         os_platform: _builtins.str = ...,
         max_machines: _builtins.int = ...,
+        view: Global___RiskView.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["exposure_level", b"exposure_level", "health_status", b"health_status", "max_machines", b"max_machines", "os_platform", b"os_platform", "risk_score", b"risk_score", "tenant", b"tenant"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["exposure_level", b"exposure_level", "health_status", b"health_status", "max_machines", b"max_machines", "os_platform", b"os_platform", "risk_score", b"risk_score", "tenant", b"tenant", "view", b"view"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
