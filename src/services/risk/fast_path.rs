@@ -108,10 +108,10 @@ where
     let message = grpc_raw::read_message(body, max_request_bytes).await?;
     let message = proto::GetEndpointRiskRequest::decode(message)
         .map_err(|e| Status::internal(format!("cannot decode the request: {e}")))?;
-    let query = api.endpoint_query(&message)?;
+    let (query, view) = api.endpoint_query(&message)?;
     drop(message);
     let risk = api.endpoint_risk(&query, opts).await?;
-    let frame = responses::endpoint_risk_frame(risk, api.portal())?;
+    let frame = responses::endpoint_risk_frame(risk, view, api.portal())?;
     Ok(grpc_raw::ok_response(frame))
 }
 
