@@ -4,9 +4,10 @@
 //! Why: a cache hit is the product's hot path (thousands of endpoints, again and again). Its
 //! cost was dominated first by converting the cached assessment to a ~2.3 KB message and
 //! encoding it on every call, then by tonic's codec copying that message into a fresh buffer.
-//! The assessment now keeps its answer as a whole gRPC message frame (rendered once), and this
-//! wrapper answers `GetEndpointRisk` with those bytes ([`super::grpc_raw`]). Decoding,
-//! validation and the look-up are the same code as the generated path
+//! The assessment now keeps its answer as a whole gRPC message frame (rendered once per view a
+//! caller asks for: `RISK_VIEW_FULL`, the default, and `RISK_VIEW_BASIC`), and this wrapper
+//! answers `GetEndpointRisk` with the frame of the request's view ([`super::grpc_raw`]).
+//! Decoding, validation and the look-up are the same code as the generated path
 //! ([`RiskHandlers::endpoint_query`], [`RiskHandlers::endpoint_risk`]); every other method goes to
 //! the generated server. The wrapper sits inside the same `Server`, so every tower layer
 //! (gRPC-Web included) still applies. A gzip-compressed request goes to the generated server,
