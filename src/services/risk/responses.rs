@@ -228,8 +228,7 @@ pub fn endpoint_risk(r: &EndpointRisk, portal: &Url) -> proto::EndpointRisk {
     msg
 }
 
-/// The first reason of a stale answer.
-pub(super) fn stale_reason(err: &ServiceError) -> String {
+fn stale_reason(err: &ServiceError) -> String {
     format!(
         "stale: Defender is failing ({}), so this is the last good assessment; see evaluated_at",
         err.reason()

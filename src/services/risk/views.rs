@@ -86,3 +86,106 @@ pub(super) fn basic(a: &Assessment) -> proto::EndpointRisk {
         cached: false,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use prost::Message;
+
+    use super::*;
+    use crate::defender::{Alert, AlertSeverity, Machine, Vulnerability, VulnerabilitySeverity};
+    use crate::risk::{RiskLevel, Score};
+
+    fn risk() -> EndpointRisk {
+        let portal = Url::parse("https://security.microsoft.com").expect("url");
+        let machine = Machine {
+            id: Some("ab".repeat(20)),
+            computer_dns_name: Some("ws-1.contoso.com".into()),
+            last_ip_address: Some("10.0.0.7".into()),
+            os_platform: Some("Windows11".into()),
+            ..Machine::default()
+        };
+        let score = Score {
+            risk_level: Some(RiskLevel::Critical),
+            vulnerability_count: 2,
+            active_alert_count: 1,
+            most_severe_vulnerability: Some(Vulnerability {
+                id: Some("CVE-2024-1".into()),
+                name: Some("CVE-2024-1".into()),
+                description: Some("a long text".into()),
+                severity: Some(VulnerabilitySeverity::Critical),
+                ..Vulnerability::default()
+            }),
+            most_severe_alert: Some(Alert {
+                id: Some("da1".into()),
+                title: Some("Suspicious thing".into()),
+                description: Some("another long text".into()),
+                severity: Some(AlertSeverity::High),
+                ..Alert::default()
+            }),
+            reasons: vec!["riskScore is High".into()],
+            missing_permissions: vec!["Alert.Read.All".into()],
+            ..Score::default()
+        };
+        EndpointRisk {
+            assessment: Arc::new(Assessment::new("t", &portal, Arc::new(machine), score)),
+            other_candidates: Vec::new(),
+            cached: true,
+            stale_because: None,
+        }
+    }
+
+    #[test]
+    fn basic_keeps_levels_counts_and_ids_and_drops_the_records() {
+        let portal = Url::parse("https://security.microsoft.com").expect("url");
+        let r = risk();
+        let full = endpoint_risk(&r, View::Full, &portal);
+        let basic = endpoint_risk(&r, View::Basic, &portal);
+        assert!(basic.encoded_len() < full.encoded_len());
+        let machine = basic.machine.as_ref().expect("machine");
+        assert_eq!(
+            (
+                machine.id.as_str(),
+                machine.computer_dns_name.as_str(),
+                machine.last_ip_address.as_str()
+            ),
+            (
+                "abababababababababababababababababababab",
+                "ws-1.contoso.com",
+                "10.0.0.7"
+            )
+        );
+        assert!(machine.os_platform.is_empty());
+        let v = basic
+            .most_severe_vulnerability
+            .as_ref()
+            .expect("vulnerability");
+        assert_eq!(v.id, "CVE-2024-1");
+        assert_eq!(v.severity, proto::VulnerabilitySeverity::Critical as i32);
+        assert!(v.description.is_empty() && v.portal_url.is_empty());
+        let a = basic.most_severe_alert.as_ref().expect("alert");
+        assert_eq!(
+            (a.id.as_str(), a.title.as_str()),
+            ("da1", "Suspicious thing")
+        );
+        assert!(a.description.is_empty() && a.portal_url.is_empty());
+        assert!(basic.reasons.is_empty() && !full.reasons.is_empty());
+        assert_eq!(basic.missing_permissions, full.missing_permissions);
+        assert_eq!(
+            (
+                basic.risk_level,
+                basic.vulnerability_count,
+                basic.active_alert_count
+            ),
+            (
+                full.risk_level,
+                full.vulnerability_count,
+                full.active_alert_count
+            )
+        );
+        assert_eq!((basic.links, basic.tenant), (full.links, full.tenant));
+        assert_eq!(basic.evaluated_at, full.evaluated_at);
+        assert!(basic.cached);
+    }
+}
