@@ -354,6 +354,7 @@ impl RiskService for RiskHandlers {
             &report,
             client.settings(),
             backend,
+            &self.state.cache.fleet().status(),
         )))
     }
 }
