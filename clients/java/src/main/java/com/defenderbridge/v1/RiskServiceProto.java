@@ -167,6 +167,11 @@ public final class RiskServiceProto extends com.google.protobuf.GeneratedFile {
     com.google.protobuf.GeneratedMessage.FieldAccessorTable
       internal_static_defenderbridge_v1_CheckConnectionResponse_fieldAccessorTable;
   static final com.google.protobuf.Descriptors.Descriptor
+    internal_static_defenderbridge_v1_FleetTableStatus_descriptor;
+  static final 
+    com.google.protobuf.GeneratedMessage.FieldAccessorTable
+      internal_static_defenderbridge_v1_FleetTableStatus_fieldAccessorTable;
+  static final com.google.protobuf.Descriptors.Descriptor
     internal_static_defenderbridge_v1_TokenCheck_descriptor;
   static final 
     com.google.protobuf.GeneratedMessage.FieldAccessorTable
@@ -275,7 +280,7 @@ public final class RiskServiceProto extends com.google.protobuf.GeneratedFile {
       "2\027.google.protobuf.Struct\0222\n\007backend\030\004 \001" +
       "(\0162!.defenderbridge.v1.HuntingBackend\"<\n" +
       "\026CheckConnectionRequest\022\016\n\006tenant\030\001 \001(\t\022" +
-      "\022\n\nskip_probe\030\002 \001(\010\"\330\002\n\027CheckConnectionR" +
+      "\022\n\nskip_probe\030\002 \001(\010\"\222\003\n\027CheckConnectionR" +
       "esponse\022,\n\005token\030\001 \001(\0132\035.defenderbridge." +
       "v1.TokenCheck\022\033\n\023granted_permissions\030\002 \003" +
       "(\t\0228\n\014capabilities\030\003 \003(\0132\".defenderbridg" +
@@ -284,62 +289,77 @@ public final class RiskServiceProto extends com.google.protobuf.GeneratedFile {
       "(\010\022\036\n\026admin_consent_reminder\030\006 \001(\t\022\r\n\005cl" +
       "oud\030\007 \001(\t\022\017\n\007api_url\030\010 \001(\t\022:\n\017hunting_ba" +
       "ckend\030\t \001(\0162!.defenderbridge.v1.HuntingB" +
-      "ackend\"\256\001\n\nTokenCheck\022\n\n\002ok\030\001 \001(\010\022\r\n\005err" +
-      "or\030\002 \001(\t\022\023\n\013aadsts_code\030\003 \001(\t\022\013\n\003fix\030\004 \001" +
-      "(\t\022.\n\nexpires_at\030\005 \001(\0132\032.google.protobuf" +
-      ".Timestamp\022\016\n\006app_id\030\006 \001(\t\022\021\n\ttenant_id\030" +
-      "\007 \001(\t\022\020\n\010audience\030\010 \001(\t\"\271\001\n\017CapabilityCh" +
-      "eck\0221\n\ncapability\030\001 \001(\0162\035.defenderbridge" +
-      ".v1.Capability\022\021\n\tavailable\030\002 \001(\010\022\020\n\010req" +
-      "uired\030\003 \001(\010\022\034\n\024required_permissions\030\004 \003(" +
-      "\t\022\033\n\023missing_permissions\030\005 \003(\t\022\023\n\013descri" +
-      "ption\030\006 \001(\t\"\212\001\n\013ProbeResult\022\021\n\tattempted" +
-      "\030\001 \001(\010\022\n\n\002ok\030\002 \001(\010\022\014\n\004call\030\003 \001(\t\022\023\n\013http" +
-      "_status\030\004 \001(\005\022*\n\007latency\030\005 \001(\0132\031.google." +
-      "protobuf.Duration\022\r\n\005error\030\006 \001(\t*j\n\016Hunt" +
-      "ingBackend\022\037\n\033HUNTING_BACKEND_UNSPECIFIE" +
-      "D\020\000\022\031\n\025HUNTING_BACKEND_GRAPH\020\001\022\034\n\030HUNTIN" +
-      "G_BACKEND_DEFENDER\020\002*\372\001\n\nCapability\022\032\n\026C" +
-      "APABILITY_UNSPECIFIED\020\000\022\033\n\027CAPABILITY_MA" +
-      "CHINE_RISK\020\001\022\036\n\032CAPABILITY_VULNERABILITI" +
-      "ES\020\002\022\025\n\021CAPABILITY_ALERTS\020\003\022\026\n\022CAPABILIT" +
-      "Y_ISOLATE\020\004\022\023\n\017CAPABILITY_SCAN\020\005\022\026\n\022CAPA" +
-      "BILITY_HUNTING\020\006\022\027\n\023CAPABILITY_SOFTWARE\020" +
-      "\007\022\036\n\032CAPABILITY_MACHINE_ACTIONS\020\0102\370\010\n\013Ri" +
-      "skService\022]\n\017GetEndpointRisk\022).defenderb" +
-      "ridge.v1.GetEndpointRiskRequest\032\037.defend" +
-      "erbridge.v1.EndpointRisk\022z\n\025BatchGetEndp" +
-      "ointRisks\022/.defenderbridge.v1.BatchGetEn" +
-      "dpointRisksRequest\0320.defenderbridge.v1.B" +
-      "atchGetEndpointRisksResponse\022j\n\017StreamFl" +
-      "eetRisk\022).defenderbridge.v1.StreamFleetR" +
-      "iskRequest\032*.defenderbridge.v1.StreamFle" +
-      "etRiskResponse0\001\022N\n\nGetMachine\022$.defende" +
-      "rbridge.v1.GetMachineRequest\032\032.defenderb" +
-      "ridge.v1.Machine\022_\n\014ListMachines\022&.defen" +
-      "derbridge.v1.ListMachinesRequest\032\'.defen" +
-      "derbridge.v1.ListMachinesResponse\022Y\n\nLis" +
-      "tAlerts\022$.defenderbridge.v1.ListAlertsRe" +
-      "quest\032%.defenderbridge.v1.ListAlertsResp" +
-      "onse\022t\n\023ListVulnerabilities\022-.defenderbr" +
-      "idge.v1.ListVulnerabilitiesRequest\032..def" +
-      "enderbridge.v1.ListVulnerabilitiesRespon" +
-      "se\022Q\n\013GetSoftware\022%.defenderbridge.v1.Ge" +
-      "tSoftwareRequest\032\033.defenderbridge.v1.Sof" +
-      "tware\022w\n\024ListSoftwareMachines\022..defender" +
-      "bridge.v1.ListSoftwareMachinesRequest\032/." +
-      "defenderbridge.v1.ListSoftwareMachinesRe" +
-      "sponse\022j\n\017RunHuntingQuery\022).defenderbrid" +
-      "ge.v1.RunHuntingQueryRequest\032*.defenderb" +
-      "ridge.v1.RunHuntingQueryResponse0\001\022h\n\017Ch" +
-      "eckConnection\022).defenderbridge.v1.CheckC" +
-      "onnectionRequest\032*.defenderbridge.v1.Che" +
-      "ckConnectionResponseB\307\001\n\025com.defenderbri" +
-      "dge.v1B\020RiskServiceProtoP\001ZWgithub.com/d" +
-      "efender-bridge/defender-bridge/clients/g" +
-      "o/defenderbridgev1;defenderbridgev1\242\002\003DB" +
-      "X\252\002\021DefenderBridge.V1\312\002\021DefenderBridge\\V" +
-      "1\352\002\022DefenderBridge::V1b\006proto3"
+      "ackend\0228\n\013fleet_table\030\n \001(\0132#.defenderbr" +
+      "idge.v1.FleetTableStatus\"\202\004\n\020FleetTableS" +
+      "tatus\022\017\n\007enabled\030\001 \001(\010\022\020\n\010machines\030\002 \001(\004" +
+      "\0227\n\023last_sweep_finished\030\003 \001(\0132\032.google.p" +
+      "rotobuf.Timestamp\0226\n\023last_sweep_duration" +
+      "\030\004 \001(\0132\031.google.protobuf.Duration\022!\n\031las" +
+      "t_sweep_upstream_calls\030\005 \001(\004\022\031\n\021last_swe" +
+      "ep_failed\030\006 \001(\010\022\030\n\020last_sweep_error\030\007 \001(" +
+      "\t\022.\n\nnext_sweep\030\010 \001(\0132\032.google.protobuf." +
+      "Timestamp\0220\n\014data_read_at\030\t \001(\0132\032.google" +
+      ".protobuf.Timestamp\022\022\n\ngeneration\030\n \001(\004\022" +
+      "\025\n\rfailed_sweeps\030\013 \001(\004\0229\n\025last_refresh_f" +
+      "inished\030\014 \001(\0132\032.google.protobuf.Timestam" +
+      "p\022\036\n\026refresh_upstream_calls\030\r \001(\004\022\032\n\022ref" +
+      "reshed_machines\030\016 \001(\004\"\256\001\n\nTokenCheck\022\n\n\002" +
+      "ok\030\001 \001(\010\022\r\n\005error\030\002 \001(\t\022\023\n\013aadsts_code\030\003" +
+      " \001(\t\022\013\n\003fix\030\004 \001(\t\022.\n\nexpires_at\030\005 \001(\0132\032." +
+      "google.protobuf.Timestamp\022\016\n\006app_id\030\006 \001(" +
+      "\t\022\021\n\ttenant_id\030\007 \001(\t\022\020\n\010audience\030\010 \001(\t\"\271" +
+      "\001\n\017CapabilityCheck\0221\n\ncapability\030\001 \001(\0162\035" +
+      ".defenderbridge.v1.Capability\022\021\n\tavailab" +
+      "le\030\002 \001(\010\022\020\n\010required\030\003 \001(\010\022\034\n\024required_p" +
+      "ermissions\030\004 \003(\t\022\033\n\023missing_permissions\030" +
+      "\005 \003(\t\022\023\n\013description\030\006 \001(\t\"\212\001\n\013ProbeResu" +
+      "lt\022\021\n\tattempted\030\001 \001(\010\022\n\n\002ok\030\002 \001(\010\022\014\n\004cal" +
+      "l\030\003 \001(\t\022\023\n\013http_status\030\004 \001(\005\022*\n\007latency\030" +
+      "\005 \001(\0132\031.google.protobuf.Duration\022\r\n\005erro" +
+      "r\030\006 \001(\t*j\n\016HuntingBackend\022\037\n\033HUNTING_BAC" +
+      "KEND_UNSPECIFIED\020\000\022\031\n\025HUNTING_BACKEND_GR" +
+      "APH\020\001\022\034\n\030HUNTING_BACKEND_DEFENDER\020\002*\372\001\n\n" +
+      "Capability\022\032\n\026CAPABILITY_UNSPECIFIED\020\000\022\033" +
+      "\n\027CAPABILITY_MACHINE_RISK\020\001\022\036\n\032CAPABILIT" +
+      "Y_VULNERABILITIES\020\002\022\025\n\021CAPABILITY_ALERTS" +
+      "\020\003\022\026\n\022CAPABILITY_ISOLATE\020\004\022\023\n\017CAPABILITY" +
+      "_SCAN\020\005\022\026\n\022CAPABILITY_HUNTING\020\006\022\027\n\023CAPAB" +
+      "ILITY_SOFTWARE\020\007\022\036\n\032CAPABILITY_MACHINE_A" +
+      "CTIONS\020\0102\370\010\n\013RiskService\022]\n\017GetEndpointR" +
+      "isk\022).defenderbridge.v1.GetEndpointRiskR" +
+      "equest\032\037.defenderbridge.v1.EndpointRisk\022" +
+      "z\n\025BatchGetEndpointRisks\022/.defenderbridg" +
+      "e.v1.BatchGetEndpointRisksRequest\0320.defe" +
+      "nderbridge.v1.BatchGetEndpointRisksRespo" +
+      "nse\022j\n\017StreamFleetRisk\022).defenderbridge." +
+      "v1.StreamFleetRiskRequest\032*.defenderbrid" +
+      "ge.v1.StreamFleetRiskResponse0\001\022N\n\nGetMa" +
+      "chine\022$.defenderbridge.v1.GetMachineRequ" +
+      "est\032\032.defenderbridge.v1.Machine\022_\n\014ListM" +
+      "achines\022&.defenderbridge.v1.ListMachines" +
+      "Request\032\'.defenderbridge.v1.ListMachines" +
+      "Response\022Y\n\nListAlerts\022$.defenderbridge." +
+      "v1.ListAlertsRequest\032%.defenderbridge.v1" +
+      ".ListAlertsResponse\022t\n\023ListVulnerabiliti" +
+      "es\022-.defenderbridge.v1.ListVulnerabiliti" +
+      "esRequest\032..defenderbridge.v1.ListVulner" +
+      "abilitiesResponse\022Q\n\013GetSoftware\022%.defen" +
+      "derbridge.v1.GetSoftwareRequest\032\033.defend" +
+      "erbridge.v1.Software\022w\n\024ListSoftwareMach" +
+      "ines\022..defenderbridge.v1.ListSoftwareMac" +
+      "hinesRequest\032/.defenderbridge.v1.ListSof" +
+      "twareMachinesResponse\022j\n\017RunHuntingQuery" +
+      "\022).defenderbridge.v1.RunHuntingQueryRequ" +
+      "est\032*.defenderbridge.v1.RunHuntingQueryR" +
+      "esponse0\001\022h\n\017CheckConnection\022).defenderb" +
+      "ridge.v1.CheckConnectionRequest\032*.defend" +
+      "erbridge.v1.CheckConnectionResponseB\307\001\n\025" +
+      "com.defenderbridge.v1B\020RiskServiceProtoP" +
+      "\001ZWgithub.com/defender-bridge/defender-b" +
+      "ridge/clients/go/defenderbridgev1;defend" +
+      "erbridgev1\242\002\003DBX\252\002\021DefenderBridge.V1\312\002\021D" +
+      "efenderBridge\\V1\352\002\022DefenderBridge::V1b\006p" +
+      "roto3"
     };
     descriptor = com.google.protobuf.Descriptors.FileDescriptor
       .internalBuildGeneratedFileFrom(descriptorData,
@@ -516,21 +536,27 @@ public final class RiskServiceProto extends com.google.protobuf.GeneratedFile {
     internal_static_defenderbridge_v1_CheckConnectionResponse_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_defenderbridge_v1_CheckConnectionResponse_descriptor,
-        new java.lang.String[] { "Token", "GrantedPermissions", "Capabilities", "Probe", "Ready", "AdminConsentReminder", "Cloud", "ApiUrl", "HuntingBackend", });
-    internal_static_defenderbridge_v1_TokenCheck_descriptor =
+        new java.lang.String[] { "Token", "GrantedPermissions", "Capabilities", "Probe", "Ready", "AdminConsentReminder", "Cloud", "ApiUrl", "HuntingBackend", "FleetTable", });
+    internal_static_defenderbridge_v1_FleetTableStatus_descriptor =
       getDescriptor().getMessageType(27);
+    internal_static_defenderbridge_v1_FleetTableStatus_fieldAccessorTable = new
+      com.google.protobuf.GeneratedMessage.FieldAccessorTable(
+        internal_static_defenderbridge_v1_FleetTableStatus_descriptor,
+        new java.lang.String[] { "Enabled", "Machines", "LastSweepFinished", "LastSweepDuration", "LastSweepUpstreamCalls", "LastSweepFailed", "LastSweepError", "NextSweep", "DataReadAt", "Generation", "FailedSweeps", "LastRefreshFinished", "RefreshUpstreamCalls", "RefreshedMachines", });
+    internal_static_defenderbridge_v1_TokenCheck_descriptor =
+      getDescriptor().getMessageType(28);
     internal_static_defenderbridge_v1_TokenCheck_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_defenderbridge_v1_TokenCheck_descriptor,
         new java.lang.String[] { "Ok", "Error", "AadstsCode", "Fix", "ExpiresAt", "AppId", "TenantId", "Audience", });
     internal_static_defenderbridge_v1_CapabilityCheck_descriptor =
-      getDescriptor().getMessageType(28);
+      getDescriptor().getMessageType(29);
     internal_static_defenderbridge_v1_CapabilityCheck_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_defenderbridge_v1_CapabilityCheck_descriptor,
         new java.lang.String[] { "Capability", "Available", "Required", "RequiredPermissions", "MissingPermissions", "Description", });
     internal_static_defenderbridge_v1_ProbeResult_descriptor =
-      getDescriptor().getMessageType(29);
+      getDescriptor().getMessageType(30);
     internal_static_defenderbridge_v1_ProbeResult_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_defenderbridge_v1_ProbeResult_descriptor,
