@@ -12,7 +12,7 @@
 //! the service's ([`DefenderClient::background`]): a sweep waits for its share rather than take
 //! the budget that cold misses, actions and hunting need.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
@@ -24,7 +24,7 @@ use super::{FleetStore, GenerationBuilder};
 use crate::cache::RiskCache;
 use crate::config::fleet::FleetConfig;
 use crate::defender::{
-    Alert, BulkList, CallOptions, DefenderClient, DefenderError, Filter, ODataQuery,
+    Alert, BulkList, CallOptions, DefenderClient, DefenderError, DefenderTime, Filter, ODataQuery,
 };
 use crate::error::ServiceError;
 use crate::risk::bulk::{CallCounter, fold_all};
@@ -37,6 +37,25 @@ pub const MAX_REFRESH_MACHINES: usize = 50;
 /// An alert's `lastUpdateTime` may be written a little before it becomes visible in the list:
 /// each poll reaches this far back before the previous one.
 const POLL_OVERLAP: time::Duration = time::Duration::minutes(2);
+
+/// The machines waiting for a re-read, and the latest alert update each was queued for: a
+/// poll that sees the same update again (the polls overlap, and an alert may carry an update
+/// time ahead of ours) does not queue the machine again.
+#[derive(Debug, Default)]
+struct RefreshQueue {
+    pending: BTreeSet<String>,
+    queued_for: HashMap<String, Option<DefenderTime>>,
+}
+
+impl RefreshQueue {
+    fn offer(&mut self, id: String, updated: Option<DefenderTime>) {
+        let seen = self.queued_for.get(&id);
+        if seen.is_none_or(|seen| updated > *seen) {
+            self.queued_for.insert(id.clone(), updated);
+            self.pending.insert(id);
+        }
+    }
+}
 
 /// The sync task's parts.
 #[derive(Debug, Clone)]
@@ -92,21 +111,21 @@ impl FleetSync {
         let mut next_refresh = self.config.refresh_interval.map(|i| next_sweep + i);
         // Alerts updated after this were not seen by the current generation's sweep.
         let mut polled_from: Option<OffsetDateTime> = None;
-        let mut pending = BTreeSet::new();
+        let mut queue = RefreshQueue::default();
         loop {
             let now = tokio::time::Instant::now();
             if now >= next_sweep {
                 let from = OffsetDateTime::now_utc();
                 if self.sweep(sweep_every).await {
                     polled_from = Some(from);
-                    pending.clear();
+                    queue = RefreshQueue::default();
                 }
                 next_sweep = tokio::time::Instant::now() + sweep_every;
             } else if let (Some(at), Some(every)) = (next_refresh, self.config.refresh_interval) {
                 if now >= at {
                     if let Some(from) = polled_from {
                         let started = OffsetDateTime::now_utc();
-                        if self.refresh(from, &mut pending).await {
+                        if self.refresh(from, &mut queue).await {
                             polled_from = Some(started);
                         }
                     }
@@ -209,15 +228,16 @@ impl FleetSync {
     /// One incremental refresh: polls the alerts updated since `from` (less an overlap) and
     /// re-assesses the table's machines they belong to. Returns whether the poll succeeded
     /// (the next poll then starts from this one).
-    async fn refresh(&self, from: OffsetDateTime, pending: &mut BTreeSet<String>) -> bool {
+    async fn refresh(&self, from: OffsetDateTime, queue: &mut RefreshQueue) -> bool {
         let before = requests(&self.client);
         let polled = self.poll_alerts(from - POLL_OVERLAP).await;
         let ok = match polled {
-            Ok(ids) => {
-                pending.extend(
-                    ids.into_iter()
-                        .filter(|id| self.store().contains(self.tenant(), id)),
-                );
+            Ok(updates) => {
+                for (id, updated) in updates {
+                    if self.store().contains(self.tenant(), &id) {
+                        queue.offer(id, updated);
+                    }
+                }
                 true
             }
             Err(err) => {
@@ -225,6 +245,7 @@ impl FleetSync {
                 false
             }
         };
+        let pending = &mut queue.pending;
         let batch: Vec<String> = pending.iter().take(MAX_REFRESH_MACHINES).cloned().collect();
         let engine = RiskEngine::new(&self.client, &self.cache, &self.portal);
         let opts = CallOptions::default();
@@ -259,14 +280,17 @@ impl FleetSync {
     }
 
     /// Lower-case ids of the machines whose alerts were updated after `since` (any status: a
-    /// resolved alert lowers a level).
-    async fn poll_alerts(&self, since: OffsetDateTime) -> Result<BTreeSet<String>, DefenderError> {
+    /// resolved alert lowers a level), each with its alerts' latest `lastUpdateTime`.
+    async fn poll_alerts(
+        &self,
+        since: OffsetDateTime,
+    ) -> Result<HashMap<String, Option<DefenderTime>>, DefenderError> {
         let query = ODataQuery {
             filter: Some(Filter::gt_time("lastUpdateTime", since).into()),
             top: Some(crate::defender::ApiFamily::Alerts.max_page_size()),
             skip: None,
         };
-        let mut ids = BTreeSet::new();
+        let mut ids: HashMap<String, Option<DefenderTime>> = HashMap::new();
         fold_all(
             &self.client,
             BulkList::Alerts,
@@ -275,11 +299,37 @@ impl FleetSync {
             &CallCounter::default(),
             &mut |alert: Alert| {
                 if let Some(id) = alert.machine_id.filter(|id| !id.is_empty()) {
-                    ids.insert(id.to_ascii_lowercase());
+                    let latest = ids.entry(id.to_ascii_lowercase()).or_default();
+                    if alert.last_update_time > *latest {
+                        *latest = alert.last_update_time;
+                    }
                 }
             },
         )
         .await?;
         Ok(ids)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_machine_is_queued_again_only_for_a_newer_update() {
+        let t = |s: &str| Some(DefenderTime::parse(s));
+        let mut q = RefreshQueue::default();
+        q.offer("m1".into(), t("2026-01-01T00:00:00Z"));
+        assert!(q.pending.contains("m1"));
+        q.pending.clear();
+        // The overlapping poll sees the same update: nothing to do.
+        q.offer("m1".into(), t("2026-01-01T00:00:00Z"));
+        assert!(q.pending.is_empty());
+        q.offer("m1".into(), t("2026-01-01T00:05:00Z"));
+        assert!(q.pending.contains("m1"));
+        q.offer("m2".into(), None);
+        q.pending.clear();
+        q.offer("m2".into(), None);
+        assert!(q.pending.is_empty());
     }
 }
