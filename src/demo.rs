@@ -28,6 +28,9 @@ pub struct DemoOptions {
     /// Serve TLS with client certificates required, and a callers file (throw-away CA, server
     /// and client certificates, API key).
     pub tls: bool,
+    /// With `tls`: write the generated files into this folder (created when missing) instead of
+    /// a temporary one; they are removed from it when the demo stops.
+    pub tls_dir: Option<std::path::PathBuf>,
 }
 
 /// Why the demo could not start.
@@ -87,7 +90,8 @@ pub async fn start(options: DemoOptions) -> Result<RunningDemo, DemoError> {
     // The demo serves the whole fleet warm (docs/fleet-table.md).
     args.fleet.fleet_sync = Some(true);
     let tls = if options.tls {
-        let generated = tls::DemoTls::generate().map_err(DemoError::Tls)?;
+        let generated =
+            tls::DemoTls::generate(options.tls_dir.as_deref()).map_err(DemoError::Tls)?;
         args.tls_cert = Some(generated.path("server.pem"));
         args.tls_key = Some(generated.path("server.key"));
         args.tls_client_ca = Some(generated.path("ca.pem"));
@@ -160,6 +164,7 @@ impl RunningDemo {
              \n    server.pem/.key    server certificate (localhost, 127.0.0.1, ::1)\
              \n    client.pem/.key    client certificate, identity {client}\
              \n    callers.toml       callers file: that identity and the API key below\
+             \n    api-key            the API key below, for scripts\
              \n  API key:             {key}\
              \n\nAs the client certificate's identity (cert:{client}):\n\
              \n  grpcurl {creds} {addr} list\
@@ -192,6 +197,7 @@ mod tests {
             machines: 1,
             seed: 1,
             tls: false,
+            tls_dir: None,
         };
         let err = start(options).await.err().expect("refused");
         assert!(matches!(err, DemoError::SimulatorNotLoopback(_)), "{err}");

@@ -91,6 +91,11 @@ struct DemoArgs {
     /// grpcurl commands that use them.
     #[arg(long)]
     tls: bool,
+    /// With --tls: write those files into DIR (created when missing; files of an earlier demo
+    /// are replaced) instead of a temporary folder, so that scripts and tests can find them.
+    /// The files are removed when the demo stops.
+    #[arg(long, value_name = "DIR", requires = "tls")]
+    tls_dir: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -216,6 +221,7 @@ async fn run_demo(args: DemoArgs) -> ExitCode {
         machines: args.machines,
         seed: args.seed,
         tls: args.tls,
+        tls_dir: args.tls_dir,
     };
     // Installed before anything starts, so an early SIGTERM still drains.
     let signal = server::shutdown_signal();
