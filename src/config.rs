@@ -20,6 +20,7 @@ use crate::defender::{Cloud, Credential, DefenderSettings, RateLimitSettings};
 
 mod callers;
 pub(crate) mod file;
+pub mod fleet;
 mod limits;
 mod security;
 
@@ -293,6 +294,9 @@ pub struct ServeArgs {
         value_name = "N"
     )]
     pub caller_heavy_max_concurrent: Option<u64>,
+    /// The fleet table's flags (docs/fleet-table.md).
+    #[command(flatten)]
+    pub fleet: fleet::FleetArgs,
 }
 
 impl ServeArgs {
@@ -335,6 +339,8 @@ struct FileConfig {
     allowed_hosts: Option<Vec<String>>,
     grpc_web: Option<bool>,
     grpc_web_origins: Option<Vec<String>>,
+    #[serde(default)]
+    fleet: fleet::FileFleet,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -439,6 +445,8 @@ pub struct Config {
     pub grpc_web_origins: Vec<String>,
     /// Default per-caller limits (used only with a callers file).
     pub caller_limits: crate::auth::CallerLimitSettings,
+    /// The fleet table (docs/fleet-table.md).
+    pub fleet: fleet::FleetConfig,
 }
 
 impl Config {
@@ -503,6 +511,7 @@ impl Config {
                 .or(file.caller_heavy_max_concurrent),
         ])?;
         let server_limits = limits::resolve(args, file.limits)?;
+        let fleet = fleet::resolve(&args.fleet, file.fleet)?;
 
         let defender = if enabled {
             let tenant_id = required(
@@ -572,6 +581,7 @@ impl Config {
             grpc_web: security.grpc_web,
             grpc_web_origins: security.grpc_web_origins,
             caller_limits,
+            fleet,
         })
     }
 }

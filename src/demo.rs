@@ -87,6 +87,8 @@ pub async fn start(options: DemoOptions) -> Result<RunningDemo, DemoError> {
             source,
         })?;
     let mut args = service_args(&sim, &sim_config, options.listen);
+    // The demo serves the whole fleet warm (docs/fleet-table.md).
+    args.fleet.fleet_sync = Some(true);
     let tls = if options.tls {
         let generated =
             tls::DemoTls::generate(options.tls_dir.as_deref()).map_err(DemoError::Tls)?;

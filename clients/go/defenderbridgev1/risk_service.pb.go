@@ -2168,8 +2168,10 @@ type CheckConnectionResponse struct {
 	ApiUrl string `protobuf:"bytes,8,opt,name=api_url,json=apiUrl,proto3" json:"api_url,omitempty"`
 	// The configured advanced hunting backend.
 	HuntingBackend HuntingBackend `protobuf:"varint,9,opt,name=hunting_backend,json=huntingBackend,proto3,enum=defenderbridge.v1.HuntingBackend" json:"hunting_backend,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// The fleet table kept warm by bulk sweeps (`--fleet-sync`): its sweeps and size.
+	FleetTable    *FleetTableStatus `protobuf:"bytes,10,opt,name=fleet_table,json=fleetTable,proto3" json:"fleet_table,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *CheckConnectionResponse) Reset() {
@@ -2265,6 +2267,177 @@ func (x *CheckConnectionResponse) GetHuntingBackend() HuntingBackend {
 	return HuntingBackend_HUNTING_BACKEND_UNSPECIFIED
 }
 
+func (x *CheckConnectionResponse) GetFleetTable() *FleetTableStatus {
+	if x != nil {
+		return x.FleetTable
+	}
+	return nil
+}
+
+// The fleet table: every machine's risk read in bulk and served with no upstream call.
+type FleetTableStatus struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// True when `--fleet-sync` is on and a sync task keeps the table.
+	Enabled bool `protobuf:"varint,1,opt,name=enabled,proto3" json:"enabled,omitempty"`
+	// Machines in the table now.
+	Machines uint64 `protobuf:"varint,2,opt,name=machines,proto3" json:"machines,omitempty"`
+	// When the last sweep ended (successfully or not); unset before the first one ends.
+	LastSweepFinished *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=last_sweep_finished,json=lastSweepFinished,proto3" json:"last_sweep_finished,omitempty"`
+	// How long the last sweep took.
+	LastSweepDuration *durationpb.Duration `protobuf:"bytes,4,opt,name=last_sweep_duration,json=lastSweepDuration,proto3" json:"last_sweep_duration,omitempty"`
+	// Upstream (Defender) requests of the last sweep.
+	LastSweepUpstreamCalls uint64 `protobuf:"varint,5,opt,name=last_sweep_upstream_calls,json=lastSweepUpstreamCalls,proto3" json:"last_sweep_upstream_calls,omitempty"`
+	// True when the last sweep failed: the table still serves the previous generation.
+	LastSweepFailed bool `protobuf:"varint,6,opt,name=last_sweep_failed,json=lastSweepFailed,proto3" json:"last_sweep_failed,omitempty"`
+	// Why the last sweep failed; empty when it did not.
+	LastSweepError string `protobuf:"bytes,7,opt,name=last_sweep_error,json=lastSweepError,proto3" json:"last_sweep_error,omitempty"`
+	// When the next sweep starts.
+	NextSweep *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=next_sweep,json=nextSweep,proto3" json:"next_sweep,omitempty"`
+	// When the reads of the generation being served started: its answers are at least this
+	// fresh (incremental refreshes make some fresher).
+	DataReadAt *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=data_read_at,json=dataReadAt,proto3" json:"data_read_at,omitempty"`
+	// Generations published since the server started.
+	Generation uint64 `protobuf:"varint,10,opt,name=generation,proto3" json:"generation,omitempty"`
+	// Sweeps that failed since the server started.
+	FailedSweeps uint64 `protobuf:"varint,11,opt,name=failed_sweeps,json=failedSweeps,proto3" json:"failed_sweeps,omitempty"`
+	// When the last incremental refresh (alerts updated since the previous poll) ended.
+	LastRefreshFinished *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=last_refresh_finished,json=lastRefreshFinished,proto3" json:"last_refresh_finished,omitempty"`
+	// Upstream requests of every incremental refresh since the server started.
+	RefreshUpstreamCalls uint64 `protobuf:"varint,13,opt,name=refresh_upstream_calls,json=refreshUpstreamCalls,proto3" json:"refresh_upstream_calls,omitempty"`
+	// Machines re-assessed by incremental refreshes since the server started.
+	RefreshedMachines uint64 `protobuf:"varint,14,opt,name=refreshed_machines,json=refreshedMachines,proto3" json:"refreshed_machines,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
+}
+
+func (x *FleetTableStatus) Reset() {
+	*x = FleetTableStatus{}
+	mi := &file_defenderbridge_v1_risk_service_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FleetTableStatus) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FleetTableStatus) ProtoMessage() {}
+
+func (x *FleetTableStatus) ProtoReflect() protoreflect.Message {
+	mi := &file_defenderbridge_v1_risk_service_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FleetTableStatus.ProtoReflect.Descriptor instead.
+func (*FleetTableStatus) Descriptor() ([]byte, []int) {
+	return file_defenderbridge_v1_risk_service_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *FleetTableStatus) GetEnabled() bool {
+	if x != nil {
+		return x.Enabled
+	}
+	return false
+}
+
+func (x *FleetTableStatus) GetMachines() uint64 {
+	if x != nil {
+		return x.Machines
+	}
+	return 0
+}
+
+func (x *FleetTableStatus) GetLastSweepFinished() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LastSweepFinished
+	}
+	return nil
+}
+
+func (x *FleetTableStatus) GetLastSweepDuration() *durationpb.Duration {
+	if x != nil {
+		return x.LastSweepDuration
+	}
+	return nil
+}
+
+func (x *FleetTableStatus) GetLastSweepUpstreamCalls() uint64 {
+	if x != nil {
+		return x.LastSweepUpstreamCalls
+	}
+	return 0
+}
+
+func (x *FleetTableStatus) GetLastSweepFailed() bool {
+	if x != nil {
+		return x.LastSweepFailed
+	}
+	return false
+}
+
+func (x *FleetTableStatus) GetLastSweepError() string {
+	if x != nil {
+		return x.LastSweepError
+	}
+	return ""
+}
+
+func (x *FleetTableStatus) GetNextSweep() *timestamppb.Timestamp {
+	if x != nil {
+		return x.NextSweep
+	}
+	return nil
+}
+
+func (x *FleetTableStatus) GetDataReadAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.DataReadAt
+	}
+	return nil
+}
+
+func (x *FleetTableStatus) GetGeneration() uint64 {
+	if x != nil {
+		return x.Generation
+	}
+	return 0
+}
+
+func (x *FleetTableStatus) GetFailedSweeps() uint64 {
+	if x != nil {
+		return x.FailedSweeps
+	}
+	return 0
+}
+
+func (x *FleetTableStatus) GetLastRefreshFinished() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LastRefreshFinished
+	}
+	return nil
+}
+
+func (x *FleetTableStatus) GetRefreshUpstreamCalls() uint64 {
+	if x != nil {
+		return x.RefreshUpstreamCalls
+	}
+	return 0
+}
+
+func (x *FleetTableStatus) GetRefreshedMachines() uint64 {
+	if x != nil {
+		return x.RefreshedMachines
+	}
+	return 0
+}
+
 // The outcome of the token request.
 type TokenCheck struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -2291,7 +2464,7 @@ type TokenCheck struct {
 
 func (x *TokenCheck) Reset() {
 	*x = TokenCheck{}
-	mi := &file_defenderbridge_v1_risk_service_proto_msgTypes[27]
+	mi := &file_defenderbridge_v1_risk_service_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2303,7 +2476,7 @@ func (x *TokenCheck) String() string {
 func (*TokenCheck) ProtoMessage() {}
 
 func (x *TokenCheck) ProtoReflect() protoreflect.Message {
-	mi := &file_defenderbridge_v1_risk_service_proto_msgTypes[27]
+	mi := &file_defenderbridge_v1_risk_service_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2316,7 +2489,7 @@ func (x *TokenCheck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TokenCheck.ProtoReflect.Descriptor instead.
 func (*TokenCheck) Descriptor() ([]byte, []int) {
-	return file_defenderbridge_v1_risk_service_proto_rawDescGZIP(), []int{27}
+	return file_defenderbridge_v1_risk_service_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *TokenCheck) GetOk() bool {
@@ -2397,7 +2570,7 @@ type CapabilityCheck struct {
 
 func (x *CapabilityCheck) Reset() {
 	*x = CapabilityCheck{}
-	mi := &file_defenderbridge_v1_risk_service_proto_msgTypes[28]
+	mi := &file_defenderbridge_v1_risk_service_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2409,7 +2582,7 @@ func (x *CapabilityCheck) String() string {
 func (*CapabilityCheck) ProtoMessage() {}
 
 func (x *CapabilityCheck) ProtoReflect() protoreflect.Message {
-	mi := &file_defenderbridge_v1_risk_service_proto_msgTypes[28]
+	mi := &file_defenderbridge_v1_risk_service_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2422,7 +2595,7 @@ func (x *CapabilityCheck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CapabilityCheck.ProtoReflect.Descriptor instead.
 func (*CapabilityCheck) Descriptor() ([]byte, []int) {
-	return file_defenderbridge_v1_risk_service_proto_rawDescGZIP(), []int{28}
+	return file_defenderbridge_v1_risk_service_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *CapabilityCheck) GetCapability() Capability {
@@ -2489,7 +2662,7 @@ type ProbeResult struct {
 
 func (x *ProbeResult) Reset() {
 	*x = ProbeResult{}
-	mi := &file_defenderbridge_v1_risk_service_proto_msgTypes[29]
+	mi := &file_defenderbridge_v1_risk_service_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2501,7 +2674,7 @@ func (x *ProbeResult) String() string {
 func (*ProbeResult) ProtoMessage() {}
 
 func (x *ProbeResult) ProtoReflect() protoreflect.Message {
-	mi := &file_defenderbridge_v1_risk_service_proto_msgTypes[29]
+	mi := &file_defenderbridge_v1_risk_service_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2514,7 +2687,7 @@ func (x *ProbeResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProbeResult.ProtoReflect.Descriptor instead.
 func (*ProbeResult) Descriptor() ([]byte, []int) {
-	return file_defenderbridge_v1_risk_service_proto_rawDescGZIP(), []int{29}
+	return file_defenderbridge_v1_risk_service_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *ProbeResult) GetAttempted() bool {
@@ -2703,7 +2876,7 @@ const file_defenderbridge_v1_risk_service_proto_rawDesc = "" +
 	"\x16CheckConnectionRequest\x12\x16\n" +
 	"\x06tenant\x18\x01 \x01(\tR\x06tenant\x12\x1d\n" +
 	"\n" +
-	"skip_probe\x18\x02 \x01(\bR\tskipProbe\"\xc4\x03\n" +
+	"skip_probe\x18\x02 \x01(\bR\tskipProbe\"\x8a\x04\n" +
 	"\x17CheckConnectionResponse\x123\n" +
 	"\x05token\x18\x01 \x01(\v2\x1d.defenderbridge.v1.TokenCheckR\x05token\x12/\n" +
 	"\x13granted_permissions\x18\x02 \x03(\tR\x12grantedPermissions\x12F\n" +
@@ -2713,7 +2886,30 @@ const file_defenderbridge_v1_risk_service_proto_rawDesc = "" +
 	"\x16admin_consent_reminder\x18\x06 \x01(\tR\x14adminConsentReminder\x12\x14\n" +
 	"\x05cloud\x18\a \x01(\tR\x05cloud\x12\x17\n" +
 	"\aapi_url\x18\b \x01(\tR\x06apiUrl\x12J\n" +
-	"\x0fhunting_backend\x18\t \x01(\x0e2!.defenderbridge.v1.HuntingBackendR\x0ehuntingBackend\"\xf0\x01\n" +
+	"\x0fhunting_backend\x18\t \x01(\x0e2!.defenderbridge.v1.HuntingBackendR\x0ehuntingBackend\x12D\n" +
+	"\vfleet_table\x18\n" +
+	" \x01(\v2#.defenderbridge.v1.FleetTableStatusR\n" +
+	"fleetTable\"\xe3\x05\n" +
+	"\x10FleetTableStatus\x12\x18\n" +
+	"\aenabled\x18\x01 \x01(\bR\aenabled\x12\x1a\n" +
+	"\bmachines\x18\x02 \x01(\x04R\bmachines\x12J\n" +
+	"\x13last_sweep_finished\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x11lastSweepFinished\x12I\n" +
+	"\x13last_sweep_duration\x18\x04 \x01(\v2\x19.google.protobuf.DurationR\x11lastSweepDuration\x129\n" +
+	"\x19last_sweep_upstream_calls\x18\x05 \x01(\x04R\x16lastSweepUpstreamCalls\x12*\n" +
+	"\x11last_sweep_failed\x18\x06 \x01(\bR\x0flastSweepFailed\x12(\n" +
+	"\x10last_sweep_error\x18\a \x01(\tR\x0elastSweepError\x129\n" +
+	"\n" +
+	"next_sweep\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\tnextSweep\x12<\n" +
+	"\fdata_read_at\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"dataReadAt\x12\x1e\n" +
+	"\n" +
+	"generation\x18\n" +
+	" \x01(\x04R\n" +
+	"generation\x12#\n" +
+	"\rfailed_sweeps\x18\v \x01(\x04R\ffailedSweeps\x12N\n" +
+	"\x15last_refresh_finished\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\x13lastRefreshFinished\x124\n" +
+	"\x16refresh_upstream_calls\x18\r \x01(\x04R\x14refreshUpstreamCalls\x12-\n" +
+	"\x12refreshed_machines\x18\x0e \x01(\x04R\x11refreshedMachines\"\xf0\x01\n" +
 	"\n" +
 	"TokenCheck\x12\x0e\n" +
 	"\x02ok\x18\x01 \x01(\bR\x02ok\x12\x14\n" +
@@ -2791,7 +2987,7 @@ func file_defenderbridge_v1_risk_service_proto_rawDescGZIP() []byte {
 }
 
 var file_defenderbridge_v1_risk_service_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_defenderbridge_v1_risk_service_proto_msgTypes = make([]protoimpl.MessageInfo, 31)
+var file_defenderbridge_v1_risk_service_proto_msgTypes = make([]protoimpl.MessageInfo, 32)
 var file_defenderbridge_v1_risk_service_proto_goTypes = []any{
 	(RiskView)(0),                         // 0: defenderbridge.v1.RiskView
 	(HuntingBackend)(0),                   // 1: defenderbridge.v1.HuntingBackend
@@ -2823,90 +3019,97 @@ var file_defenderbridge_v1_risk_service_proto_goTypes = []any{
 	(*HuntingSummary)(nil),                // 27: defenderbridge.v1.HuntingSummary
 	(*CheckConnectionRequest)(nil),        // 28: defenderbridge.v1.CheckConnectionRequest
 	(*CheckConnectionResponse)(nil),       // 29: defenderbridge.v1.CheckConnectionResponse
-	(*TokenCheck)(nil),                    // 30: defenderbridge.v1.TokenCheck
-	(*CapabilityCheck)(nil),               // 31: defenderbridge.v1.CapabilityCheck
-	(*ProbeResult)(nil),                   // 32: defenderbridge.v1.ProbeResult
-	nil,                                   // 33: defenderbridge.v1.EndpointRiskError.MetadataEntry
-	(*timestamppb.Timestamp)(nil),         // 34: google.protobuf.Timestamp
-	(*EndpointRisk)(nil),                  // 35: defenderbridge.v1.EndpointRisk
-	(RiskLevel)(0),                        // 36: defenderbridge.v1.RiskLevel
-	(*Machine)(nil),                       // 37: defenderbridge.v1.Machine
-	(AlertSeverity)(0),                    // 38: defenderbridge.v1.AlertSeverity
-	(AlertStatus)(0),                      // 39: defenderbridge.v1.AlertStatus
-	(*Alert)(nil),                         // 40: defenderbridge.v1.Alert
-	(VulnerabilitySeverity)(0),            // 41: defenderbridge.v1.VulnerabilitySeverity
-	(*Vulnerability)(nil),                 // 42: defenderbridge.v1.Vulnerability
-	(*MachineReference)(nil),              // 43: defenderbridge.v1.MachineReference
-	(*structpb.Value)(nil),                // 44: google.protobuf.Value
-	(*structpb.Struct)(nil),               // 45: google.protobuf.Struct
-	(*durationpb.Duration)(nil),           // 46: google.protobuf.Duration
-	(*Software)(nil),                      // 47: defenderbridge.v1.Software
+	(*FleetTableStatus)(nil),              // 30: defenderbridge.v1.FleetTableStatus
+	(*TokenCheck)(nil),                    // 31: defenderbridge.v1.TokenCheck
+	(*CapabilityCheck)(nil),               // 32: defenderbridge.v1.CapabilityCheck
+	(*ProbeResult)(nil),                   // 33: defenderbridge.v1.ProbeResult
+	nil,                                   // 34: defenderbridge.v1.EndpointRiskError.MetadataEntry
+	(*timestamppb.Timestamp)(nil),         // 35: google.protobuf.Timestamp
+	(*EndpointRisk)(nil),                  // 36: defenderbridge.v1.EndpointRisk
+	(RiskLevel)(0),                        // 37: defenderbridge.v1.RiskLevel
+	(*Machine)(nil),                       // 38: defenderbridge.v1.Machine
+	(AlertSeverity)(0),                    // 39: defenderbridge.v1.AlertSeverity
+	(AlertStatus)(0),                      // 40: defenderbridge.v1.AlertStatus
+	(*Alert)(nil),                         // 41: defenderbridge.v1.Alert
+	(VulnerabilitySeverity)(0),            // 42: defenderbridge.v1.VulnerabilitySeverity
+	(*Vulnerability)(nil),                 // 43: defenderbridge.v1.Vulnerability
+	(*MachineReference)(nil),              // 44: defenderbridge.v1.MachineReference
+	(*structpb.Value)(nil),                // 45: google.protobuf.Value
+	(*structpb.Struct)(nil),               // 46: google.protobuf.Struct
+	(*durationpb.Duration)(nil),           // 47: google.protobuf.Duration
+	(*Software)(nil),                      // 48: defenderbridge.v1.Software
 }
 var file_defenderbridge_v1_risk_service_proto_depIdxs = []int32{
-	34, // 0: defenderbridge.v1.GetEndpointRiskRequest.observed_at:type_name -> google.protobuf.Timestamp
+	35, // 0: defenderbridge.v1.GetEndpointRiskRequest.observed_at:type_name -> google.protobuf.Timestamp
 	0,  // 1: defenderbridge.v1.GetEndpointRiskRequest.view:type_name -> defenderbridge.v1.RiskView
 	3,  // 2: defenderbridge.v1.BatchGetEndpointRisksRequest.requests:type_name -> defenderbridge.v1.GetEndpointRiskRequest
 	0,  // 3: defenderbridge.v1.BatchGetEndpointRisksRequest.view:type_name -> defenderbridge.v1.RiskView
 	6,  // 4: defenderbridge.v1.BatchGetEndpointRisksResponse.results:type_name -> defenderbridge.v1.BatchEndpointRiskResult
-	35, // 5: defenderbridge.v1.BatchEndpointRiskResult.risk:type_name -> defenderbridge.v1.EndpointRisk
+	36, // 5: defenderbridge.v1.BatchEndpointRiskResult.risk:type_name -> defenderbridge.v1.EndpointRisk
 	7,  // 6: defenderbridge.v1.BatchEndpointRiskResult.error:type_name -> defenderbridge.v1.EndpointRiskError
-	33, // 7: defenderbridge.v1.EndpointRiskError.metadata:type_name -> defenderbridge.v1.EndpointRiskError.MetadataEntry
-	36, // 8: defenderbridge.v1.StreamFleetRiskRequest.risk_score:type_name -> defenderbridge.v1.RiskLevel
-	36, // 9: defenderbridge.v1.StreamFleetRiskRequest.exposure_level:type_name -> defenderbridge.v1.RiskLevel
+	34, // 7: defenderbridge.v1.EndpointRiskError.metadata:type_name -> defenderbridge.v1.EndpointRiskError.MetadataEntry
+	37, // 8: defenderbridge.v1.StreamFleetRiskRequest.risk_score:type_name -> defenderbridge.v1.RiskLevel
+	37, // 9: defenderbridge.v1.StreamFleetRiskRequest.exposure_level:type_name -> defenderbridge.v1.RiskLevel
 	0,  // 10: defenderbridge.v1.StreamFleetRiskRequest.view:type_name -> defenderbridge.v1.RiskView
-	35, // 11: defenderbridge.v1.StreamFleetRiskResponse.risk:type_name -> defenderbridge.v1.EndpointRisk
+	36, // 11: defenderbridge.v1.StreamFleetRiskResponse.risk:type_name -> defenderbridge.v1.EndpointRisk
 	10, // 12: defenderbridge.v1.StreamFleetRiskResponse.summary:type_name -> defenderbridge.v1.FleetSummary
-	36, // 13: defenderbridge.v1.ListMachinesRequest.risk_score:type_name -> defenderbridge.v1.RiskLevel
-	36, // 14: defenderbridge.v1.ListMachinesRequest.exposure_level:type_name -> defenderbridge.v1.RiskLevel
-	37, // 15: defenderbridge.v1.ListMachinesResponse.machines:type_name -> defenderbridge.v1.Machine
-	38, // 16: defenderbridge.v1.ListAlertsRequest.min_severity:type_name -> defenderbridge.v1.AlertSeverity
-	39, // 17: defenderbridge.v1.ListAlertsRequest.status:type_name -> defenderbridge.v1.AlertStatus
-	40, // 18: defenderbridge.v1.ListAlertsResponse.alerts:type_name -> defenderbridge.v1.Alert
-	41, // 19: defenderbridge.v1.ListVulnerabilitiesRequest.min_severity:type_name -> defenderbridge.v1.VulnerabilitySeverity
-	42, // 20: defenderbridge.v1.ListVulnerabilitiesResponse.vulnerabilities:type_name -> defenderbridge.v1.Vulnerability
-	43, // 21: defenderbridge.v1.ListSoftwareMachinesResponse.machines:type_name -> defenderbridge.v1.MachineReference
+	37, // 13: defenderbridge.v1.ListMachinesRequest.risk_score:type_name -> defenderbridge.v1.RiskLevel
+	37, // 14: defenderbridge.v1.ListMachinesRequest.exposure_level:type_name -> defenderbridge.v1.RiskLevel
+	38, // 15: defenderbridge.v1.ListMachinesResponse.machines:type_name -> defenderbridge.v1.Machine
+	39, // 16: defenderbridge.v1.ListAlertsRequest.min_severity:type_name -> defenderbridge.v1.AlertSeverity
+	40, // 17: defenderbridge.v1.ListAlertsRequest.status:type_name -> defenderbridge.v1.AlertStatus
+	41, // 18: defenderbridge.v1.ListAlertsResponse.alerts:type_name -> defenderbridge.v1.Alert
+	42, // 19: defenderbridge.v1.ListVulnerabilitiesRequest.min_severity:type_name -> defenderbridge.v1.VulnerabilitySeverity
+	43, // 20: defenderbridge.v1.ListVulnerabilitiesResponse.vulnerabilities:type_name -> defenderbridge.v1.Vulnerability
+	44, // 21: defenderbridge.v1.ListSoftwareMachinesResponse.machines:type_name -> defenderbridge.v1.MachineReference
 	23, // 22: defenderbridge.v1.RunHuntingQueryResponse.schema:type_name -> defenderbridge.v1.HuntingSchema
 	25, // 23: defenderbridge.v1.RunHuntingQueryResponse.rows:type_name -> defenderbridge.v1.HuntingRowBatch
 	27, // 24: defenderbridge.v1.RunHuntingQueryResponse.summary:type_name -> defenderbridge.v1.HuntingSummary
 	24, // 25: defenderbridge.v1.HuntingSchema.columns:type_name -> defenderbridge.v1.HuntingColumn
 	26, // 26: defenderbridge.v1.HuntingRowBatch.rows:type_name -> defenderbridge.v1.HuntingRow
-	44, // 27: defenderbridge.v1.HuntingRow.values:type_name -> google.protobuf.Value
-	45, // 28: defenderbridge.v1.HuntingSummary.statistics:type_name -> google.protobuf.Struct
+	45, // 27: defenderbridge.v1.HuntingRow.values:type_name -> google.protobuf.Value
+	46, // 28: defenderbridge.v1.HuntingSummary.statistics:type_name -> google.protobuf.Struct
 	1,  // 29: defenderbridge.v1.HuntingSummary.backend:type_name -> defenderbridge.v1.HuntingBackend
-	30, // 30: defenderbridge.v1.CheckConnectionResponse.token:type_name -> defenderbridge.v1.TokenCheck
-	31, // 31: defenderbridge.v1.CheckConnectionResponse.capabilities:type_name -> defenderbridge.v1.CapabilityCheck
-	32, // 32: defenderbridge.v1.CheckConnectionResponse.probe:type_name -> defenderbridge.v1.ProbeResult
+	31, // 30: defenderbridge.v1.CheckConnectionResponse.token:type_name -> defenderbridge.v1.TokenCheck
+	32, // 31: defenderbridge.v1.CheckConnectionResponse.capabilities:type_name -> defenderbridge.v1.CapabilityCheck
+	33, // 32: defenderbridge.v1.CheckConnectionResponse.probe:type_name -> defenderbridge.v1.ProbeResult
 	1,  // 33: defenderbridge.v1.CheckConnectionResponse.hunting_backend:type_name -> defenderbridge.v1.HuntingBackend
-	34, // 34: defenderbridge.v1.TokenCheck.expires_at:type_name -> google.protobuf.Timestamp
-	2,  // 35: defenderbridge.v1.CapabilityCheck.capability:type_name -> defenderbridge.v1.Capability
-	46, // 36: defenderbridge.v1.ProbeResult.latency:type_name -> google.protobuf.Duration
-	3,  // 37: defenderbridge.v1.RiskService.GetEndpointRisk:input_type -> defenderbridge.v1.GetEndpointRiskRequest
-	4,  // 38: defenderbridge.v1.RiskService.BatchGetEndpointRisks:input_type -> defenderbridge.v1.BatchGetEndpointRisksRequest
-	8,  // 39: defenderbridge.v1.RiskService.StreamFleetRisk:input_type -> defenderbridge.v1.StreamFleetRiskRequest
-	11, // 40: defenderbridge.v1.RiskService.GetMachine:input_type -> defenderbridge.v1.GetMachineRequest
-	12, // 41: defenderbridge.v1.RiskService.ListMachines:input_type -> defenderbridge.v1.ListMachinesRequest
-	14, // 42: defenderbridge.v1.RiskService.ListAlerts:input_type -> defenderbridge.v1.ListAlertsRequest
-	16, // 43: defenderbridge.v1.RiskService.ListVulnerabilities:input_type -> defenderbridge.v1.ListVulnerabilitiesRequest
-	18, // 44: defenderbridge.v1.RiskService.GetSoftware:input_type -> defenderbridge.v1.GetSoftwareRequest
-	19, // 45: defenderbridge.v1.RiskService.ListSoftwareMachines:input_type -> defenderbridge.v1.ListSoftwareMachinesRequest
-	21, // 46: defenderbridge.v1.RiskService.RunHuntingQuery:input_type -> defenderbridge.v1.RunHuntingQueryRequest
-	28, // 47: defenderbridge.v1.RiskService.CheckConnection:input_type -> defenderbridge.v1.CheckConnectionRequest
-	35, // 48: defenderbridge.v1.RiskService.GetEndpointRisk:output_type -> defenderbridge.v1.EndpointRisk
-	5,  // 49: defenderbridge.v1.RiskService.BatchGetEndpointRisks:output_type -> defenderbridge.v1.BatchGetEndpointRisksResponse
-	9,  // 50: defenderbridge.v1.RiskService.StreamFleetRisk:output_type -> defenderbridge.v1.StreamFleetRiskResponse
-	37, // 51: defenderbridge.v1.RiskService.GetMachine:output_type -> defenderbridge.v1.Machine
-	13, // 52: defenderbridge.v1.RiskService.ListMachines:output_type -> defenderbridge.v1.ListMachinesResponse
-	15, // 53: defenderbridge.v1.RiskService.ListAlerts:output_type -> defenderbridge.v1.ListAlertsResponse
-	17, // 54: defenderbridge.v1.RiskService.ListVulnerabilities:output_type -> defenderbridge.v1.ListVulnerabilitiesResponse
-	47, // 55: defenderbridge.v1.RiskService.GetSoftware:output_type -> defenderbridge.v1.Software
-	20, // 56: defenderbridge.v1.RiskService.ListSoftwareMachines:output_type -> defenderbridge.v1.ListSoftwareMachinesResponse
-	22, // 57: defenderbridge.v1.RiskService.RunHuntingQuery:output_type -> defenderbridge.v1.RunHuntingQueryResponse
-	29, // 58: defenderbridge.v1.RiskService.CheckConnection:output_type -> defenderbridge.v1.CheckConnectionResponse
-	48, // [48:59] is the sub-list for method output_type
-	37, // [37:48] is the sub-list for method input_type
-	37, // [37:37] is the sub-list for extension type_name
-	37, // [37:37] is the sub-list for extension extendee
-	0,  // [0:37] is the sub-list for field type_name
+	30, // 34: defenderbridge.v1.CheckConnectionResponse.fleet_table:type_name -> defenderbridge.v1.FleetTableStatus
+	35, // 35: defenderbridge.v1.FleetTableStatus.last_sweep_finished:type_name -> google.protobuf.Timestamp
+	47, // 36: defenderbridge.v1.FleetTableStatus.last_sweep_duration:type_name -> google.protobuf.Duration
+	35, // 37: defenderbridge.v1.FleetTableStatus.next_sweep:type_name -> google.protobuf.Timestamp
+	35, // 38: defenderbridge.v1.FleetTableStatus.data_read_at:type_name -> google.protobuf.Timestamp
+	35, // 39: defenderbridge.v1.FleetTableStatus.last_refresh_finished:type_name -> google.protobuf.Timestamp
+	35, // 40: defenderbridge.v1.TokenCheck.expires_at:type_name -> google.protobuf.Timestamp
+	2,  // 41: defenderbridge.v1.CapabilityCheck.capability:type_name -> defenderbridge.v1.Capability
+	47, // 42: defenderbridge.v1.ProbeResult.latency:type_name -> google.protobuf.Duration
+	3,  // 43: defenderbridge.v1.RiskService.GetEndpointRisk:input_type -> defenderbridge.v1.GetEndpointRiskRequest
+	4,  // 44: defenderbridge.v1.RiskService.BatchGetEndpointRisks:input_type -> defenderbridge.v1.BatchGetEndpointRisksRequest
+	8,  // 45: defenderbridge.v1.RiskService.StreamFleetRisk:input_type -> defenderbridge.v1.StreamFleetRiskRequest
+	11, // 46: defenderbridge.v1.RiskService.GetMachine:input_type -> defenderbridge.v1.GetMachineRequest
+	12, // 47: defenderbridge.v1.RiskService.ListMachines:input_type -> defenderbridge.v1.ListMachinesRequest
+	14, // 48: defenderbridge.v1.RiskService.ListAlerts:input_type -> defenderbridge.v1.ListAlertsRequest
+	16, // 49: defenderbridge.v1.RiskService.ListVulnerabilities:input_type -> defenderbridge.v1.ListVulnerabilitiesRequest
+	18, // 50: defenderbridge.v1.RiskService.GetSoftware:input_type -> defenderbridge.v1.GetSoftwareRequest
+	19, // 51: defenderbridge.v1.RiskService.ListSoftwareMachines:input_type -> defenderbridge.v1.ListSoftwareMachinesRequest
+	21, // 52: defenderbridge.v1.RiskService.RunHuntingQuery:input_type -> defenderbridge.v1.RunHuntingQueryRequest
+	28, // 53: defenderbridge.v1.RiskService.CheckConnection:input_type -> defenderbridge.v1.CheckConnectionRequest
+	36, // 54: defenderbridge.v1.RiskService.GetEndpointRisk:output_type -> defenderbridge.v1.EndpointRisk
+	5,  // 55: defenderbridge.v1.RiskService.BatchGetEndpointRisks:output_type -> defenderbridge.v1.BatchGetEndpointRisksResponse
+	9,  // 56: defenderbridge.v1.RiskService.StreamFleetRisk:output_type -> defenderbridge.v1.StreamFleetRiskResponse
+	38, // 57: defenderbridge.v1.RiskService.GetMachine:output_type -> defenderbridge.v1.Machine
+	13, // 58: defenderbridge.v1.RiskService.ListMachines:output_type -> defenderbridge.v1.ListMachinesResponse
+	15, // 59: defenderbridge.v1.RiskService.ListAlerts:output_type -> defenderbridge.v1.ListAlertsResponse
+	17, // 60: defenderbridge.v1.RiskService.ListVulnerabilities:output_type -> defenderbridge.v1.ListVulnerabilitiesResponse
+	48, // 61: defenderbridge.v1.RiskService.GetSoftware:output_type -> defenderbridge.v1.Software
+	20, // 62: defenderbridge.v1.RiskService.ListSoftwareMachines:output_type -> defenderbridge.v1.ListSoftwareMachinesResponse
+	22, // 63: defenderbridge.v1.RiskService.RunHuntingQuery:output_type -> defenderbridge.v1.RunHuntingQueryResponse
+	29, // 64: defenderbridge.v1.RiskService.CheckConnection:output_type -> defenderbridge.v1.CheckConnectionResponse
+	54, // [54:65] is the sub-list for method output_type
+	43, // [43:54] is the sub-list for method input_type
+	43, // [43:43] is the sub-list for extension type_name
+	43, // [43:43] is the sub-list for extension extendee
+	0,  // [0:43] is the sub-list for field type_name
 }
 
 func init() { file_defenderbridge_v1_risk_service_proto_init() }
@@ -2939,7 +3142,7 @@ func file_defenderbridge_v1_risk_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_defenderbridge_v1_risk_service_proto_rawDesc), len(file_defenderbridge_v1_risk_service_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   31,
+			NumMessages:   32,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

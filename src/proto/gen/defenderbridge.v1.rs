@@ -1254,6 +1254,56 @@ pub struct CheckConnectionResponse {
     /// The configured advanced hunting backend.
     #[prost(enumeration = "HuntingBackend", tag = "9")]
     pub hunting_backend: i32,
+    /// The fleet table kept warm by bulk sweeps (`--fleet-sync`): its sweeps and size.
+    #[prost(message, optional, tag = "10")]
+    pub fleet_table: ::core::option::Option<FleetTableStatus>,
+}
+/// The fleet table: every machine's risk read in bulk and served with no upstream call.
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct FleetTableStatus {
+    /// True when `--fleet-sync` is on and a sync task keeps the table.
+    #[prost(bool, tag = "1")]
+    pub enabled: bool,
+    /// Machines in the table now.
+    #[prost(uint64, tag = "2")]
+    pub machines: u64,
+    /// When the last sweep ended (successfully or not); unset before the first one ends.
+    #[prost(message, optional, tag = "3")]
+    pub last_sweep_finished: ::core::option::Option<::prost_types::Timestamp>,
+    /// How long the last sweep took.
+    #[prost(message, optional, tag = "4")]
+    pub last_sweep_duration: ::core::option::Option<::prost_types::Duration>,
+    /// Upstream (Defender) requests of the last sweep.
+    #[prost(uint64, tag = "5")]
+    pub last_sweep_upstream_calls: u64,
+    /// True when the last sweep failed: the table still serves the previous generation.
+    #[prost(bool, tag = "6")]
+    pub last_sweep_failed: bool,
+    /// Why the last sweep failed; empty when it did not.
+    #[prost(string, tag = "7")]
+    pub last_sweep_error: ::prost::alloc::string::String,
+    /// When the next sweep starts.
+    #[prost(message, optional, tag = "8")]
+    pub next_sweep: ::core::option::Option<::prost_types::Timestamp>,
+    /// When the reads of the generation being served started: its answers are at least this
+    /// fresh (incremental refreshes make some fresher).
+    #[prost(message, optional, tag = "9")]
+    pub data_read_at: ::core::option::Option<::prost_types::Timestamp>,
+    /// Generations published since the server started.
+    #[prost(uint64, tag = "10")]
+    pub generation: u64,
+    /// Sweeps that failed since the server started.
+    #[prost(uint64, tag = "11")]
+    pub failed_sweeps: u64,
+    /// When the last incremental refresh (alerts updated since the previous poll) ended.
+    #[prost(message, optional, tag = "12")]
+    pub last_refresh_finished: ::core::option::Option<::prost_types::Timestamp>,
+    /// Upstream requests of every incremental refresh since the server started.
+    #[prost(uint64, tag = "13")]
+    pub refresh_upstream_calls: u64,
+    /// Machines re-assessed by incremental refreshes since the server started.
+    #[prost(uint64, tag = "14")]
+    pub refreshed_machines: u64,
 }
 /// The outcome of the token request.
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]

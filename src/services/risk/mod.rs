@@ -373,6 +373,7 @@ impl RiskService for RiskHandlers {
             &report,
             client.settings(),
             backend,
+            &self.state.cache.fleet().status(),
         )))
     }
 }

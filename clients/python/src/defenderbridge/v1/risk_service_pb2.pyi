@@ -1131,6 +1131,7 @@ class CheckConnectionResponse(_message.Message):
     CLOUD_FIELD_NUMBER: _builtins.int
     API_URL_FIELD_NUMBER: _builtins.int
     HUNTING_BACKEND_FIELD_NUMBER: _builtins.int
+    FLEET_TABLE_FIELD_NUMBER: _builtins.int
     ready: _builtins.bool
     """True when the token works, every required capability is available and the probe (unless
     skipped) succeeded.
@@ -1163,6 +1164,10 @@ class CheckConnectionResponse(_message.Message):
     def probe(self) -> Global___ProbeResult:
         """The probe call's outcome."""
 
+    @_builtins.property
+    def fleet_table(self) -> Global___FleetTableStatus:
+        """The fleet table kept warm by bulk sweeps (`--fleet-sync`): its sweeps and size."""
+
     def __init__(
         self,
         *,
@@ -1175,14 +1180,101 @@ class CheckConnectionResponse(_message.Message):
         cloud: _builtins.str = ...,
         api_url: _builtins.str = ...,
         hunting_backend: Global___HuntingBackend.ValueType = ...,
+        fleet_table: Global___FleetTableStatus | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["probe", b"probe", "token", b"token"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["fleet_table", b"fleet_table", "probe", b"probe", "token", b"token"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["admin_consent_reminder", b"admin_consent_reminder", "api_url", b"api_url", "capabilities", b"capabilities", "cloud", b"cloud", "granted_permissions", b"granted_permissions", "hunting_backend", b"hunting_backend", "probe", b"probe", "ready", b"ready", "token", b"token"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["admin_consent_reminder", b"admin_consent_reminder", "api_url", b"api_url", "capabilities", b"capabilities", "cloud", b"cloud", "fleet_table", b"fleet_table", "granted_permissions", b"granted_permissions", "hunting_backend", b"hunting_backend", "probe", b"probe", "ready", b"ready", "token", b"token"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___CheckConnectionResponse: _TypeAlias = CheckConnectionResponse  # noqa: Y015
+
+@_typing.final
+class FleetTableStatus(_message.Message):
+    """The fleet table: every machine's risk read in bulk and served with no upstream call."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ENABLED_FIELD_NUMBER: _builtins.int
+    MACHINES_FIELD_NUMBER: _builtins.int
+    LAST_SWEEP_FINISHED_FIELD_NUMBER: _builtins.int
+    LAST_SWEEP_DURATION_FIELD_NUMBER: _builtins.int
+    LAST_SWEEP_UPSTREAM_CALLS_FIELD_NUMBER: _builtins.int
+    LAST_SWEEP_FAILED_FIELD_NUMBER: _builtins.int
+    LAST_SWEEP_ERROR_FIELD_NUMBER: _builtins.int
+    NEXT_SWEEP_FIELD_NUMBER: _builtins.int
+    DATA_READ_AT_FIELD_NUMBER: _builtins.int
+    GENERATION_FIELD_NUMBER: _builtins.int
+    FAILED_SWEEPS_FIELD_NUMBER: _builtins.int
+    LAST_REFRESH_FINISHED_FIELD_NUMBER: _builtins.int
+    REFRESH_UPSTREAM_CALLS_FIELD_NUMBER: _builtins.int
+    REFRESHED_MACHINES_FIELD_NUMBER: _builtins.int
+    enabled: _builtins.bool
+    """True when `--fleet-sync` is on and a sync task keeps the table."""
+    machines: _builtins.int
+    """Machines in the table now."""
+    last_sweep_upstream_calls: _builtins.int
+    """Upstream (Defender) requests of the last sweep."""
+    last_sweep_failed: _builtins.bool
+    """True when the last sweep failed: the table still serves the previous generation."""
+    last_sweep_error: _builtins.str
+    """Why the last sweep failed; empty when it did not."""
+    generation: _builtins.int
+    """Generations published since the server started."""
+    failed_sweeps: _builtins.int
+    """Sweeps that failed since the server started."""
+    refresh_upstream_calls: _builtins.int
+    """Upstream requests of every incremental refresh since the server started."""
+    refreshed_machines: _builtins.int
+    """Machines re-assessed by incremental refreshes since the server started."""
+    @_builtins.property
+    def last_sweep_finished(self) -> _timestamp_pb2.Timestamp:
+        """When the last sweep ended (successfully or not); unset before the first one ends."""
+
+    @_builtins.property
+    def last_sweep_duration(self) -> _duration_pb2.Duration:
+        """How long the last sweep took."""
+
+    @_builtins.property
+    def next_sweep(self) -> _timestamp_pb2.Timestamp:
+        """When the next sweep starts."""
+
+    @_builtins.property
+    def data_read_at(self) -> _timestamp_pb2.Timestamp:
+        """When the reads of the generation being served started: its answers are at least this
+        fresh (incremental refreshes make some fresher).
+        """
+
+    @_builtins.property
+    def last_refresh_finished(self) -> _timestamp_pb2.Timestamp:
+        """When the last incremental refresh (alerts updated since the previous poll) ended."""
+
+    def __init__(
+        self,
+        *,
+        enabled: _builtins.bool = ...,
+        machines: _builtins.int = ...,
+        last_sweep_finished: _timestamp_pb2.Timestamp | None = ...,
+        last_sweep_duration: _duration_pb2.Duration | None = ...,
+        last_sweep_upstream_calls: _builtins.int = ...,
+        last_sweep_failed: _builtins.bool = ...,
+        last_sweep_error: _builtins.str = ...,
+        next_sweep: _timestamp_pb2.Timestamp | None = ...,
+        data_read_at: _timestamp_pb2.Timestamp | None = ...,
+        generation: _builtins.int = ...,
+        failed_sweeps: _builtins.int = ...,
+        last_refresh_finished: _timestamp_pb2.Timestamp | None = ...,
+        refresh_upstream_calls: _builtins.int = ...,
+        refreshed_machines: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["data_read_at", b"data_read_at", "last_refresh_finished", b"last_refresh_finished", "last_sweep_duration", b"last_sweep_duration", "last_sweep_finished", b"last_sweep_finished", "next_sweep", b"next_sweep"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["data_read_at", b"data_read_at", "enabled", b"enabled", "failed_sweeps", b"failed_sweeps", "generation", b"generation", "last_refresh_finished", b"last_refresh_finished", "last_sweep_duration", b"last_sweep_duration", "last_sweep_error", b"last_sweep_error", "last_sweep_failed", b"last_sweep_failed", "last_sweep_finished", b"last_sweep_finished", "last_sweep_upstream_calls", b"last_sweep_upstream_calls", "machines", b"machines", "next_sweep", b"next_sweep", "refresh_upstream_calls", b"refresh_upstream_calls", "refreshed_machines", b"refreshed_machines"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___FleetTableStatus: _TypeAlias = FleetTableStatus  # noqa: Y015
 
 @_typing.final
 class TokenCheck(_message.Message):

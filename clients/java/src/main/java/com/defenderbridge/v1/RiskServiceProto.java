@@ -167,6 +167,11 @@ public final class RiskServiceProto extends com.google.protobuf.GeneratedFile {
     com.google.protobuf.GeneratedMessage.FieldAccessorTable
       internal_static_defenderbridge_v1_CheckConnectionResponse_fieldAccessorTable;
   static final com.google.protobuf.Descriptors.Descriptor
+    internal_static_defenderbridge_v1_FleetTableStatus_descriptor;
+  static final 
+    com.google.protobuf.GeneratedMessage.FieldAccessorTable
+      internal_static_defenderbridge_v1_FleetTableStatus_fieldAccessorTable;
+  static final com.google.protobuf.Descriptors.Descriptor
     internal_static_defenderbridge_v1_TokenCheck_descriptor;
   static final 
     com.google.protobuf.GeneratedMessage.FieldAccessorTable
@@ -278,7 +283,7 @@ public final class RiskServiceProto extends com.google.protobuf.GeneratedFile {
       "ics\030\003 \001(\0132\027.google.protobuf.Struct\0222\n\007ba" +
       "ckend\030\004 \001(\0162!.defenderbridge.v1.HuntingB" +
       "ackend\"<\n\026CheckConnectionRequest\022\016\n\006tena" +
-      "nt\030\001 \001(\t\022\022\n\nskip_probe\030\002 \001(\010\"\330\002\n\027CheckCo" +
+      "nt\030\001 \001(\t\022\022\n\nskip_probe\030\002 \001(\010\"\222\003\n\027CheckCo" +
       "nnectionResponse\022,\n\005token\030\001 \001(\0132\035.defend" +
       "erbridge.v1.TokenCheck\022\033\n\023granted_permis" +
       "sions\030\002 \003(\t\0228\n\014capabilities\030\003 \003(\0132\".defe" +
@@ -287,64 +292,79 @@ public final class RiskServiceProto extends com.google.protobuf.GeneratedFile {
       "ready\030\005 \001(\010\022\036\n\026admin_consent_reminder\030\006 " +
       "\001(\t\022\r\n\005cloud\030\007 \001(\t\022\017\n\007api_url\030\010 \001(\t\022:\n\017h" +
       "unting_backend\030\t \001(\0162!.defenderbridge.v1" +
-      ".HuntingBackend\"\256\001\n\nTokenCheck\022\n\n\002ok\030\001 \001" +
-      "(\010\022\r\n\005error\030\002 \001(\t\022\023\n\013aadsts_code\030\003 \001(\t\022\013" +
-      "\n\003fix\030\004 \001(\t\022.\n\nexpires_at\030\005 \001(\0132\032.google" +
-      ".protobuf.Timestamp\022\016\n\006app_id\030\006 \001(\t\022\021\n\tt" +
-      "enant_id\030\007 \001(\t\022\020\n\010audience\030\010 \001(\t\"\271\001\n\017Cap" +
-      "abilityCheck\0221\n\ncapability\030\001 \001(\0162\035.defen" +
-      "derbridge.v1.Capability\022\021\n\tavailable\030\002 \001" +
-      "(\010\022\020\n\010required\030\003 \001(\010\022\034\n\024required_permiss" +
-      "ions\030\004 \003(\t\022\033\n\023missing_permissions\030\005 \003(\t\022" +
-      "\023\n\013description\030\006 \001(\t\"\212\001\n\013ProbeResult\022\021\n\t" +
-      "attempted\030\001 \001(\010\022\n\n\002ok\030\002 \001(\010\022\014\n\004call\030\003 \001(" +
-      "\t\022\023\n\013http_status\030\004 \001(\005\022*\n\007latency\030\005 \001(\0132" +
-      "\031.google.protobuf.Duration\022\r\n\005error\030\006 \001(" +
-      "\t*N\n\010RiskView\022\031\n\025RISK_VIEW_UNSPECIFIED\020\000" +
-      "\022\023\n\017RISK_VIEW_BASIC\020\001\022\022\n\016RISK_VIEW_FULL\020" +
-      "\002*j\n\016HuntingBackend\022\037\n\033HUNTING_BACKEND_U" +
-      "NSPECIFIED\020\000\022\031\n\025HUNTING_BACKEND_GRAPH\020\001\022" +
-      "\034\n\030HUNTING_BACKEND_DEFENDER\020\002*\372\001\n\nCapabi" +
-      "lity\022\032\n\026CAPABILITY_UNSPECIFIED\020\000\022\033\n\027CAPA" +
-      "BILITY_MACHINE_RISK\020\001\022\036\n\032CAPABILITY_VULN" +
-      "ERABILITIES\020\002\022\025\n\021CAPABILITY_ALERTS\020\003\022\026\n\022" +
-      "CAPABILITY_ISOLATE\020\004\022\023\n\017CAPABILITY_SCAN\020" +
-      "\005\022\026\n\022CAPABILITY_HUNTING\020\006\022\027\n\023CAPABILITY_" +
-      "SOFTWARE\020\007\022\036\n\032CAPABILITY_MACHINE_ACTIONS" +
-      "\020\0102\370\010\n\013RiskService\022]\n\017GetEndpointRisk\022)." +
-      "defenderbridge.v1.GetEndpointRiskRequest" +
-      "\032\037.defenderbridge.v1.EndpointRisk\022z\n\025Bat" +
-      "chGetEndpointRisks\022/.defenderbridge.v1.B" +
-      "atchGetEndpointRisksRequest\0320.defenderbr" +
-      "idge.v1.BatchGetEndpointRisksResponse\022j\n" +
-      "\017StreamFleetRisk\022).defenderbridge.v1.Str" +
-      "eamFleetRiskRequest\032*.defenderbridge.v1." +
-      "StreamFleetRiskResponse0\001\022N\n\nGetMachine\022" +
-      "$.defenderbridge.v1.GetMachineRequest\032\032." +
-      "defenderbridge.v1.Machine\022_\n\014ListMachine" +
-      "s\022&.defenderbridge.v1.ListMachinesReques" +
-      "t\032\'.defenderbridge.v1.ListMachinesRespon" +
-      "se\022Y\n\nListAlerts\022$.defenderbridge.v1.Lis" +
-      "tAlertsRequest\032%.defenderbridge.v1.ListA" +
-      "lertsResponse\022t\n\023ListVulnerabilities\022-.d" +
-      "efenderbridge.v1.ListVulnerabilitiesRequ" +
-      "est\032..defenderbridge.v1.ListVulnerabilit" +
-      "iesResponse\022Q\n\013GetSoftware\022%.defenderbri" +
-      "dge.v1.GetSoftwareRequest\032\033.defenderbrid" +
-      "ge.v1.Software\022w\n\024ListSoftwareMachines\022." +
-      ".defenderbridge.v1.ListSoftwareMachinesR" +
-      "equest\032/.defenderbridge.v1.ListSoftwareM" +
-      "achinesResponse\022j\n\017RunHuntingQuery\022).def" +
-      "enderbridge.v1.RunHuntingQueryRequest\032*." +
-      "defenderbridge.v1.RunHuntingQueryRespons" +
-      "e0\001\022h\n\017CheckConnection\022).defenderbridge." +
-      "v1.CheckConnectionRequest\032*.defenderbrid" +
-      "ge.v1.CheckConnectionResponseB\307\001\n\025com.de" +
-      "fenderbridge.v1B\020RiskServiceProtoP\001ZWgit" +
-      "hub.com/defender-bridge/defender-bridge/" +
-      "clients/go/defenderbridgev1;defenderbrid" +
-      "gev1\242\002\003DBX\252\002\021DefenderBridge.V1\312\002\021Defende" +
-      "rBridge\\V1\352\002\022DefenderBridge::V1b\006proto3"
+      ".HuntingBackend\0228\n\013fleet_table\030\n \001(\0132#.d" +
+      "efenderbridge.v1.FleetTableStatus\"\202\004\n\020Fl" +
+      "eetTableStatus\022\017\n\007enabled\030\001 \001(\010\022\020\n\010machi" +
+      "nes\030\002 \001(\004\0227\n\023last_sweep_finished\030\003 \001(\0132\032" +
+      ".google.protobuf.Timestamp\0226\n\023last_sweep" +
+      "_duration\030\004 \001(\0132\031.google.protobuf.Durati" +
+      "on\022!\n\031last_sweep_upstream_calls\030\005 \001(\004\022\031\n" +
+      "\021last_sweep_failed\030\006 \001(\010\022\030\n\020last_sweep_e" +
+      "rror\030\007 \001(\t\022.\n\nnext_sweep\030\010 \001(\0132\032.google." +
+      "protobuf.Timestamp\0220\n\014data_read_at\030\t \001(\013" +
+      "2\032.google.protobuf.Timestamp\022\022\n\ngenerati" +
+      "on\030\n \001(\004\022\025\n\rfailed_sweeps\030\013 \001(\004\0229\n\025last_" +
+      "refresh_finished\030\014 \001(\0132\032.google.protobuf" +
+      ".Timestamp\022\036\n\026refresh_upstream_calls\030\r \001" +
+      "(\004\022\032\n\022refreshed_machines\030\016 \001(\004\"\256\001\n\nToken" +
+      "Check\022\n\n\002ok\030\001 \001(\010\022\r\n\005error\030\002 \001(\t\022\023\n\013aads" +
+      "ts_code\030\003 \001(\t\022\013\n\003fix\030\004 \001(\t\022.\n\nexpires_at" +
+      "\030\005 \001(\0132\032.google.protobuf.Timestamp\022\016\n\006ap" +
+      "p_id\030\006 \001(\t\022\021\n\ttenant_id\030\007 \001(\t\022\020\n\010audienc" +
+      "e\030\010 \001(\t\"\271\001\n\017CapabilityCheck\0221\n\ncapabilit" +
+      "y\030\001 \001(\0162\035.defenderbridge.v1.Capability\022\021" +
+      "\n\tavailable\030\002 \001(\010\022\020\n\010required\030\003 \001(\010\022\034\n\024r" +
+      "equired_permissions\030\004 \003(\t\022\033\n\023missing_per" +
+      "missions\030\005 \003(\t\022\023\n\013description\030\006 \001(\t\"\212\001\n\013" +
+      "ProbeResult\022\021\n\tattempted\030\001 \001(\010\022\n\n\002ok\030\002 \001" +
+      "(\010\022\014\n\004call\030\003 \001(\t\022\023\n\013http_status\030\004 \001(\005\022*\n" +
+      "\007latency\030\005 \001(\0132\031.google.protobuf.Duratio" +
+      "n\022\r\n\005error\030\006 \001(\t*N\n\010RiskView\022\031\n\025RISK_VIE" +
+      "W_UNSPECIFIED\020\000\022\023\n\017RISK_VIEW_BASIC\020\001\022\022\n\016" +
+      "RISK_VIEW_FULL\020\002*j\n\016HuntingBackend\022\037\n\033HU" +
+      "NTING_BACKEND_UNSPECIFIED\020\000\022\031\n\025HUNTING_B" +
+      "ACKEND_GRAPH\020\001\022\034\n\030HUNTING_BACKEND_DEFEND" +
+      "ER\020\002*\372\001\n\nCapability\022\032\n\026CAPABILITY_UNSPEC" +
+      "IFIED\020\000\022\033\n\027CAPABILITY_MACHINE_RISK\020\001\022\036\n\032" +
+      "CAPABILITY_VULNERABILITIES\020\002\022\025\n\021CAPABILI" +
+      "TY_ALERTS\020\003\022\026\n\022CAPABILITY_ISOLATE\020\004\022\023\n\017C" +
+      "APABILITY_SCAN\020\005\022\026\n\022CAPABILITY_HUNTING\020\006" +
+      "\022\027\n\023CAPABILITY_SOFTWARE\020\007\022\036\n\032CAPABILITY_" +
+      "MACHINE_ACTIONS\020\0102\370\010\n\013RiskService\022]\n\017Get" +
+      "EndpointRisk\022).defenderbridge.v1.GetEndp" +
+      "ointRiskRequest\032\037.defenderbridge.v1.Endp" +
+      "ointRisk\022z\n\025BatchGetEndpointRisks\022/.defe" +
+      "nderbridge.v1.BatchGetEndpointRisksReque" +
+      "st\0320.defenderbridge.v1.BatchGetEndpointR" +
+      "isksResponse\022j\n\017StreamFleetRisk\022).defend" +
+      "erbridge.v1.StreamFleetRiskRequest\032*.def" +
+      "enderbridge.v1.StreamFleetRiskResponse0\001" +
+      "\022N\n\nGetMachine\022$.defenderbridge.v1.GetMa" +
+      "chineRequest\032\032.defenderbridge.v1.Machine" +
+      "\022_\n\014ListMachines\022&.defenderbridge.v1.Lis" +
+      "tMachinesRequest\032\'.defenderbridge.v1.Lis" +
+      "tMachinesResponse\022Y\n\nListAlerts\022$.defend" +
+      "erbridge.v1.ListAlertsRequest\032%.defender" +
+      "bridge.v1.ListAlertsResponse\022t\n\023ListVuln" +
+      "erabilities\022-.defenderbridge.v1.ListVuln" +
+      "erabilitiesRequest\032..defenderbridge.v1.L" +
+      "istVulnerabilitiesResponse\022Q\n\013GetSoftwar" +
+      "e\022%.defenderbridge.v1.GetSoftwareRequest" +
+      "\032\033.defenderbridge.v1.Software\022w\n\024ListSof" +
+      "twareMachines\022..defenderbridge.v1.ListSo" +
+      "ftwareMachinesRequest\032/.defenderbridge.v" +
+      "1.ListSoftwareMachinesResponse\022j\n\017RunHun" +
+      "tingQuery\022).defenderbridge.v1.RunHunting" +
+      "QueryRequest\032*.defenderbridge.v1.RunHunt" +
+      "ingQueryResponse0\001\022h\n\017CheckConnection\022)." +
+      "defenderbridge.v1.CheckConnectionRequest" +
+      "\032*.defenderbridge.v1.CheckConnectionResp" +
+      "onseB\307\001\n\025com.defenderbridge.v1B\020RiskServ" +
+      "iceProtoP\001ZWgithub.com/defender-bridge/d" +
+      "efender-bridge/clients/go/defenderbridge" +
+      "v1;defenderbridgev1\242\002\003DBX\252\002\021DefenderBrid" +
+      "ge.V1\312\002\021DefenderBridge\\V1\352\002\022DefenderBrid" +
+      "ge::V1b\006proto3"
     };
     descriptor = com.google.protobuf.Descriptors.FileDescriptor
       .internalBuildGeneratedFileFrom(descriptorData,
@@ -521,21 +541,27 @@ public final class RiskServiceProto extends com.google.protobuf.GeneratedFile {
     internal_static_defenderbridge_v1_CheckConnectionResponse_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_defenderbridge_v1_CheckConnectionResponse_descriptor,
-        new java.lang.String[] { "Token", "GrantedPermissions", "Capabilities", "Probe", "Ready", "AdminConsentReminder", "Cloud", "ApiUrl", "HuntingBackend", });
-    internal_static_defenderbridge_v1_TokenCheck_descriptor =
+        new java.lang.String[] { "Token", "GrantedPermissions", "Capabilities", "Probe", "Ready", "AdminConsentReminder", "Cloud", "ApiUrl", "HuntingBackend", "FleetTable", });
+    internal_static_defenderbridge_v1_FleetTableStatus_descriptor =
       getDescriptor().getMessageType(27);
+    internal_static_defenderbridge_v1_FleetTableStatus_fieldAccessorTable = new
+      com.google.protobuf.GeneratedMessage.FieldAccessorTable(
+        internal_static_defenderbridge_v1_FleetTableStatus_descriptor,
+        new java.lang.String[] { "Enabled", "Machines", "LastSweepFinished", "LastSweepDuration", "LastSweepUpstreamCalls", "LastSweepFailed", "LastSweepError", "NextSweep", "DataReadAt", "Generation", "FailedSweeps", "LastRefreshFinished", "RefreshUpstreamCalls", "RefreshedMachines", });
+    internal_static_defenderbridge_v1_TokenCheck_descriptor =
+      getDescriptor().getMessageType(28);
     internal_static_defenderbridge_v1_TokenCheck_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_defenderbridge_v1_TokenCheck_descriptor,
         new java.lang.String[] { "Ok", "Error", "AadstsCode", "Fix", "ExpiresAt", "AppId", "TenantId", "Audience", });
     internal_static_defenderbridge_v1_CapabilityCheck_descriptor =
-      getDescriptor().getMessageType(28);
+      getDescriptor().getMessageType(29);
     internal_static_defenderbridge_v1_CapabilityCheck_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_defenderbridge_v1_CapabilityCheck_descriptor,
         new java.lang.String[] { "Capability", "Available", "Required", "RequiredPermissions", "MissingPermissions", "Description", });
     internal_static_defenderbridge_v1_ProbeResult_descriptor =
-      getDescriptor().getMessageType(29);
+      getDescriptor().getMessageType(30);
     internal_static_defenderbridge_v1_ProbeResult_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_defenderbridge_v1_ProbeResult_descriptor,
