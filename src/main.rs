@@ -91,6 +91,10 @@ struct DemoArgs {
     /// grpcurl commands that use them.
     #[arg(long)]
     tls: bool,
+    /// Admin HTTP listener (/metrics, /healthz, /readyz): an address, or `off`. [default: a
+    /// free loopback port, printed in the banner]
+    #[arg(long, value_name = "ADDR")]
+    admin_listen: Option<String>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -216,6 +220,7 @@ async fn run_demo(args: DemoArgs) -> ExitCode {
         machines: args.machines,
         seed: args.seed,
         tls: args.tls,
+        admin_listen: args.admin_listen,
     };
     // Installed before anything starts, so an early SIGTERM still drains.
     let signal = server::shutdown_signal();

@@ -311,6 +311,7 @@ async fn demo_tls_serves_mtls_with_the_files_it_wrote() {
         machines: 10,
         seed: 1,
         tls: true,
+        admin_listen: None,
     })
     .await
     .expect("demo starts");

@@ -15,6 +15,7 @@ pub mod certificate;
 pub mod jwt;
 pub mod layer;
 pub mod limits;
+mod observe;
 pub mod reload;
 pub mod roles;
 
@@ -27,6 +28,7 @@ use time::OffsetDateTime;
 pub use callers_file::{Callers, CallersError, LimitOverrides};
 pub use layer::AuthLayer;
 pub use limits::{CallerLimitSettings, CallerLimiter};
+pub use observe::CallObserver;
 pub use roles::{Access, Role, Weight};
 
 use crate::error::ServiceError;
