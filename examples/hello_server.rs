@@ -4,8 +4,12 @@
 //! call tonic serves, so the benchmark divides the service's figures by this one's.
 //!
 //! ```text
-//! hello_server [LISTEN=127.0.0.1:50061]
+//! hello_server [LISTEN=127.0.0.1:50061] [CERT.pem KEY.pem]
 //! ```
+//!
+//! With a certificate and key it serves TLS (tonic's rustls with the ring provider, TLS 1.2+,
+//! ALPN h2): the baseline of the benchmark's `--secure` rounds, which measure what TLS and
+//! caller authentication add per call.
 //!
 //! Kept as close to the service as a hello-world can be, so the ratio measures the service's
 //! own work and not a difference in set-up: the same tonic, the same tokio multi-thread
@@ -33,6 +37,20 @@ fn main() -> ExitCode {
     let listen = std::env::args()
         .nth(1)
         .unwrap_or_else(|| "127.0.0.1:50061".to_string());
+    let tls = match (std::env::args().nth(2), std::env::args().nth(3)) {
+        (Some(cert), Some(key)) => match (std::fs::read(&cert), std::fs::read(&key)) {
+            (Ok(cert), Ok(key)) => Some(tonic::transport::Identity::from_pem(cert, key)),
+            _ => {
+                eprintln!("error: cannot read {cert} or {key}");
+                return ExitCode::from(2);
+            }
+        },
+        (None, None) => None,
+        _ => {
+            eprintln!("error: give both CERT.pem and KEY.pem, or neither");
+            return ExitCode::from(2);
+        }
+    };
     let addr: SocketAddr = match listen.parse() {
         Ok(a) => a,
         Err(err) => {
@@ -50,7 +68,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match runtime.block_on(serve(addr)) {
+    match runtime.block_on(serve(addr, tls)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("error: {err}");
@@ -59,7 +77,10 @@ fn main() -> ExitCode {
     }
 }
 
-async fn serve(addr: SocketAddr) -> Result<(), Box<dyn std::error::Error>> {
+async fn serve(
+    addr: SocketAddr,
+    tls: Option<tonic::transport::Identity>,
+) -> Result<(), Box<dyn std::error::Error>> {
     let (reporter, health) = tonic_health::server::health_reporter();
     reporter
         .set_service_status("", ServingStatus::Serving)
@@ -68,7 +89,12 @@ async fn serve(addr: SocketAddr) -> Result<(), Box<dyn std::error::Error>> {
     // The script waits for this line before it sends anything.
     println!("hello_server listening on {}", listener.local_addr()?);
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
-    Server::builder()
+    let mut builder = Server::builder();
+    if let Some(identity) = tls {
+        builder =
+            builder.tls_config(tonic::transport::ServerTlsConfig::new().identity(identity))?;
+    }
+    builder
         .layer(tonic_web::GrpcWebLayer::new())
         .add_service(health)
         .serve_with_incoming_shutdown(incoming, async {

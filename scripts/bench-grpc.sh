@@ -32,12 +32,18 @@
 #   --extra-hex HEX  protobuf bytes appended to every GetEndpointRiskRequest after the machine id
 #                    (e.g. a field the service adds later; `3802` is field 7 = 2)
 #   --machine-id ID  the machine asked for (default: the simulator's sample machine)
+#   --secure         also TLS and caller authentication: three more targets (hello-tls: the
+#                    hello-world over TLS; service-tls: the service over TLS, no callers file;
+#                    service-key: the service over TLS with a callers file, every call carrying
+#                    an API key) and a summary of what TLS and authentication add per call
+#                    (needs openssl for a throw-away certificate)
 #   --ids N          also a rotation variant: the service alone, driven by ghz (grpc-go; it can
 #                    send a different request each call, h2load cannot), closed loop, the first
 #                    N machines of the fleet in turn (all cached) against the one machine
 #                    (default 0: skipped). ghz is installed into .tools/bin with `go install`
 #                    when missing (needs Go).
-# Environment: PORT_BASE (default 19560: hello, service, simulator on +0, +1, +2), LOG_DIR
+# Environment: PORT_BASE (default 19560: hello, service, simulator on +0, +1, +2; with --secure
+# hello-tls, service-tls, service-key on +3, +4, +5), LOG_DIR
 # (default /tmp/bench-grpc), CARGO_FLAGS (extra build flags, e.g. --no-default-features for
 # both binaries), H2LOAD_THREADS (1), PROFILE=debug (a quick check of the script only).
 #
@@ -55,6 +61,7 @@ in_flight=32
 extra_hex=
 machine_id=
 ids=0
+secure=0
 do_closed=1
 do_open=1
 while [ $# -gt 0 ]; do
@@ -68,6 +75,7 @@ while [ $# -gt 0 ]; do
     --extra-hex) extra_hex="$2"; shift ;;
     --machine-id) machine_id="$2"; shift ;;
     --ids) ids="$2"; shift ;;
+    --secure) secure=1 ;;
     --no-closed) do_closed=0 ;;
     --no-open) do_open=0 ;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
@@ -83,6 +91,9 @@ port_base="${PORT_BASE:-19560}"
 hello_port=$port_base
 grpc_port=$((port_base + 1))
 sim_port=$((port_base + 2))
+hello_tls_port=$((port_base + 3))
+tls_port=$((port_base + 4))
+key_port=$((port_base + 5))
 log="${LOG_DIR:-/tmp/bench-grpc}"
 threads="${H2LOAD_THREADS:-1}"
 mkdir -p "$log"
@@ -112,7 +123,9 @@ if [ "$ids" -gt 0 ]; then
     GOBIN="$PWD/.tools/bin" go install github.com/bojand/ghz/cmd/ghz@latest
   fi
 fi
-for tool in cargo python3 curl; do
+need=(cargo python3 curl)
+[ "$secure" = 1 ] && need+=(openssl)
+for tool in "${need[@]}"; do
   command -v "$tool" >/dev/null || { echo "$tool not found" >&2; exit 1; }
 done
 
@@ -161,20 +174,58 @@ rate_limits = false
 risk_ttl_secs = 86400
 lookup_ttl_secs = 86400
 EOF
-DEFENDER_API_URL="$sim" DEFENDER_LOGIN_URL="$sim" DEFENDER_GRAPH_URL="$sim" \
-DEFENDER_TENANT_ID=00000000-0000-0000-0000-000000000001 \
-DEFENDER_CLIENT_ID=11111111-1111-1111-1111-111111111111 \
-DEFENDER_CLIENT_SECRET=sim-secret \
-DEFENDER_BRIDGE_ADMIN_LISTEN="${SERVE_ADMIN_LISTEN:-127.0.0.1:0}" RUST_LOG="${SERVE_RUST_LOG:-info}" \
-  "$bin" serve --config "$log/bench.toml" --listen "127.0.0.1:$grpc_port" >"$log/serve.log" 2>&1 &
-serve_pid=$!
-pids+=("$serve_pid")
-wait_for "$log/serve.log" "$serve_pid" "defender-bridge listening"
+start_serve() { # NAME PORT [serve flags...]: the service against the simulator
+  local name=$1 port=$2
+  shift 2
+  DEFENDER_API_URL="$sim" DEFENDER_LOGIN_URL="$sim" DEFENDER_GRAPH_URL="$sim" \
+  DEFENDER_TENANT_ID=00000000-0000-0000-0000-000000000001 \
+  DEFENDER_CLIENT_ID=11111111-1111-1111-1111-111111111111 \
+  DEFENDER_CLIENT_SECRET=sim-secret \
+  DEFENDER_BRIDGE_ADMIN_LISTEN="${SERVE_ADMIN_LISTEN:-127.0.0.1:0}" RUST_LOG="${SERVE_RUST_LOG:-info}" \
+    "$bin" serve --config "$log/bench.toml" --listen "127.0.0.1:$port" "$@" >"$log/$name.log" 2>&1 &
+  pid_of[$name]=$!
+  pids+=("$!")
+  wait_for "$log/$name.log" "$!" "defender-bridge listening"
+}
+declare -A pid_of port_of url_of auth_of
+start_serve service "$grpc_port"
+serve_pid=${pid_of[service]}
 
 "$hello_bin" "127.0.0.1:$hello_port" >"$log/hello.log" 2>&1 &
 hello_pid=$!
 pids+=("$hello_pid")
+pid_of[hello]=$hello_pid
 wait_for "$log/hello.log" "$hello_pid" "hello_server listening"
+
+targets="hello service"
+port_of[hello]=$hello_port port_of[service]=$grpc_port
+if [ "$secure" = 1 ]; then
+  # A throw-away certificate for 127.0.0.1 (P-256, as `demo --tls` makes) and an API key.
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 \
+    -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 \
+    -keyout "$log/tls.key" -out "$log/tls.pem" >"$log/openssl.log" 2>&1 ||
+    { cat "$log/openssl.log" >&2; exit 1; }
+  "$bin" keygen --name bench --roles reader >"$log/keygen.txt"
+  api_key=$(head -n1 "$log/keygen.txt")
+  tail -n +2 "$log/keygen.txt" >"$log/callers.toml"
+  start_serve service-tls "$tls_port" --tls-cert "$log/tls.pem" --tls-key "$log/tls.key"
+  start_serve service-key "$key_port" --tls-cert "$log/tls.pem" --tls-key "$log/tls.key" \
+    --callers "$log/callers.toml"
+  "$hello_bin" "127.0.0.1:$hello_tls_port" "$log/tls.pem" "$log/tls.key" >"$log/hello-tls.log" 2>&1 &
+  pid_of[hello-tls]=$!
+  pids+=("$!")
+  wait_for "$log/hello-tls.log" "$!" "hello_server listening"
+  port_of[hello-tls]=$hello_tls_port port_of[service-tls]=$tls_port port_of[service-key]=$key_port
+  auth_of[service-key]="authorization: Bearer $api_key"
+  targets="hello hello-tls service service-tls service-key"
+fi
+for t in $targets; do
+  case $t in *-tls|*-key) url_of[$t]="https://127.0.0.1:${port_of[$t]}" ;; *) url_of[$t]="http://127.0.0.1:${port_of[$t]}" ;; esac
+done
+path_of() { case $1 in hello*) echo "/grpc.health.v1.Health/Check" ;; *) echo "/defenderbridge.v1.RiskService/GetEndpointRisk" ;; esac; }
+body_of() { case $1 in hello*) echo "$log/hello.bin" ;; *) echo "$log/service.bin" ;; esac; }
+# Extra h2load/nghttp header arguments of a target (the API key of service-key).
+hdr_of() { [ -n "${auth_of[$1]:-}" ] && printf '%s\n' -H "${auth_of[$1]}"; return 0; }
 
 # --- request bodies (gRPC frame: flag byte 0, 4-byte big-endian length, protobuf) ------------
 if [ -z "$machine_id" ]; then
@@ -194,20 +245,25 @@ hello_path=/grpc.health.v1.Health/Check
 # One call through nghttp: checks grpc-status 0 and prints the answer's DATA bytes (gRPC frame
 # included), which every answer of the round must match: h2load counts HTTP statuses only, and
 # a gRPC error is an HTTP 200 whose answer has no message, so short DATA totals reveal errors.
-sample() { # PORT PATH BODY
-  local out
-  out=$(nghttp -v -d "$3" -H 'content-type: application/grpc' -H 'te: trailers' \
-    "http://127.0.0.1:$1$2" 2>&1 | tr -d '\000')
+sample() { # TARGET
+  local out t=$1 hdr
+  mapfile -t hdr < <(hdr_of "$t")
+  out=$(nghttp -v -d "$(body_of "$t")" -H 'content-type: application/grpc' -H 'te: trailers' \
+    "${hdr[@]}" "${url_of[$t]}$(path_of "$t")" 2>&1 | tr -d '\000')
   if ! grep -aqE '^ *\[ *[0-9.]+\] recv \(stream_id=[0-9]+\) grpc-status: 0' <<<"$out"; then
-    echo "call to $2 on port $1 failed:" >&2
+    echo "call to $t (${url_of[$t]}) failed:" >&2
     grep -aE 'grpc-status|grpc-message' <<<"$out" >&2 || echo "$out" | tail -n 20 >&2
     exit 1
   fi
   grep -aoE 'recv DATA frame <length=[0-9]+' <<<"$out" | awk -F= '{ n += $2 } END { print n + 0 }'
 }
-sample "$grpc_port" "$service_path" "$log/service.bin" >/dev/null # the cache miss that warms it
-service_len=$(sample "$grpc_port" "$service_path" "$log/service.bin")
-hello_len=$(sample "$hello_port" "$hello_path" "$log/hello.bin")
+declare -A len_of
+for t in $targets; do
+  [[ $t == service* ]] && sample "$t" >/dev/null # the cache miss that warms it
+  len_of[$t]=$(sample "$t")
+done
+service_len=${len_of[service]}
+hello_len=${len_of[hello]}
 upstream_calls() { curl -sf "$sim/_sim/stats" | python3 -c 'import json,sys; print(json.load(sys.stdin)["apiRequests"])'; }
 
 ticks() { awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"; }
@@ -216,12 +272,9 @@ clk_tck=$(getconf CLK_TCK)
 
 # --- one round: one h2load run against one target ------------------------------------------
 run() { # MODE ROUND TARGET
-  local mode=$1 round=$2 target=$3 port path body pid len out tsv
-  if [ "$target" = hello ]; then
-    port=$hello_port path=$hello_path body="$log/hello.bin" pid=$hello_pid len=$hello_len
-  else
-    port=$grpc_port path=$service_path body="$log/service.bin" pid=$serve_pid len=$service_len
-  fi
+  local mode=$1 round=$2 target=$3 pid len out tsv hdr
+  pid=${pid_of[$target]} len=${len_of[$target]}
+  mapfile -t hdr < <(hdr_of "$target")
   out="$log/$mode-$round-$target.out"
   tsv="$log/$mode-$round-$target.tsv"
   local flow=(-c "$conns" -m $((in_flight / conns)))
@@ -233,9 +286,9 @@ run() { # MODE ROUND TARGET
   cpu0=$(ticks "$pid")
   sys0=$(sys_ticks "$pid")
   local TIMEFORMAT='%U %S'
-  { time h2load "${flow[@]}" -t "$threads" -D "$secs" -d "$body" \
-      -H 'content-type: application/grpc' -H 'te: trailers' --log-file="$tsv" \
-      "http://127.0.0.1:$port$path" >"$out" 2>&1; } 2>"$out.time"
+  { time h2load "${flow[@]}" -t "$threads" -D "$secs" -d "$(body_of "$target")" \
+      -H 'content-type: application/grpc' -H 'te: trailers' "${hdr[@]}" --log-file="$tsv" \
+      "${url_of[$target]}$(path_of "$target")" >"$out" 2>&1; } 2>"$out.time"
   cpu1=$(ticks "$pid")
   sys1=$(sys_ticks "$pid")
   python3 - "$mode" "$round" "$target" "$out" "$tsv" "$len" $((cpu1 - cpu0)) "$clk_tck" \
@@ -282,7 +335,7 @@ if mode == "open":
         rec.update(lag_p50=pct(lags, 50), lag_p99=pct(lags, 99), lag_p999=pct(lags, 99.9))
 with open(results, "a") as f:
     f.write(json.dumps(rec) + "\n")
-line = (f"{mode:6} round {rnd}  {target:7}  {rec['rps']:9,.0f} rps  p50 {rec['p50']:6.3f} ms"
+line = (f"{mode:6} round {rnd}  {target:11}  {rec['rps']:9,.0f} rps  p50 {rec['p50']:6.3f} ms"
         f"  p99 {rec['p99']:6.3f} ms  p99.9 {rec['p999']:6.3f} ms  errors {rec['errors']}"
         f"  server {rec['server_us']:5.1f} us/call (kernel {rec['server_sys_us']:4.1f};"
         f" {rec['server_cores']:.2f} cores)  h2load {rec['gen_us']:5.1f} us/call  load {rec['load']:.2f}")
@@ -356,12 +409,15 @@ for mode in closed open; do
   [ "$mode" = closed ] && [ "$do_closed" = 0 ] && continue
   [ "$mode" = open ] && [ "$do_open" = 0 ] && continue
   # An unmeasured second per target first: connections, caches and the CPU's clocks settle.
-  h2load -c "$conns" -m 8 -D 1 -d "$log/hello.bin" -H 'content-type: application/grpc' \
-    -H 'te: trailers' "http://127.0.0.1:$hello_port$hello_path" >/dev/null 2>&1
-  h2load -c "$conns" -m 8 -D 1 -d "$log/service.bin" -H 'content-type: application/grpc' \
-    -H 'te: trailers' "http://127.0.0.1:$grpc_port$service_path" >/dev/null 2>&1
+  for t in $targets; do
+    mapfile -t hdr < <(hdr_of "$t")
+    h2load -c "$conns" -m 8 -D 1 -d "$(body_of "$t")" -H 'content-type: application/grpc' \
+      -H 'te: trailers' "${hdr[@]}" "${url_of[$t]}$(path_of "$t")" >/dev/null 2>&1
+  done
   for round in $(seq 1 "$rounds"); do
-    if [ $((round % 2)) = 1 ]; then order="hello service"; else order="service hello"; fi
+    # The order flips every round, so a trend in the host's load hits every target alike.
+    order=$targets
+    [ $((round % 2)) = 0 ] && order=$(tr ' ' '\n' <<<"$targets" | tac | tr '\n' ' ')
     for target in $order; do run "$mode" "$round" "$target"; done
   done
 done
@@ -376,8 +432,10 @@ if [ "$ids" -gt 0 ]; then
 fi
 upstream1=$(upstream_calls)
 # Answers still correct after the load (same size, grpc-status 0).
-[ "$(sample "$grpc_port" "$service_path" "$log/service.bin")" = "$service_len" ] ||
-  { echo "the service's answer changed size during the run" >&2; exit 1; }
+for t in $targets; do
+  [ "$(sample "$t")" = "${len_of[$t]}" ] ||
+    { echo "the answer of $t changed size during the run" >&2; exit 1; }
+done
 echo "Defender calls during the load: $((upstream1 - upstream0)) (0: every call was a cache hit);" \
   "host load after: $(cut -d' ' -f1-3 /proc/loadavg)"
 
@@ -416,5 +474,31 @@ for mode, (title, a, b) in titles.items():
         print(f"  {label:24}{fmt.format(med(h)):>12}{fmt.format(med(s)):>12}{ratio:>8}   {per}")
     loads = [r["load"] for r in rs]
     print(f"  host load (1-min average) during the rounds: {min(loads):.2f}-{max(loads):.2f}")
+secure = ["hello", "hello-tls", "service", "service-tls", "service-key"]
+for mode in ("closed", "open"):
+    rs = [r for r in recs if r["mode"] == mode and r["target"] in secure]
+    if {r["target"] for r in rs} != set(secure):
+        continue
+    rounds = sorted({r["round"] for r in rs})
+    get = lambda rnd, t, k: next(r[k] for r in rs if r["round"] == rnd and r["target"] == t)
+    print(f"\nTLS and caller authentication, {mode} loop: medians over {len(rounds)} round(s)")
+    print(f"  {'target':13}{'RPS':>10}{'p99 ms':>9}{'errors':>8}{'server us/call':>16}")
+    for t in secure:
+        print(f"  {t:13}{med([get(n, t, 'rps') for n in rounds]):>10,.0f}"
+              f"{med([get(n, t, 'p99') for n in rounds]):>9.3f}"
+              f"{sum(get(n, t, 'errors') for n in rounds):>8.0f}"
+              f"{med([get(n, t, 'server_us') for n in rounds]):>16.1f}")
+    # Differences per round (same round, so the same host load), then their median.
+    def delta(a, b):
+        return med([get(n, b, "server_us") - get(n, a, "server_us") for n in rounds])
+    def ratio(a, b, k):
+        return med([get(n, b, k) / get(n, a, k) for n in rounds if get(n, a, k)])
+    print(f"  server CPU added per call: TLS to hello {delta('hello', 'hello-tls'):+.1f} us,"
+          f" TLS to the service {delta('service', 'service-tls'):+.1f} us,"
+          f" authentication (API key) {delta('service-tls', 'service-key'):+.1f} us")
+    print(f"  service-key / hello-tls: RPS {ratio('hello-tls', 'service-key', 'rps'):.2f}x,"
+          f" server CPU per call {ratio('hello-tls', 'service-key', 'server_us'):.2f}x;"
+          f" service-key / service (plaintext, no callers): RPS"
+          f" {ratio('service', 'service-key', 'rps'):.2f}x")
 PY
 echo "raw h2load output and per-request logs: $log"

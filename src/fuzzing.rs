@@ -354,7 +354,7 @@ pub fn callers_file(data: &[u8]) {
 /// Nothing panics; no token verifies (the fuzzer cannot sign with the key, so an accepted
 /// token means a signature check was skipped); a refusal never quotes the token.
 pub fn jwt(data: &[u8]) {
-    use crate::auth::jwt::{Issuer, Jwks, verify};
+    use crate::auth::jwt::{Issuer, IssuerKeys, Jwks, verify};
     static ISSUERS: OnceLock<Vec<Issuer>> = OnceLock::new();
     let mut input = Input(data);
     let mode = input.byte();
@@ -371,8 +371,11 @@ pub fn jwt(data: &[u8]) {
         vec![Issuer {
             issuer: "https://issuer.fuzz".into(),
             audience: "defender-bridge".into(),
-            jwks_file: PathBuf::new(),
-            jwks,
+            keys: IssuerKeys::File {
+                path: PathBuf::new(),
+                jwks: std::sync::Arc::new(jwks),
+            },
+            jwks_ca_file: None,
             subjects: Default::default(),
         }]
     });

@@ -16,7 +16,7 @@
 //! [[issuer]]
 //! issuer = "https://kubernetes.default.svc"
 //! audience = "defender-bridge"
-//! jwks_file = "/var/run/jwks.json"
+//! jwks_file = "/var/run/jwks.json"  # or jwks_url = "https://…" (+ optional jwks_ca_file)
 //! subjects = { "system:serviceaccount:analytics:collector" = ["reader"] }
 //! ```
 //!
@@ -25,12 +25,14 @@
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde::Deserialize;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use super::jwt::{Issuer, Jwks};
+use super::jwks_url::{self, RemoteJwks};
+use super::jwt::{Issuer, IssuerKeys, Jwks, MAX_JWKS_FILE_BYTES};
 use super::roles::Role;
 
 /// Largest callers file read.
@@ -128,6 +130,7 @@ struct FileIssuer {
     audience: String,
     jwks_file: Option<PathBuf>,
     jwks_url: Option<String>,
+    jwks_ca_file: Option<PathBuf>,
     subjects: HashMap<String, Vec<String>>,
     rate_per_minute: Option<u32>,
     max_concurrent: Option<u32>,
@@ -219,9 +222,44 @@ impl Callers {
         Ok(out)
     }
 
-    /// The paths of the JWKS files this configuration reads (watched for changes).
-    pub fn jwks_files(&self) -> Vec<PathBuf> {
-        self.issuers.iter().map(|i| i.jwks_file.clone()).collect()
+    /// The paths of the files this configuration read besides itself (JWKS files and
+    /// `jwks_ca_file`s), watched for changes.
+    pub fn watched_files(&self) -> Vec<PathBuf> {
+        let mut files = Vec::new();
+        for issuer in &self.issuers {
+            match &issuer.keys {
+                IssuerKeys::File { path, .. } => files.push(path.clone()),
+                IssuerKeys::Url(_) => {}
+            }
+            files.extend(issuer.jwks_ca_file.iter().cloned());
+        }
+        files
+    }
+
+    /// The issuers' fetched JWKS (`jwks_url`).
+    pub fn remote_jwks(&self) -> Vec<Arc<RemoteJwks>> {
+        self.issuers
+            .iter()
+            .filter_map(|i| match &i.keys {
+                IssuerKeys::Url(remote) => Some(Arc::clone(remote)),
+                IssuerKeys::File { .. } => None,
+            })
+            .collect()
+    }
+
+    /// Keeps the keys `previous` already fetched for the `jwks_url`s this file names too, so
+    /// that a reload does not drop them until the next fetch.
+    pub fn keep_fetched_keys(&mut self, previous: &Callers) {
+        let old = previous.remote_jwks();
+        let mut slots: Vec<&mut Arc<RemoteJwks>> = self
+            .issuers
+            .iter_mut()
+            .filter_map(|i| match &mut i.keys {
+                IssuerKeys::Url(remote) => Some(remote),
+                IssuerKeys::File { .. } => None,
+            })
+            .collect();
+        jwks_url::adopt(&old, &mut slots);
     }
 }
 
@@ -232,17 +270,40 @@ fn issuer(path: &Path, at: &str, f: FileIssuer) -> Result<Issuer, CallersError> 
             format!("{at}: `issuer` and `audience` are required"),
         ));
     }
-    let jwks_file = match (f.jwks_file, f.jwks_url) {
-        (Some(file), None) => file,
-        (None, Some(_)) => {
-            return Err(fail(
-                path,
-                format!(
-                    "{at}: `jwks_url` is not supported by this version; save the issuer's JWKS to a \
-                     file (e.g. kubectl get --raw /openid/v1/jwks) and name it with `jwks_file`: \
-                     the file is re-read when it changes"
+    // Relative paths are relative to the callers file, not to the working directory.
+    let anchored = |p: PathBuf| match path.parent() {
+        Some(dir) if p.is_relative() => dir.join(p),
+        _ => p,
+    };
+    let jwks_ca_file = f.jwks_ca_file.map(anchored);
+    let keys = match (f.jwks_file, f.jwks_url) {
+        (Some(file), None) => {
+            if jwks_ca_file.is_some() {
+                return Err(fail(
+                    path,
+                    format!("{at}: `jwks_ca_file` goes with `jwks_url`, not `jwks_file`"),
+                ));
+            }
+            let file = anchored(file);
+            let jwks =
+                Jwks::load(&file).map_err(|message| fail(path, format!("{at}: {message}")))?;
+            IssuerKeys::File {
+                path: file,
+                jwks: Arc::new(jwks),
+            }
+        }
+        (None, Some(url)) => {
+            let ca_pem = match &jwks_ca_file {
+                Some(ca) => Some(
+                    crate::config::file::read_capped(ca, MAX_JWKS_FILE_BYTES)
+                        .map_err(|message| fail(path, format!("{at}: `jwks_ca_file`: {message}")))?
+                        .into_bytes(),
                 ),
-            ));
+                None => None,
+            };
+            let remote = RemoteJwks::new(&url, ca_pem)
+                .map_err(|message| fail(path, format!("{at}: {message}")))?;
+            IssuerKeys::Url(Arc::new(remote))
         }
         _ => {
             return Err(fail(
@@ -251,12 +312,6 @@ fn issuer(path: &Path, at: &str, f: FileIssuer) -> Result<Issuer, CallersError> 
             ));
         }
     };
-    // A relative JWKS path is relative to the callers file, not to the working directory.
-    let jwks_file = match path.parent() {
-        Some(dir) if jwks_file.is_relative() => dir.join(jwks_file),
-        _ => jwks_file,
-    };
-    let jwks = Jwks::load(&jwks_file).map_err(|message| fail(path, format!("{at}: {message}")))?;
     if f.subjects.is_empty() {
         return Err(fail(path, format!("{at}: `subjects` lists no subject")));
     }
@@ -271,8 +326,8 @@ fn issuer(path: &Path, at: &str, f: FileIssuer) -> Result<Issuer, CallersError> 
     Ok(Issuer {
         issuer: f.issuer,
         audience: f.audience,
-        jwks_file,
-        jwks,
+        keys,
+        jwks_ca_file,
         subjects,
     })
 }
@@ -439,11 +494,26 @@ mod tests {
     }
 
     #[test]
-    fn jwks_url_is_refused_with_a_way_out() {
-        let err = parse(
-            "[[issuer]]\nissuer = \"https://k\"\naudience = \"a\"\njwks_url = \"https://k/jwks\"\nsubjects = { s = [\"reader\"] }\n",
-        )
-        .expect_err("jwks_url");
-        assert!(err.message.contains("jwks_file"), "{err}");
+    fn jwks_url_needs_https_and_excludes_jwks_file() {
+        let issuer = |keys: &str| {
+            format!(
+                "[[issuer]]\nissuer = \"https://k\"\naudience = \"a\"\n{keys}\nsubjects = {{ s = [\"reader\"] }}\n"
+            )
+        };
+        let c = parse(&issuer("jwks_url = \"https://k/jwks\"")).expect("https URL");
+        assert_eq!(c.remote_jwks().len(), 1);
+        assert!(c.watched_files().is_empty(), "nothing to watch on disk");
+        let err = parse(&issuer("jwks_url = \"http://k.example/jwks\"")).expect_err("http");
+        assert!(err.message.contains("https"), "{err}");
+        let err = parse(&issuer(
+            "jwks_url = \"https://k/jwks\"\njwks_file = \"j.json\"",
+        ))
+        .expect_err("both");
+        assert!(err.message.contains("exactly one"), "{err}");
+        let err = parse(&issuer(
+            "jwks_url = \"https://k/jwks\"\njwks_ca_file = \"/nonexistent/ca.pem\"",
+        ))
+        .expect_err("missing CA file");
+        assert!(err.message.contains("jwks_ca_file"), "{err}");
     }
 }

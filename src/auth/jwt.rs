@@ -13,6 +13,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, KeyAlgorithm};
@@ -20,6 +21,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
 
 use super::callers_file::Grant;
+use super::jwks_url::RemoteJwks;
 
 /// Clock skew allowed on `exp` and `nbf`, in seconds.
 pub const LEEWAY_SECS: u64 = 60;
@@ -33,12 +35,36 @@ pub struct Issuer {
     pub issuer: String,
     /// The audience `aud` must contain.
     pub audience: String,
-    /// Where the keys come from.
-    pub jwks_file: PathBuf,
     /// The keys.
-    pub jwks: Jwks,
+    pub keys: IssuerKeys,
+    /// Extra root certificates for fetching `jwks_url` (watched for changes).
+    pub jwks_ca_file: Option<PathBuf>,
     /// Roles by `sub`.
     pub subjects: HashMap<String, Grant>,
+}
+
+/// Where an issuer's keys come from.
+#[derive(Clone, Debug)]
+pub enum IssuerKeys {
+    /// `jwks_file`: read with the callers file (and re-read when it changes).
+    File {
+        /// The file.
+        path: PathBuf,
+        /// Its keys.
+        jwks: Arc<Jwks>,
+    },
+    /// `jwks_url`: fetched and refreshed in the background.
+    Url(Arc<RemoteJwks>),
+}
+
+impl IssuerKeys {
+    /// The keys in force.
+    pub fn current(&self) -> Arc<Jwks> {
+        match self {
+            Self::File { jwks, .. } => Arc::clone(jwks),
+            Self::Url(remote) => remote.keys(),
+        }
+    }
 }
 
 /// The usable keys of a JWKS document (RSA and P-256 EC keys with a `kid`).
@@ -158,7 +184,8 @@ pub fn verify(issuers: &[Issuer], token: &str) -> Result<VerifiedToken, String> 
         .ok_or_else(|| "the JWT has no `kid` header".to_string())?;
     let mut last = None;
     for issuer in issuers {
-        for (_, alg, key) in issuer.jwks.keys.iter().filter(|(k, _, _)| *k == kid) {
+        let jwks = issuer.keys.current();
+        for (_, alg, key) in jwks.keys.iter().filter(|(k, _, _)| *k == kid) {
             if *alg != header.alg {
                 last = Some("the JWT's algorithm does not match its key".to_string());
                 continue;
@@ -188,12 +215,29 @@ pub fn verify(issuers: &[Issuer], token: &str) -> Result<VerifiedToken, String> 
             }
         }
     }
-    Err(last.unwrap_or_else(|| {
+    if let Some(message) = last {
+        return Err(message);
+    }
+    // An unknown key id may be a rotation: issuers with a `jwks_url` fetch again soon.
+    let mut pending = false;
+    for issuer in issuers {
+        if let IssuerKeys::Url(remote) = &issuer.keys {
+            remote.saw_unknown_kid();
+            pending |= !remote.fetched();
+        }
+    }
+    Err(if pending {
+        format!(
+            "the JWT's key id `{}` is not in any JWKS fetched so far (an issuer's `jwks_url` \
+             has not been fetched yet)",
+            crate::error::echo(&kid)
+        )
+    } else {
         format!(
             "the JWT's key id `{}` is not in any configured issuer's JWKS",
             crate::error::echo(&kid)
         )
-    }))
+    })
 }
 
 fn describe(kind: &ErrorKind) -> String {

@@ -2,7 +2,7 @@
 //!
 //! Layout, one concern per file: [`callers_file`] (the TOML file, validated), [`reload`] (re-read
 //! on change and SIGHUP, a bad file keeps the previous one), [`api_key`] (keys, hashes,
-//! `keygen`), [`jwt`] (OIDC bearer tokens and JWKS), [`certificate`] (client certificate
+//! `keygen`), [`jwt`] (OIDC bearer tokens and JWKS), [`jwks_url`] (JWKS fetched from the issuer), [`certificate`] (client certificate
 //! names), [`roles`] (the method → role table), [`limits`] (per-caller rate and concurrency),
 //! [`layer`] (the one tower layer that applies all of it to every call).
 //!
@@ -12,6 +12,7 @@
 pub mod api_key;
 pub mod callers_file;
 pub mod certificate;
+pub mod jwks_url;
 pub mod jwt;
 pub mod layer;
 pub mod limits;

@@ -37,7 +37,7 @@ impl CallersSource {
     /// Loads `path` (a failure here stops the start-up).
     pub fn open(path: &Path) -> Result<Self, CallersError> {
         let callers = Callers::load(path)?;
-        let fingerprint = fingerprint(path, &callers.jwks_files());
+        let fingerprint = fingerprint(path, &callers.watched_files());
         tracing::info!(
             path = %path.display(),
             api_keys = callers.api_keys.len(),
@@ -57,9 +57,16 @@ impl CallersSource {
         Arc::clone(&self.current.read().unwrap_or_else(PoisonError::into_inner))
     }
 
+    /// Fetches the issuers' `jwks_url` keys that are due (see [`super::jwks_url`]).
+    pub async fn refresh_remote_keys(&self) {
+        for remote in self.current().remote_jwks() {
+            remote.refresh_if_due().await;
+        }
+    }
+
     /// Re-reads the files if they changed since the last look.
     pub fn reload(&self) -> Reloaded {
-        let jwks = self.current().jwks_files();
+        let jwks = self.current().watched_files();
         let now = fingerprint(&self.path, &jwks);
         {
             let mut last = self
@@ -73,7 +80,8 @@ impl CallersSource {
             *last = now;
         }
         match Callers::load(&self.path) {
-            Ok(callers) => {
+            Ok(mut callers) => {
+                callers.keep_fetched_keys(&self.current());
                 tracing::info!(
                     path = %self.path.display(),
                     api_keys = callers.api_keys.len(),
@@ -82,7 +90,7 @@ impl CallersSource {
                     "callers file reloaded"
                 );
                 // The new file may name other JWKS files: remember what it was loaded from.
-                let fp = fingerprint(&self.path, &callers.jwks_files());
+                let fp = fingerprint(&self.path, &callers.watched_files());
                 *self
                     .fingerprint
                     .lock()
@@ -115,9 +123,14 @@ fn fingerprint(path: &Path, jwks: &[PathBuf]) -> [u8; 32] {
     hasher.finalize().into()
 }
 
-/// Re-reads the files every `interval` and on SIGHUP, until `source` is dropped.
+/// Re-reads the files every `interval` and on SIGHUP, and fetches the `jwks_url` keys when
+/// due (the first time at once), until `source` is dropped.
 pub fn watch(source: Weak<CallersSource>, interval: Duration) {
     tokio::spawn(async move {
+        match source.upgrade() {
+            Some(source) => source.refresh_remote_keys().await,
+            None => return,
+        }
         #[cfg(unix)]
         let mut hangup = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
         {
@@ -149,7 +162,9 @@ pub fn watch(source: Weak<CallersSource>, interval: Duration) {
                 return;
             };
             // File reads are small; keep them off the async workers anyway.
-            let _ = tokio::task::spawn_blocking(move || source.reload()).await;
+            let reloading = Arc::clone(&source);
+            let _ = tokio::task::spawn_blocking(move || reloading.reload()).await;
+            source.refresh_remote_keys().await;
         }
     });
 }
