@@ -53,7 +53,7 @@ suite_go() {
 suite_typescript() {
   # npm ci runs the package's `prepare`, which compiles src/ and test/ into dist/.
   (cd clients/typescript && npm ci --no-audit --no-fund --loglevel=error &&
-    node --test dist/test/live.test.js dist/test/risk-actions.test.js)
+    node --test dist/test/live.test.js dist/test/risk-actions.test.js dist/test/tls.test.js)
 }
 
 suite_java() {

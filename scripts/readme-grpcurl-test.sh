@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Runs every grpcurl example of README.md verbatim against a live demo, so that the README's
+# Runs every grpcurl example of README.md verbatim against live demos, so that the README's
 # examples can never rot. Takes each line that starts with `grpcurl ` inside a ```sh block, starts
-# `defender-bridge demo` on 127.0.0.1:50051 (the address the README uses; the script stops if
-# something already listens there), runs each line with bash, and checks that it exits 0 and that
+# `defender-bridge demo` on 127.0.0.1:50051 and `defender-bridge demo --tls --tls-dir demo-tls`
+# on 127.0.0.1:50052 (the addresses and folder the README uses; the script stops if something
+# already listens there), runs each line with bash in a scratch folder holding `demo-tls/` (the
+# TLS demo's CA, client certificate and key, and API key), and checks that it exits 0 and that
 # its output is what that kind of call should print. A line that ends with the comment
 # `# fails: <Code>` (a gRPC code as grpcurl names it, e.g. InvalidArgument) must instead fail with
 # that code (grpcurl exits with 64 + the code's number) and print its error details decoded: a
@@ -18,6 +20,7 @@ cd "$repo_root"
 export PATH="$repo_root/.tools/bin:$PATH"
 host=127.0.0.1
 port=50051
+tls_port=50052
 
 [[ -f "$readme" ]] || { echo "no README at $readme" >&2; exit 1; }
 command -v grpcurl >/dev/null || scripts/install-tools.sh
@@ -37,39 +40,51 @@ if [[ ${#commands[@]} -eq 0 ]]; then
   exit 1
 fi
 
-if (exec 3<>"/dev/tcp/$host/$port") 2>/dev/null; then
-  echo "$host:$port is already in use: stop what listens there (e.g. a running demo) and retry" >&2
-  exit 1
-fi
+for p in "$port" "$tls_port"; do
+  if (exec 3<>"/dev/tcp/$host/$p") 2>/dev/null; then
+    echo "$host:$p is already in use: stop what listens there (e.g. a running demo) and retry" >&2
+    exit 1
+  fi
+done
 
 work="$(mktemp -d)"
-demo_pid=""
+demo_pids=()
 cleanup() {
-  if [[ -n "$demo_pid" ]] && kill -0 "$demo_pid" 2>/dev/null; then
-    kill -TERM "$demo_pid" 2>/dev/null || true
-    for _ in $(seq 1 50); do kill -0 "$demo_pid" 2>/dev/null || break; sleep 0.2; done
-    kill -KILL "$demo_pid" 2>/dev/null || true
-  fi
+  for pid in "${demo_pids[@]}"; do
+    if kill -0 "$pid" 2>/dev/null; then
+      kill -TERM "$pid" 2>/dev/null || true
+      for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+      kill -KILL "$pid" 2>/dev/null || true
+    fi
+  done
   rm -rf "$work"
 }
 trap cleanup EXIT
 
-"$binary" demo --listen "$host:$port" >"$work/demo.out" 2>"$work/demo.err" &
-demo_pid=$!
-for _ in $(seq 1 600); do
-  grep -q "Press Ctrl-C to stop." "$work/demo.out" && break
-  if ! kill -0 "$demo_pid" 2>/dev/null; then
-    echo "defender-bridge demo exited before it was ready:" >&2
-    cat "$work/demo.out" "$work/demo.err" >&2
-    exit 1
-  fi
-  sleep 0.1
-done
-grep -q "Press Ctrl-C to stop." "$work/demo.out" || {
-  echo "defender-bridge demo not ready after 60s:" >&2
-  cat "$work/demo.out" "$work/demo.err" >&2
+# start_demo NAME ARGS...: starts `demo ARGS...` and waits for its banner ($work/NAME.out).
+start_demo() {
+  local name="$1" pid
+  shift
+  "$binary" demo "$@" >"$work/$name.out" 2>"$work/$name.err" &
+  pid=$!
+  demo_pids+=("$pid")
+  for _ in $(seq 1 600); do
+    grep -q "Press Ctrl-C to stop." "$work/$name.out" && return 0
+    if ! kill -0 "$pid" 2>/dev/null; then
+      echo "defender-bridge demo $* exited before it was ready:" >&2
+      cat "$work/$name.out" "$work/$name.err" >&2
+      exit 1
+    fi
+    sleep 0.1
+  done
+  echo "defender-bridge demo $* not ready after 60s:" >&2
+  cat "$work/$name.out" "$work/$name.err" >&2
   exit 1
 }
+
+start_demo demo --listen "$host:$port"
+# The README's TLS examples read demo-tls/ relative to where they run: $work.
+start_demo demo-tls --tls --listen "$host:$tls_port" --tls-dir "$work/demo-tls"
 
 # check_output COMMAND OUTPUT: what a sane answer to this kind of call contains.
 check_output() {
@@ -130,13 +145,13 @@ for command in "${commands[@]}"; do
   echo "\$ $command"
   if [[ "$command" == *"# fails: "* ]]; then
     status=0
-    output="$(bash -c "$command" 2>&1)" || status=$?
+    output="$(cd "$work" && bash -c "$command" 2>&1)" || status=$?
     if problem="$(check_error "$command" "$status" "$output")"; then
       passed=$((passed + 1))
       echo "  ok (fails as documented)"
       continue
     fi
-  elif output="$(bash -c "$command" 2>&1)"; then
+  elif output="$(cd "$work" && bash -c "$command" 2>&1)"; then
     if problem="$(check_output "$command" "$output")"; then
       passed=$((passed + 1))
       echo "  ok"

@@ -31,6 +31,9 @@ pub struct DemoOptions {
     /// Admin listener (`/metrics`, `/healthz`, `/readyz`): an address or `off`; `None` picks a
     /// free loopback port (several demos run side by side in the client tests).
     pub admin_listen: Option<String>,
+    /// With `tls`: write the generated files into this folder (created when missing) instead of
+    /// a temporary one; they are removed from it when the demo stops.
+    pub tls_dir: Option<std::path::PathBuf>,
 }
 
 /// Why the demo could not start.
@@ -94,7 +97,8 @@ pub async fn start(options: DemoOptions) -> Result<RunningDemo, DemoError> {
             .unwrap_or_else(|| "127.0.0.1:0".into()),
     );
     let tls = if options.tls {
-        let generated = tls::DemoTls::generate().map_err(DemoError::Tls)?;
+        let generated =
+            tls::DemoTls::generate(options.tls_dir.as_deref()).map_err(DemoError::Tls)?;
         args.tls_cert = Some(generated.path("server.pem"));
         args.tls_key = Some(generated.path("server.key"));
         args.tls_client_ca = Some(generated.path("ca.pem"));
@@ -171,6 +175,7 @@ impl RunningDemo {
              \n    server.pem/.key    server certificate (localhost, 127.0.0.1, ::1)\
              \n    client.pem/.key    client certificate, identity {client}\
              \n    callers.toml       callers file: that identity and the API key below\
+             \n    api-key            the API key below, for scripts\
              \n  API key:             {key}\
              \n\nAs the client certificate's identity (cert:{client}):\n\
              \n  grpcurl {creds} {addr} list\
@@ -214,6 +219,7 @@ mod tests {
             seed: 1,
             tls: false,
             admin_listen: None,
+            tls_dir: None,
         };
         let err = start(options).await.err().expect("refused");
         assert!(matches!(err, DemoError::SimulatorNotLoopback(_)), "{err}");

@@ -95,6 +95,11 @@ struct DemoArgs {
     /// free loopback port, printed in the banner]
     #[arg(long, value_name = "ADDR")]
     admin_listen: Option<String>,
+    /// With --tls: write those files into DIR (created when missing; files of an earlier demo
+    /// are replaced) instead of a temporary folder, so that scripts and tests can find them.
+    /// The files are removed when the demo stops.
+    #[arg(long, value_name = "DIR", requires = "tls")]
+    tls_dir: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -221,6 +226,7 @@ async fn run_demo(args: DemoArgs) -> ExitCode {
         seed: args.seed,
         tls: args.tls,
         admin_listen: args.admin_listen,
+        tls_dir: args.tls_dir,
     };
     // Installed before anything starts, so an early SIGTERM still drains.
     let signal = server::shutdown_signal();

@@ -312,6 +312,7 @@ async fn demo_tls_serves_mtls_with_the_files_it_wrote() {
         seed: 1,
         tls: true,
         admin_listen: None,
+        tls_dir: None,
     })
     .await
     .expect("demo starts");
@@ -348,4 +349,85 @@ async fn demo_tls_serves_mtls_with_the_files_it_wrote() {
     let dir = files.dir().to_path_buf();
     demo.shutdown().await;
     assert!(!dir.exists(), "the throw-away files are removed");
+}
+
+#[tokio::test]
+async fn demo_tls_dir_holds_the_files_and_the_api_key_until_the_demo_stops() {
+    use secrecy::ExposeSecret as _;
+    defender_bridge::tls::install_crypto_provider();
+    let parent = tempfile::tempdir().expect("temporary folder");
+    let dir = parent.path().join("demo-tls");
+    std::fs::create_dir(&dir).expect("folder");
+    // Left by an earlier demo: replaced. Someone else's file: left alone.
+    std::fs::write(dir.join("ca.pem"), "stale").expect("stale file");
+    std::fs::write(dir.join("notes.txt"), "mine").expect("other file");
+    let demo = defender_bridge::demo::start(defender_bridge::demo::DemoOptions {
+        listen: "127.0.0.1:0".parse().expect("addr"),
+        sim_listen: "127.0.0.1:0".parse().expect("addr"),
+        machines: 10,
+        seed: 1,
+        tls: true,
+        admin_listen: None,
+        tls_dir: Some(dir.clone()),
+    })
+    .await
+    .expect("demo starts");
+    let files = demo.tls.as_ref().expect("TLS files");
+    assert_eq!(files.dir(), dir.as_path());
+    assert!(demo.banner().contains(&dir.display().to_string()));
+    for name in defender_bridge::demo::tls::FILES {
+        let path = dir.join(name);
+        assert!(path.is_file(), "{name} written");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let mode = std::fs::metadata(&path)
+                .expect("metadata")
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600, "{name} readable by the owner only");
+        }
+    }
+    let read = |name: &str| std::fs::read_to_string(dir.join(name)).expect("generated file");
+    let ca = read("ca.pem");
+    assert_ne!(ca, "stale");
+    let key = read("api-key");
+    assert_eq!(key.trim_end(), files.api_key.expose_secret());
+    let client = defender_bridge::demo::pki::Leaf {
+        cert_pem: read("client.pem"),
+        key_pem: read("client.key"),
+    };
+
+    // The files are the ones the service uses: mTLS, then the key from `api-key`.
+    let risk = RiskServiceClient::new(
+        channel(demo.server.addr, &ca, Some(&client))
+            .await
+            .expect("connect"),
+    );
+    let with_key = |token: &str| {
+        let mut request =
+            tonic::Request::new(defender_bridge::proto::CheckConnectionRequest::default());
+        let value = format!("Bearer {token}").parse().expect("header value");
+        request.metadata_mut().insert("authorization", value);
+        request
+    };
+    let ready = risk
+        .clone()
+        .check_connection(with_key(key.trim_end()))
+        .await
+        .expect("the key from api-key is accepted")
+        .into_inner();
+    assert!(ready.ready, "{ready:?}");
+    let refused = risk
+        .clone()
+        .check_connection(with_key("demo_not-the-key"))
+        .await
+        .expect_err("another key is refused");
+    assert_eq!(refused.code(), tonic::Code::Unauthenticated);
+
+    demo.shutdown().await;
+    for name in defender_bridge::demo::tls::FILES {
+        assert!(!dir.join(name).exists(), "{name} removed");
+    }
+    assert_eq!(read("notes.txt"), "mine");
 }

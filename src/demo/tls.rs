@@ -1,6 +1,8 @@
 //! `demo --tls`: a throw-away CA, server and client certificates, an API key and a callers
 //! file in a temporary folder (removed when the demo stops), so TLS, mTLS and both kinds of
-//! caller identity can be tried locally.
+//! caller identity can be tried locally. `--tls-dir DIR` writes them into a folder of the
+//! caller's choosing instead (the files, not the folder, are removed when the demo stops), so
+//! that scripts and client test suites find them without reading the banner.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -17,9 +19,28 @@ pub const CLIENT_IDENTITY: &str = "spiffe://defender-bridge.demo/client";
 /// Every role, given to both demo callers.
 const ROLES: &str = r#"["reader", "hunter", "responder", "admin"]"#;
 
+/// The files `demo --tls` writes, in the order they are written.
+pub const FILES: [&str; 7] = [
+    "ca.pem",
+    "server.pem",
+    "server.key",
+    "client.pem",
+    "client.key",
+    "callers.toml",
+    "api-key",
+];
+
+/// Where the files go.
+enum Folder {
+    /// A new temporary folder, removed with everything in it.
+    Temp(tempfile::TempDir),
+    /// A folder named by `--tls-dir`: only the files written are removed.
+    Chosen(PathBuf),
+}
+
 /// What `demo --tls` wrote.
 pub struct DemoTls {
-    dir: tempfile::TempDir,
+    dir: Folder,
     /// The demo API key (printed once in the banner; only its SHA-256 is in the callers file).
     pub api_key: SecretString,
 }
@@ -27,19 +48,29 @@ pub struct DemoTls {
 impl std::fmt::Debug for DemoTls {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("DemoTls")
-            .field("dir", &self.dir.path())
+            .field("dir", &self.dir())
             .field("api_key", &"[redacted]")
             .finish()
     }
 }
 
 impl DemoTls {
-    /// Generates everything into a new temporary folder.
-    pub fn generate() -> Result<Self, String> {
-        let dir = tempfile::Builder::new()
-            .prefix("defender-bridge-demo-tls-")
-            .tempdir()
-            .map_err(|e| format!("cannot create a temporary folder: {e}"))?;
+    /// Generates everything into `dir` (created when missing; files of an earlier demo are
+    /// replaced), or into a new temporary folder when `dir` is `None`.
+    pub fn generate(dir: Option<&Path>) -> Result<Self, String> {
+        let dir = match dir {
+            Some(path) => {
+                std::fs::create_dir_all(path)
+                    .map_err(|e| format!("cannot create {}: {e}", path.display()))?;
+                Folder::Chosen(path.to_path_buf())
+            }
+            None => Folder::Temp(
+                tempfile::Builder::new()
+                    .prefix("defender-bridge-demo-tls-")
+                    .tempdir()
+                    .map_err(|e| format!("cannot create a temporary folder: {e}"))?,
+            ),
+        };
         let fail = |e: rcgen::Error| format!("cannot generate the demo certificates: {e}");
         let ca = Ca::new("defender-bridge demo CA").map_err(fail)?;
         let server = ca
@@ -64,23 +95,36 @@ impl DemoTls {
         this.write("client.pem", &client.cert_pem)?;
         this.write("client.key", &client.key_pem)?;
         this.write("callers.toml", &callers)?;
+        // For scripts and client tests: the key without reading the banner.
+        this.write("api-key", &format!("{}\n", this.api_key.expose_secret()))?;
         Ok(this)
     }
 
     /// The folder holding the files.
     pub fn dir(&self) -> &Path {
-        self.dir.path()
+        match &self.dir {
+            Folder::Temp(temp) => temp.path(),
+            Folder::Chosen(path) => path,
+        }
     }
 
-    /// The path of one of the generated files (`ca.pem`, `server.pem`, `server.key`,
-    /// `client.pem`, `client.key`, `callers.toml`).
+    /// The path of one of the generated files ([`FILES`]: `ca.pem`, `server.pem`, `server.key`,
+    /// `client.pem`, `client.key`, `callers.toml`, `api-key`).
     pub fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
+        self.dir().join(name)
     }
 
     /// Writes `name`, readable by the owner only (keys must not trigger the permission warning).
+    /// A file left by an earlier demo in a chosen folder is removed first, so that the new one
+    /// is created with these permissions rather than inheriting the old file's.
     fn write(&self, name: &str, text: &str) -> Result<(), String> {
         let path = self.path(name);
+        match std::fs::remove_file(&path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(format!("cannot replace {}: {e}", path.display()));
+            }
+            _ => {}
+        }
         let mut options = std::fs::OpenOptions::new();
         options.write(true).create_new(true);
         #[cfg(unix)]
@@ -89,5 +133,16 @@ impl DemoTls {
             .open(&path)
             .and_then(|mut f| f.write_all(text.as_bytes()))
             .map_err(|e| format!("cannot write {}: {e}", path.display()))
+    }
+}
+
+impl Drop for DemoTls {
+    fn drop(&mut self) {
+        // The temporary folder removes itself; in a chosen folder only our files go.
+        if let Folder::Chosen(dir) = &self.dir {
+            for name in FILES {
+                let _ = std::fs::remove_file(dir.join(name));
+            }
+        }
     }
 }

@@ -3,6 +3,9 @@ package defenderbridgev1_test
 // Starts one `defender-bridge demo` on a free loopback port for the package's tests.
 // DEFENDER_BRIDGE_ADDR (host:port) points the tests at a running server instead;
 // DEFENDER_BRIDGE_BIN names the binary (default <repo>/target/debug/defender-bridge).
+// The TLS tests get a second one, `demo --tls --tls-dir DIR` (TLS, client certificates
+// required, an API key), unless DEFENDER_BRIDGE_TLS_ADDR (host:port) and DEFENDER_BRIDGE_TLS_DIR
+// (the --tls-dir of a running `demo --tls`) are both set.
 
 import (
 	"bufio"
@@ -29,36 +32,77 @@ var (
 	serverAddr string
 	// sampleMachineID is a fleet machine named in the demo's banner ("" when unknown).
 	sampleMachineID string
+	// tlsAddr, tlsDir and tlsMachineID: the `demo --tls` server, the folder of its files
+	// (ca.pem, client.pem, client.key, api-key, ...) and a machine of its fleet.
+	tlsAddr, tlsDir, tlsMachineID string
 
 	listenPattern  = regexp.MustCompile(`gRPC service:\s+(\S+)`)
 	machinePattern = regexp.MustCompile(`"machine_id":\s*"([0-9a-fA-F]{40})"`)
 )
 
 func TestMain(m *testing.M) {
-	if addr := os.Getenv("DEFENDER_BRIDGE_ADDR"); addr != "" {
-		serverAddr = addr
-		sampleMachineID = os.Getenv("DEFENDER_BRIDGE_MACHINE_ID")
-		os.Exit(m.Run())
-	}
 	binary := os.Getenv("DEFENDER_BRIDGE_BIN")
 	if binary == "" {
 		binary = filepath.Join("..", "..", "..", "target", "debug", "defender-bridge")
 	}
-	var (
-		demo *exec.Cmd
-		err  error
-	)
-	// A free port can be taken between the probe and the bind: try a few.
-	for attempt := 0; attempt < 3; attempt++ {
-		if demo, err = startDemo(binary); err == nil {
-			break
+	var demos []*exec.Cmd
+	stopAll := func() {
+		for _, demo := range demos {
+			stop(demo)
 		}
 	}
-	if err != nil {
+	fail := func(err error) {
 		fmt.Fprintln(os.Stderr, err)
+		stopAll()
 		os.Exit(1)
 	}
-	code := m.Run()
+	if addr := os.Getenv("DEFENDER_BRIDGE_ADDR"); addr != "" {
+		serverAddr = addr
+		sampleMachineID = os.Getenv("DEFENDER_BRIDGE_MACHINE_ID")
+	} else {
+		demo, banner, err := startDemoRetrying(binary)
+		if err != nil {
+			fail(err)
+		}
+		demos = append(demos, demo)
+		serverAddr, sampleMachineID = parseBanner(banner)
+	}
+	tlsAddr, tlsDir = os.Getenv("DEFENDER_BRIDGE_TLS_ADDR"), os.Getenv("DEFENDER_BRIDGE_TLS_DIR")
+	if tlsAddr != "" && tlsDir != "" {
+		tlsMachineID = os.Getenv("DEFENDER_BRIDGE_MACHINE_ID")
+	} else {
+		dir, err := os.MkdirTemp("", "defender-bridge-go-tls-")
+		if err != nil {
+			fail(err)
+		}
+		defer os.RemoveAll(dir)
+		demo, banner, err := startDemoRetrying(binary, "--tls", "--tls-dir", dir)
+		if err != nil {
+			fail(err)
+		}
+		demos = append(demos, demo)
+		tlsDir = dir
+		tlsAddr, tlsMachineID = parseBanner(banner)
+	}
+	// Returning (rather than os.Exit) runs the deferred clean-up; the test binary then exits
+	// with m.Run's code.
+	m.Run()
+	stopAll()
+}
+
+// startDemoRetrying starts a demo with extra arguments: a free port can be taken between the
+// probe and the bind, so it tries a few.
+func startDemoRetrying(binary string, extra ...string) (demo *exec.Cmd, banner string, err error) {
+	for attempt := 0; attempt < 3; attempt++ {
+		if demo, banner, err = startDemo(binary, extra...); err == nil {
+			return demo, banner, nil
+		}
+	}
+	return nil, "", err
+}
+
+// stop ends a demo with SIGTERM, and SIGKILL after 10 seconds.
+func stop(demo *exec.Cmd) {
 	_ = demo.Process.Signal(syscall.SIGTERM)
 	done := make(chan error, 1)
 	go func() { done <- demo.Wait() }()
@@ -68,7 +112,17 @@ func TestMain(m *testing.M) {
 		_ = demo.Process.Kill()
 		<-done
 	}
-	os.Exit(code)
+}
+
+// parseBanner returns the address and the machine id (or "") a demo's banner names.
+func parseBanner(banner string) (addr, machineID string) {
+	if listen := listenPattern.FindStringSubmatch(banner); listen != nil {
+		addr = listen[1]
+	}
+	if machine := machinePattern.FindStringSubmatch(banner); machine != nil {
+		machineID = machine[1]
+	}
+	return addr, machineID
 }
 
 func freePort() (int, error) {
@@ -80,21 +134,22 @@ func freePort() (int, error) {
 	return listener.Addr().(*net.TCPAddr).Port, nil
 }
 
-// startDemo starts the demo and waits for its banner; it sets serverAddr and sampleMachineID.
-func startDemo(binary string) (*exec.Cmd, error) {
+// startDemo starts a demo with extra arguments and waits for its banner, which names its address.
+func startDemo(binary string, extra ...string) (*exec.Cmd, string, error) {
 	port, err := freePort()
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
-	cmd := exec.Command(binary, "demo", "--listen", fmt.Sprintf("127.0.0.1:%d", port), "--machines", "300")
+	args := append([]string{"demo", "--listen", fmt.Sprintf("127.0.0.1:%d", port), "--machines", "300"}, extra...)
+	cmd := exec.Command(binary, args...)
 	var logs bytes.Buffer
 	cmd.Stderr = &logs
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("cannot start %s (run `cargo build` or set DEFENDER_BRIDGE_BIN): %w", binary, err)
+		return nil, "", fmt.Errorf("cannot start %s (run `cargo build` or set DEFENDER_BRIDGE_BIN): %w", binary, err)
 	}
 	bannerCh := make(chan string, 1)
 	go func() {
@@ -116,21 +171,18 @@ func startDemo(binary string) (*exec.Cmd, error) {
 	case banner, ok := <-bannerCh:
 		if !ok {
 			_ = cmd.Wait()
-			return nil, fmt.Errorf("defender-bridge demo exited before it was ready:\n%s", logs.String())
+			return nil, "", fmt.Errorf("defender-bridge demo exited before it was ready:\n%s", logs.String())
 		}
-		listen := listenPattern.FindStringSubmatch(banner)
-		if listen == nil {
+		if listenPattern.FindStringSubmatch(banner) == nil {
 			_ = cmd.Process.Kill()
-			return nil, fmt.Errorf("no address in the demo banner:\n%s", banner)
+			_ = cmd.Wait()
+			return nil, "", fmt.Errorf("no address in the demo banner:\n%s", banner)
 		}
-		serverAddr = listen[1]
-		if machine := machinePattern.FindStringSubmatch(banner); machine != nil {
-			sampleMachineID = machine[1]
-		}
-		return cmd, nil
+		return cmd, banner, nil
 	case <-time.After(60 * time.Second):
 		_ = cmd.Process.Kill()
-		return nil, fmt.Errorf("defender-bridge demo not ready after 60s:\n%s", logs.String())
+		_ = cmd.Wait()
+		return nil, "", fmt.Errorf("defender-bridge demo not ready after 60s:\n%s", logs.String())
 	}
 }
 

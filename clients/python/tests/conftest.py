@@ -2,10 +2,15 @@
 
 ``DEFENDER_BRIDGE_ADDR`` (``host:port``) points the tests at a server that is already running
 instead; ``DEFENDER_BRIDGE_BIN`` names the binary (default ``<repo>/target/debug/defender-bridge``).
+
+The TLS tests start their own ``demo --tls --tls-dir DIR`` (TLS, client certificates required,
+a callers file with an API key), unless ``DEFENDER_BRIDGE_TLS_ADDR`` (``host:port``) and
+``DEFENDER_BRIDGE_TLS_DIR`` (the ``--tls-dir`` of a running ``demo --tls``) are both set.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import socket
@@ -41,11 +46,13 @@ def _free_port() -> int:
         return port
 
 
-def _start_demo(binary: str, log: IO[bytes]) -> tuple[subprocess.Popen[str], str]:
+def _start_demo(
+    binary: str, log: IO[bytes], extra: list[str]
+) -> tuple[subprocess.Popen[str], str]:
     """Starts the demo and returns it with its banner, or raises with the server's log."""
     port = _free_port()
     process = subprocess.Popen(
-        [binary, "demo", "--listen", f"127.0.0.1:{port}", "--machines", "300"],
+        [binary, "demo", "--listen", f"127.0.0.1:{port}", "--machines", "300", *extra],
         stdout=subprocess.PIPE,
         stderr=log,
         text=True,
@@ -76,31 +83,30 @@ def _start_demo(binary: str, log: IO[bytes]) -> tuple[subprocess.Popen[str], str
     return process, "".join(banner)
 
 
-@pytest.fixture(scope="session")
-def demo() -> Iterator[Demo]:
-    address = os.environ.get("DEFENDER_BRIDGE_ADDR")
-    if address:
-        yield Demo(address, os.environ.get("DEFENDER_BRIDGE_MACHINE_ID"))
-        return
+def _binary() -> str:
     binary = os.environ.get(
         "DEFENDER_BRIDGE_BIN", str(REPO_ROOT / "target" / "debug" / "defender-bridge")
     )
     if not os.access(binary, os.X_OK):
         pytest.fail(f"{binary} is not an executable: run `cargo build` or set DEFENDER_BRIDGE_BIN")
+    return binary
+
+
+@contextlib.contextmanager
+def _running_demo(extra: list[str]) -> Iterator[str]:
+    """Runs a demo with ``extra`` arguments for the ``with`` block; yields its banner."""
+    binary = _binary()
     with tempfile.TemporaryFile() as log:
         # A free port can be taken between the probe and the bind: try a few.
         for attempt in range(3):
             try:
-                process, banner = _start_demo(binary, log)
+                process, banner = _start_demo(binary, log, extra)
                 break
             except RuntimeError:
                 if attempt == 2:
                     raise
         try:
-            listen = re.search(r"gRPC service:\s+(\S+)", banner)
-            machine = re.search(r'"machine_id":\s*"([0-9a-fA-F]{40})"', banner)
-            assert listen, f"no address in the demo banner:\n{banner}"
-            yield Demo(listen.group(1), machine.group(1) if machine else None)
+            yield banner
         finally:
             process.terminate()
             try:
@@ -108,6 +114,51 @@ def demo() -> Iterator[Demo]:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+
+
+def _parse(banner: str) -> Demo:
+    listen = re.search(r"gRPC service:\s+(\S+)", banner)
+    machine = re.search(r'"machine_id":\s*"([0-9a-fA-F]{40})"', banner)
+    assert listen, f"no address in the demo banner:\n{banner}"
+    return Demo(listen.group(1), machine.group(1) if machine else None)
+
+
+@pytest.fixture(scope="session")
+def demo() -> Iterator[Demo]:
+    address = os.environ.get("DEFENDER_BRIDGE_ADDR")
+    if address:
+        yield Demo(address, os.environ.get("DEFENDER_BRIDGE_MACHINE_ID"))
+        return
+    with _running_demo([]) as banner:
+        yield _parse(banner)
+
+
+@dataclass
+class TlsDemo:
+    """A ``demo --tls`` server: its address, a fleet machine and the files it wrote."""
+
+    address: str
+    sample_machine_id: Optional[str]
+    #: The ``--tls-dir`` folder: ca.pem, client.pem, client.key, api-key, ...
+    files: Path
+
+    @property
+    def api_key(self) -> str:
+        """The demo's API key (identity ``key:demo``, every role)."""
+        return (self.files / "api-key").read_text().strip()
+
+
+@pytest.fixture(scope="session")
+def tls_demo() -> Iterator[TlsDemo]:
+    address = os.environ.get("DEFENDER_BRIDGE_TLS_ADDR")
+    files = os.environ.get("DEFENDER_BRIDGE_TLS_DIR")
+    if address and files:
+        yield TlsDemo(address, os.environ.get("DEFENDER_BRIDGE_MACHINE_ID"), Path(files))
+        return
+    with tempfile.TemporaryDirectory() as folder:
+        with _running_demo(["--tls", "--tls-dir", folder]) as banner:
+            plain = _parse(banner)
+            yield TlsDemo(plain.address, plain.sample_machine_id, Path(folder))
 
 
 @pytest.fixture()
