@@ -24,11 +24,13 @@
 # SERVE_ADMIN_LISTEN=off SERVE_RUST_LOG=warn to see that cost.
 #
 # Usage: scripts/bench-grpc.sh [--quick] [--rounds N] [--secs T] [--rate R] [--connections C]
-#          [--in-flight N] [--extra-hex HEX] [--no-closed] [--no-open]
+#          [--in-flight N] [--view basic|full] [--extra-hex HEX] [--no-closed] [--no-open]
 #   --quick          1 round of 2 s (a smoke run)
 #   --rounds N       rounds per mode (default 5)       --secs T     seconds per round (8)
 #   --rate R         open-loop requests/s, total (2000)
 #   --connections C  HTTP/2 connections (4)           --in-flight N  closed-loop calls in flight (32)
+#   --view V         the RiskView asked for: basic (RISK_VIEW_BASIC, about 670 bytes answered)
+#                    or full (RISK_VIEW_FULL); default: none set, which is the full answer
 #   --extra-hex HEX  protobuf bytes appended to every GetEndpointRiskRequest after the machine id
 #                    (e.g. a field the service adds later; `3802` is field 7 = 2)
 #   --machine-id ID  the machine asked for (default: the simulator's sample machine)
@@ -59,6 +61,7 @@ rate=2000
 conns=4
 in_flight=32
 extra_hex=
+view=
 machine_id=
 ids=0
 secure=0
@@ -73,6 +76,7 @@ while [ $# -gt 0 ]; do
     --connections) conns="$2"; shift ;;
     --in-flight) in_flight="$2"; shift ;;
     --extra-hex) extra_hex="$2"; shift ;;
+    --view) view="$2"; shift ;;
     --machine-id) machine_id="$2"; shift ;;
     --ids) ids="$2"; shift ;;
     --secure) secure=1 ;;
@@ -86,6 +90,13 @@ done
 [ $((in_flight % conns)) -eq 0 ] || { echo "--in-flight must be a multiple of --connections" >&2; exit 2; }
 [ $((rate % conns)) -eq 0 ] || { echo "--rate must be a multiple of --connections" >&2; exit 2; }
 [[ "$extra_hex" =~ ^([0-9a-fA-F]{2})*$ ]] || { echo "--extra-hex: an even number of hex digits" >&2; exit 2; }
+# GetEndpointRiskRequest.view is field 7 (varint): tag 0x38, then the RiskView number.
+case "$view" in
+  "") view_hex= view_name= ;;
+  basic) view_hex=3801 view_name=RISK_VIEW_BASIC ;;
+  full) view_hex=3802 view_name=RISK_VIEW_FULL ;;
+  *) echo "--view: basic or full" >&2; exit 2 ;;
+esac
 
 port_base="${PORT_BASE:-19560}"
 hello_port=$port_base
@@ -236,7 +247,7 @@ frame() { # HEX_PROTOBUF OUTFILE
 }
 # GetEndpointRiskRequest: field 1 (machine_id, string) = tag 0x0a, length, the id's bytes.
 id_hex=$(printf '%s' "$machine_id" | od -An -tx1 | tr -d ' \n')
-frame "0a$(printf '%02x' ${#machine_id})${id_hex}${extra_hex}" "$log/service.bin"
+frame "0a$(printf '%02x' ${#machine_id})${id_hex}${view_hex}${extra_hex}" "$log/service.bin"
 # HealthCheckRequest with the empty service name: an empty message.
 frame "" "$log/hello.bin"
 service_path=/defenderbridge.v1.RiskService/GetEndpointRisk
@@ -387,9 +398,12 @@ if [ "$ids" -gt 0 ]; then
   curl -sf "$sim/_sim/fleet?top=$ids" | python3 -c '
 import json, sys
 ids = [m["id"] for m in json.load(sys.stdin)]
-json.dump([{"machine_id": i} for i in ids], open(sys.argv[1], "w"))
-print(len(ids))' "$log/many.json" >"$log/many.count"
-  printf '[{"machine_id": "%s"}]' "$machine_id" >"$log/one.json"
+view = sys.argv[2]
+json.dump([dict({"machine_id": i}, **({"view": view} if view else {})) for i in ids],
+          open(sys.argv[1], "w"))
+print(len(ids))' "$log/many.json" "$view_name" >"$log/many.count"
+  python3 -c 'import json, sys; json.dump([dict({"machine_id": sys.argv[1]}, **({"view": sys.argv[2]} if sys.argv[2] else {}))], open(sys.argv[3], "w"))' \
+    "$machine_id" "$view_name" "$log/one.json"
   ids=$(cat "$log/many.count")
   # Warm: each of the N machines once (ghz sends the array's messages in turn).
   ghz_call "$log/many.json" -n "$ids" -c 8 -O json >"$log/rotate-warm.json" 2>&1
@@ -401,7 +415,7 @@ fi
 upstream0=$(upstream_calls)
 echo "defender-bridge $(git describe --always --dirty 2>/dev/null || echo '?')," \
   "$(nproc) cores, $(h2load --version | head -n1), host load before: $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "service: GetEndpointRisk machine $machine_id (answer $service_len bytes framed), cache warm;" \
+echo "service: GetEndpointRisk machine $machine_id, view ${view:-unset (full)} (answer $service_len bytes framed), cache warm;" \
   "hello: Health/Check (answer $hello_len bytes)"
 echo "$rounds round(s) of ${secs}s per target and mode, $conns connections;" \
   "closed loop $in_flight in flight, open loop $rate requests/s"

@@ -2,7 +2,8 @@
 # and the load example, starts the simulator and `serve` as separate processes on loopback
 # ports, and reads the service's memory from /proc. Needs: sim_port, grpc_port, machines,
 # sim_flags (e.g. --no-rate-limits), log (a directory). CARGO_FLAGS passes build flags (e.g.
-# `--no-default-features`, to compare allocators); PROFILE=debug uses a debug build.
+# `--no-default-features`, to compare allocators); PROFILE=debug uses a debug build; SERVE_FLAGS
+# adds flags to `serve` (e.g. `--fleet-sync`, docs/fleet-table.md).
 
 target_dir="${CARGO_TARGET_DIR:-target}"
 # PROFILE=debug measures a debug build (quicker to build; slower, same data structures).
@@ -36,7 +37,7 @@ DEFENDER_API_URL="$sim" DEFENDER_LOGIN_URL="$sim" DEFENDER_GRAPH_URL="$sim" \
 DEFENDER_TENANT_ID=00000000-0000-0000-0000-000000000001 \
 DEFENDER_CLIENT_ID=11111111-1111-1111-1111-111111111111 \
 DEFENDER_CLIENT_SECRET=sim-secret \
-  "$bin" serve --listen "127.0.0.1:$grpc_port" >"$log/serve.log" 2>&1 &
+  "$bin" serve --listen "127.0.0.1:$grpc_port" ${SERVE_FLAGS:-} >"$log/serve.log" 2>&1 &
 serve_pid=$!
 for _ in $(seq 1 100); do
   (exec 3<>"/dev/tcp/127.0.0.1/$grpc_port") 2>/dev/null && break

@@ -6,7 +6,8 @@
 # a warm-up and after the load, answers and p50/p99 latency by gRPC code, and the upstream
 # calls and 429s (the simulator's /_sim/stats).
 # Usage: scripts/soak.sh [SECONDS=300] [RATE=500] [DEADLINE_MS=0: none] [MACHINES=100000]
-#        [WARMUP_SECONDS=30]   (FLEET_EVERY=secs, SETTLE=secs, CARGO_FLAGS=... also apply)
+#        [WARMUP_SECONDS=30]   (FLEET_EVERY=secs, SETTLE=secs, CARGO_FLAGS=... also apply;
+#        SERVE_FLAGS=--fleet-sync serves from the fleet table, docs/fleet-table.md)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 secs="${1:-300}"
@@ -34,7 +35,7 @@ sleep 2
 rest=$(kib VmRSS)
 read -r calls0 limited0 < <(upstream)
 echo "soak: ${secs}s at ${rate}/s, deadline ${deadline} ms (0 = none), $machines machines," \
-  "warm-up ${warmup}s; build: ${CARGO_FLAGS:-default features}"
+  "warm-up ${warmup}s; build: ${CARGO_FLAGS:-default features}; serve flags: ${SERVE_FLAGS:-none}"
 "$load" soak "$grpc" "$sim" "$warmup" "$rate" "$deadline" 0 >"$log/warmup.txt" 2>&1
 sleep 5
 warm=$(kib VmRSS)

@@ -30,6 +30,7 @@ use moka::future::Cache;
 
 use crate::config::CacheConfig;
 use crate::error::ServiceError;
+use crate::fleet::{FleetStore, LocalFleetTable};
 use crate::risk::sweep::Sweeps;
 use crate::risk::{Assessment, EndpointKey, Resolution};
 
@@ -45,6 +46,24 @@ impl RiskKey {
     /// The key of `machine_id` in `tenant`.
     pub fn new(tenant: &str, machine_id: &str) -> Self {
         Self(RiskKeyBytes::new(tenant, machine_id).as_bytes().into())
+    }
+}
+
+impl RiskKey {
+    /// The tenant and the machine id (lower case).
+    pub fn parts(&self) -> (&str, &str) {
+        let text = self.0.get(8..).unwrap_or_default();
+        let len = self
+            .0
+            .get(..8)
+            .and_then(|b| <[u8; 8]>::try_from(b).ok())
+            .map_or(0, |b| u64::from_le_bytes(b) as usize)
+            .min(text.len());
+        let (tenant, id) = text.split_at(len);
+        (
+            std::str::from_utf8(tenant).unwrap_or_default(),
+            std::str::from_utf8(id).unwrap_or_default(),
+        )
     }
 }
 
@@ -324,6 +343,9 @@ pub struct RiskCache {
     lookups: StaleCache<LookupKey, Resolution>,
     negative: Cache<LookupKey, ServiceError, Hasher>,
     sweeps: Arc<Sweeps>,
+    /// The fleet table (docs/fleet-table.md): consulted before the risk cache; empty unless
+    /// `--fleet-sync` fills it.
+    fleet: Arc<dyn FleetStore>,
 }
 
 impl std::fmt::Debug for RiskCache {
@@ -346,6 +368,39 @@ impl RiskCache {
                 .time_to_live(config.negative_ttl)
                 .build_with_hasher(Hasher::default()),
             sweeps: Arc::default(),
+            fleet: Arc::new(LocalFleetTable::default()),
+        }
+    }
+
+    /// The fleet table.
+    pub fn fleet(&self) -> &Arc<dyn FleetStore> {
+        &self.fleet
+    }
+
+    /// The fleet table's answer for `key` (unless bypassing), as a cache hit.
+    fn table_risk(&self, key: &RiskKey, bypass: bool) -> Option<Served<Assessment>> {
+        if bypass {
+            return None;
+        }
+        let (tenant, machine_id) = key.parts();
+        let value = self.fleet.risk(tenant, machine_id)?;
+        Some(Served {
+            value,
+            cached: true,
+            stale_because: None,
+        })
+    }
+
+    /// A risk just read from Defender also refreshes the machine's row in the fleet table
+    /// (so `bypass_cache` and the reads after an action update what the table serves).
+    fn refresh_table(&self, served: &Result<Served<Assessment>, ServiceError>) {
+        if let Ok(Served {
+            value,
+            cached: false,
+            stale_because: None,
+        }) = served
+        {
+            self.fleet.update(&value.tenant, Arc::clone(value));
         }
     }
 
@@ -365,7 +420,12 @@ impl RiskCache {
     where
         F: Future<Output = Result<Assessment, ServiceError>>,
     {
-        self.risk.get_or_load(key, bypass, None, load).await
+        if let Some(served) = self.table_risk(key, bypass) {
+            return Ok(served);
+        }
+        let served = self.risk.get_or_load(key, bypass, None, load).await;
+        self.refresh_table(&served);
+        served
     }
 
     /// [`RiskCache::risk`], waiting for the load at most until `deadline` (then
@@ -380,12 +440,20 @@ impl RiskCache {
     where
         F: Future<Output = Result<Assessment, ServiceError>>,
     {
-        self.risk.get_or_load(key, bypass, deadline, load).await
+        if let Some(served) = self.table_risk(key, bypass) {
+            return Ok(served);
+        }
+        let served = self.risk.get_or_load(key, bypass, deadline, load).await;
+        self.refresh_table(&served);
+        served
     }
 
     /// A fresh cached risk of `machine_id` in `tenant`, if any (no load). The hot path: the key
     /// is built on the stack.
     pub async fn cached_risk(&self, tenant: &str, machine_id: &str) -> Option<Arc<Assessment>> {
+        if let Some(assessment) = self.fleet.risk(tenant, machine_id) {
+            return Some(assessment);
+        }
         let key = RiskKeyBytes::new(tenant, machine_id);
         // Boxed: moka's `get` future is ~730 bytes; inline, it makes the handler's future too
         // big for glibc's thread cache (1 KiB), and that allocation then takes the arena lock
@@ -405,6 +473,7 @@ impl RiskCache {
 
     /// Stores a risk computed elsewhere (the batch's bulk path).
     pub async fn insert_risk(&self, key: RiskKey, value: Arc<Assessment>) {
+        self.fleet.update(&value.tenant, Arc::clone(&value));
         self.risk.insert(key, value).await;
     }
 
@@ -482,6 +551,7 @@ impl RiskCache {
     /// only ever served flagged `stale`, and only while Defender fails. A remembered NOT_FOUND
     /// of the id is dropped too.
     pub async fn invalidate_machine(&self, tenant: &str, machine_id: &str) {
+        self.fleet.invalidate(tenant, machine_id);
         let key = RiskKey::new(tenant, machine_id);
         self.risk.fresh.invalidate(&key).await;
         let lookup = LookupKey::new(tenant, &EndpointKey::MachineId(machine_id.to_string()));

@@ -21,6 +21,7 @@ use crate::defender::{Cloud, Credential, DefenderSettings, RateLimitSettings};
 pub mod admin;
 mod callers;
 pub(crate) mod file;
+pub mod fleet;
 mod limits;
 mod security;
 
@@ -299,6 +300,9 @@ pub struct ServeArgs {
     /// [default: 127.0.0.1:9464; port 0 when --listen has port 0]
     #[arg(long, env = "DEFENDER_BRIDGE_ADMIN_LISTEN", value_name = "ADDR")]
     pub admin_listen: Option<String>,
+    /// The fleet table's flags (docs/fleet-table.md).
+    #[command(flatten)]
+    pub fleet: fleet::FleetArgs,
 }
 
 impl ServeArgs {
@@ -342,6 +346,8 @@ struct FileConfig {
     grpc_web: Option<bool>,
     grpc_web_origins: Option<Vec<String>>,
     admin_listen: Option<String>,
+    #[serde(default)]
+    fleet: fleet::FileFleet,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -448,6 +454,8 @@ pub struct Config {
     pub caller_limits: crate::auth::CallerLimitSettings,
     /// Admin HTTP listener (`/metrics`, `/healthz`, `/readyz`); `None` when `off`.
     pub admin_listen: Option<SocketAddr>,
+    /// The fleet table (docs/fleet-table.md).
+    pub fleet: fleet::FleetConfig,
 }
 
 impl Config {
@@ -518,6 +526,7 @@ impl Config {
                 .or(file.admin_listen.as_deref()),
             listen,
         )?;
+        let fleet = fleet::resolve(&args.fleet, file.fleet)?;
 
         let defender = if enabled {
             let tenant_id = required(
@@ -588,6 +597,7 @@ impl Config {
             grpc_web_origins: security.grpc_web_origins,
             caller_limits,
             admin_listen,
+            fleet,
         })
     }
 }

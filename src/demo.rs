@@ -96,6 +96,8 @@ pub async fn start(options: DemoOptions) -> Result<RunningDemo, DemoError> {
             .clone()
             .unwrap_or_else(|| "127.0.0.1:0".into()),
     );
+    // The demo serves the whole fleet warm (docs/fleet-table.md).
+    args.fleet.fleet_sync = Some(true);
     let tls = if options.tls {
         let generated =
             tls::DemoTls::generate(options.tls_dir.as_deref()).map_err(DemoError::Tls)?;

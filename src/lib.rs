@@ -12,6 +12,7 @@
 //! - [`actions`]: acting on machines (isolate, release, scan, cancel): idempotency, audit,
 //!   reconciliation of ambiguous failures, shared polling for watches.
 //! - [`cache`]: typed moka caches of risk and look-ups, with single-flight and stale serving.
+//! - [`fleet`]: the fleet table kept warm by bulk sweeps (`--fleet-sync`, docs/fleet-table.md).
 //! - [`paging`]: offset paging of the list RPCs and the signed, opaque page tokens.
 //! - [`services`]: the tonic service implementations (thin adapters onto plain Rust code), one
 //!   folder per service (`risk/`, `action/`).
@@ -38,6 +39,7 @@ pub mod config;
 pub mod defender;
 pub mod demo;
 pub mod error;
+pub mod fleet;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod hunting;

@@ -208,6 +208,8 @@ async fn prepare(config: Config) -> Result<Prepared, ServerError> {
     }
     let grpc_web = config.grpc_web;
     let state = Arc::new(AppState::new(config)?);
+    // The fleet table's sync task (when `--fleet-sync` is on) ends when shutdown starts.
+    let _fleet_sync = crate::fleet::sync::start(&state);
     let router = build(state.clone()).await?;
     Ok(Prepared {
         router,

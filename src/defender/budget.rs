@@ -203,6 +203,9 @@ pub struct RateBudget {
     max_waiters: usize,
     next_id: AtomicU64,
     families: Mutex<HashMap<Key, FamilyState>>,
+    /// A budget this one draws from as well (a background reader's share of the service's
+    /// budget): a call needs a permit of both.
+    parent: Option<Arc<RateBudget>>,
 }
 
 impl RateBudget {
@@ -230,6 +233,28 @@ impl RateBudget {
             max_waiters,
             next_id: AtomicU64::new(0),
             families: Mutex::new(HashMap::new()),
+            parent: None,
+        })
+    }
+
+    /// A budget for a background reader (the fleet sweeps): it admits `fraction` of what
+    /// `parent` admits per window, and every call it admits also takes a permit of `parent`,
+    /// so the reader never uses more than its fraction and the parent's limits still hold for
+    /// everything together.
+    pub fn share_of(parent: &Arc<RateBudget>, fraction: f64) -> Arc<Self> {
+        let fraction = if fraction > 0.0 && fraction <= 1.0 {
+            fraction
+        } else {
+            1.0
+        };
+        Arc::new(Self {
+            enabled: parent.enabled,
+            share: parent.share * fraction,
+            periods: parent.periods,
+            max_waiters: parent.max_waiters,
+            next_id: AtomicU64::new(0),
+            families: Mutex::new(HashMap::new()),
+            parent: Some(Arc::clone(parent)),
         })
     }
 
@@ -270,8 +295,25 @@ impl RateBudget {
         family: ApiFamily,
         deadline: Option<Instant>,
     ) -> Result<Permit, DefenderError> {
+        let mut permit = self.acquire_own(tenant, family, deadline).await?;
+        if let Some(parent) = &self.parent {
+            let outer = Box::pin(parent.acquire(tenant, family, deadline)).await?;
+            permit.parent = Some(Box::new(outer));
+        }
+        Ok(permit)
+    }
+
+    async fn acquire_own(
+        self: &Arc<Self>,
+        tenant: &str,
+        family: ApiFamily,
+        deadline: Option<Instant>,
+    ) -> Result<Permit, DefenderError> {
         if !self.enabled {
-            return Ok(Permit { inner: None });
+            return Ok(Permit {
+                inner: None,
+                parent: None,
+            });
         }
         let key: Key = (tenant.to_owned(), family);
         let mut waiter: Option<Waiter<'_>> = None;
@@ -298,6 +340,7 @@ impl RateBudget {
                             sent: now,
                             answered: false,
                         }),
+                        parent: None,
                     });
                 }
                 let refuse = deadline.is_some_and(|d| now + wait > d)
@@ -330,6 +373,9 @@ impl RateBudget {
     pub fn block_for(&self, tenant: &str, family: ApiFamily, retry_after: Duration) {
         if !self.enabled {
             return;
+        }
+        if let Some(parent) = &self.parent {
+            parent.block_for(tenant, family, retry_after);
         }
         let until = Instant::now() + retry_after;
         let key: Key = (tenant.to_owned(), family);
@@ -382,6 +428,8 @@ impl Drop for Waiter<'_> {
 #[derive(Debug)]
 pub struct Permit {
     inner: Option<PermitInner>,
+    /// The parent budget's permit, for a call of a background share.
+    parent: Option<Box<Permit>>,
 }
 
 #[derive(Debug)]
@@ -398,6 +446,9 @@ impl Permit {
     pub fn answered(&mut self) {
         if let Some(inner) = &mut self.inner {
             inner.answered = true;
+        }
+        if let Some(parent) = &mut self.parent {
+            parent.answered();
         }
     }
 }

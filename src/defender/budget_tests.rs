@@ -290,3 +290,43 @@ async fn waiters_ahead_count_when_a_deadline_is_checked() {
     drop(held);
     drop(ahead.await.expect("join").expect("admitted"));
 }
+
+#[tokio::test]
+async fn a_background_share_admits_its_fraction_and_counts_in_the_parent() {
+    // Parent: 0.1 of 100/min less the margin = 9 calls a minute; the share: half of that, 4.
+    let parent = RateBudget::new(true, 0.1);
+    let share = RateBudget::share_of(&parent, 0.5);
+    assert_eq!(share.limits(ApiFamily::Machines)[0], 4);
+    let deadline = Some(Instant::now() + Duration::from_secs(5));
+    let mut held = Vec::new();
+    for _ in 0..4 {
+        held.push(
+            share
+                .acquire("t", ApiFamily::Machines, deadline)
+                .await
+                .expect("within the share"),
+        );
+    }
+    // The share is spent; the parent still admits the rest of its budget.
+    assert!(
+        share
+            .acquire("t", ApiFamily::Machines, deadline)
+            .await
+            .is_err()
+    );
+    assert_eq!(parent.remaining("t", ApiFamily::Machines)[0], 5);
+    for _ in 0..5 {
+        held.push(
+            parent
+                .acquire("t", ApiFamily::Machines, deadline)
+                .await
+                .expect("the parent's rest"),
+        );
+    }
+    assert!(
+        parent
+            .acquire("t", ApiFamily::Machines, deadline)
+            .await
+            .is_err()
+    );
+}

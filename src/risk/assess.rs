@@ -37,10 +37,13 @@ pub struct Assessment {
     pub links: PortalLinks,
     /// When it was computed from Defender's data.
     pub evaluated_at: SystemTime,
-    /// The encoded API answer, rendered once by the service layer on first use, so that a
-    /// cache hit (the hot path) writes these bytes instead of converting and encoding every
-    /// field again.
+    /// The encoded API answer (its full view), rendered once by the service layer on first
+    /// use, so that a cache hit (the hot path) writes these bytes instead of converting and
+    /// encoding every field again.
     pub rendered: OnceLock<RenderedAnswer>,
+    /// The same for the answer's basic view (levels, counts, identifiers), rendered only if a
+    /// caller asks for that view, so its memory is only spent when it is used.
+    pub rendered_basic: OnceLock<RenderedAnswer>,
 }
 
 /// An assessment's `EndpointRisk` answer, encoded (by the service layer, which knows the
@@ -65,6 +68,7 @@ impl Assessment {
             links,
             evaluated_at: SystemTime::now(),
             rendered: OnceLock::new(),
+            rendered_basic: OnceLock::new(),
         }
     }
 
@@ -98,8 +102,10 @@ impl Assessment {
             .map_or(0, |a| 700 + text(&a.title) + text(&a.description));
         let reasons: usize = self.score.reasons.iter().map(|r| r.len() + 24).sum();
         let links = self.links.overview_url.len() * 3;
-        // The rendered bytes repeat about as much again.
-        2 * (machine + vuln + alert + reasons + links) + 200
+        // The rendered bytes repeat about as much again; the basic view, when rendered, the
+        // links, ids and titles once more.
+        let basic = links + 300 + text(&m.computer_dns_name);
+        2 * (machine + vuln + alert + reasons + links) + basic + 200
     }
 }
 

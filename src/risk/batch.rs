@@ -131,7 +131,8 @@ impl RiskEngine<'_> {
                 let key = LookupKey::new(self.tenant, &query.key);
                 let known = !query.bypass_cache
                     && (self.cache.cached_lookup(&key).await.is_some()
-                        || self.cache.known_missing(&key).await.is_some());
+                        || self.cache.known_missing(&key).await.is_some()
+                        || self.table_lookup(&query.key, false).is_some());
                 if !known {
                     names.push(name.clone());
                 }
@@ -207,14 +208,18 @@ impl RiskEngine<'_> {
                 (id.clone(), None, Vec::new(), None)
             }
             key => {
-                let lookup = self
-                    .cache
-                    .lookup(
-                        &LookupKey::new(self.tenant, key),
-                        bypass,
-                        super::lookup::resolve(self.client, key, opts),
-                    )
-                    .await;
+                let lookup = match self.table_lookup(key, bypass) {
+                    Some(served) => Ok(served),
+                    None => {
+                        self.cache
+                            .lookup(
+                                &LookupKey::new(self.tenant, key),
+                                bypass,
+                                super::lookup::resolve(self.client, key, opts),
+                            )
+                            .await
+                    }
+                };
                 match lookup {
                     Err(err) => return Stage::Done(Err(err)),
                     Ok(served) => {

@@ -106,15 +106,19 @@ impl<'a> RiskEngine<'a> {
                 (id.clone(), None, Vec::new(), None)
             }
             key => {
-                let served = self
-                    .cache
-                    .lookup_until(
-                        &LookupKey::new(self.tenant, key),
-                        bypass,
-                        opts.deadline,
-                        lookup::resolve(self.client, key, opts),
-                    )
-                    .await?;
+                let served = match self.table_lookup(key, bypass) {
+                    Some(served) => served,
+                    None => {
+                        self.cache
+                            .lookup_until(
+                                &LookupKey::new(self.tenant, key),
+                                bypass,
+                                opts.deadline,
+                                lookup::resolve(self.client, key, opts),
+                            )
+                            .await?
+                    }
+                };
                 let r = served.value;
                 let hint = (r.resolved_at.elapsed() < MACHINE_REUSE).then(|| r.machine.clone());
                 (
@@ -148,6 +152,23 @@ impl<'a> RiskEngine<'a> {
             other_candidates: candidates,
             cached: served.cached,
             stale_because: served.stale_because.or(lookup_stale),
+        })
+    }
+
+    /// An IP or hostname look-up answered by the fleet table's indexes (never when bypassing).
+    pub(crate) fn table_lookup(
+        &self,
+        key: &EndpointKey,
+        bypass: bool,
+    ) -> Option<crate::cache::Served<super::Resolution>> {
+        if bypass {
+            return None;
+        }
+        let resolution = self.cache.fleet().resolve(self.tenant, key)?;
+        Some(crate::cache::Served {
+            value: Arc::new(resolution),
+            cached: true,
+            stale_because: None,
         })
     }
 

@@ -67,7 +67,8 @@ pub struct Candidate {
 }
 
 impl Candidate {
-    fn of(m: &Machine) -> Self {
+    /// The candidate entry of `m`.
+    pub(crate) fn of(m: &Machine) -> Self {
         Self {
             machine_id: machine_key(m),
             computer_dns_name: m.computer_dns_name.clone().unwrap_or_default(),

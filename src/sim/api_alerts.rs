@@ -203,13 +203,15 @@ fn page_of_alerts(c: &Call<'_>, alerts: impl Iterator<Item = SimAlert>) -> ApiRe
 
 /// `GET /api/alerts`.
 pub(crate) fn list(c: &Call<'_>) -> ApiResult {
-    page_of_alerts(c, c.fleet().all_alerts())
+    let added = super::lock(&c.shared.changes).added_alerts(None);
+    page_of_alerts(c, c.fleet().all_alerts().chain(added))
 }
 
 /// `GET /api/machines/{id}/alerts` and `.../alerts/$count` (a bare integer).
 pub(crate) fn machine_alerts(c: &Call<'_>, id: &str, count: bool) -> ApiResult {
     let m = lookup(c, id)?;
-    let alerts = c.fleet().alerts_of(m);
+    let mut alerts = c.fleet().alerts_of(m);
+    alerts.extend(super::lock(&c.shared.changes).added_alerts(Some(m.index)));
     if !count {
         return page_of_alerts(c, alerts.into_iter());
     }

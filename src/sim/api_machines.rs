@@ -175,14 +175,18 @@ pub(crate) fn machine_dto(m: &SimMachine) -> MachineDto<'_> {
 /// machines with that name resolve to the most recently seen.
 pub(crate) fn lookup<'f>(c: &'f Call<'_>, id: &str) -> Result<&'f SimMachine, ApiError> {
     let fleet = c.fleet();
+    let changes = super::lock(&c.shared.changes);
     fleet
         .find(id)
+        .filter(|m| !changes.is_hidden(m))
         .or_else(|| {
             fleet
                 .machines()
                 .iter()
                 .filter(|m| {
-                    !m.computer_dns_name.is_empty() && m.computer_dns_name.eq_ignore_ascii_case(id)
+                    !m.computer_dns_name.is_empty()
+                        && m.computer_dns_name.eq_ignore_ascii_case(id)
+                        && !changes.is_hidden(m)
                 })
                 .max_by_key(|m| m.last_seen)
         })
@@ -198,10 +202,12 @@ pub(crate) fn list(c: &Call<'_>) -> ApiResult {
         // Documented quirk: no recent machines is a 404, not an empty list.
         return Err(wire::not_found("No machines found"));
     }
+    let changes = super::lock(&c.shared.changes);
     let matching = c
         .fleet()
         .machines()
         .iter()
+        .filter(|m| !changes.is_hidden(m))
         .filter(|m| filter.as_ref().is_none_or(|f| f.matches(*m)));
     let (page, more) = paginate(matching, opts.skip, paging.size);
     let value: Vec<MachineDto<'_>> = page.into_iter().map(machine_dto).collect();
@@ -270,7 +276,11 @@ pub(crate) fn find_by_ip(c: &Call<'_>, segment: &str) -> ApiResult {
     let opts = c.options()?;
     let paging = c.paging(&opts, MAX_TOP)?;
     let now = OffsetDateTime::now_utc();
+    let changes = super::lock(&c.shared.changes);
     let matching = c.fleet().machines().iter().filter(|m| {
+        if changes.is_hidden(m) {
+            return false;
+        }
         let until = if m.health_status == "Active" {
             m.last_seen.max(now)
         } else {

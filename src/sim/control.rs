@@ -22,6 +22,38 @@ pub(crate) fn router() -> Router<Arc<Shared>> {
         .route("/_sim/fleet", get(fleet))
         .route("/_sim/info", get(info))
         .route("/_sim/stats", get(stats))
+        .route("/_sim/hidden-machines", put(set_hidden_machines))
+        .route("/_sim/alerts", post(add_alert))
+}
+
+/// Body: the machine ids to hide (`[]` shows every machine again).
+async fn set_hidden_machines(
+    State(s): State<Arc<Shared>>,
+    Json(ids): Json<Vec<String>>,
+) -> StatusCode {
+    lock(&s.changes).set_hidden(&ids);
+    StatusCode::NO_CONTENT
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct NewAlert {
+    machine_id: String,
+    severity: String,
+}
+
+/// Body: `{"machineId": "...", "severity": "High"}`; answers the new alert's id.
+async fn add_alert(
+    State(s): State<Arc<Shared>>,
+    Json(alert): Json<NewAlert>,
+) -> (StatusCode, Json<serde_json::Value>) {
+    match lock(&s.changes).add_alert(&s.fleet, &alert.machine_id, &alert.severity) {
+        Some(id) => (StatusCode::CREATED, Json(json!({ "id": id }))),
+        None => (
+            StatusCode::BAD_REQUEST,
+            Json(json!({ "error": "unknown machine or severity" })),
+        ),
+    }
 }
 
 /// Counters that outlive the capped request log, for long runs (`scripts/soak.sh`): answered

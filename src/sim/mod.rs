@@ -25,6 +25,7 @@ mod api_machines;
 mod api_tvm;
 mod auth;
 mod catalog;
+mod changes;
 mod control;
 mod faults;
 pub mod fleet;
@@ -202,6 +203,8 @@ pub(crate) struct Shared {
     pub limiter: Mutex<ratelimit::RateLimiter>,
     pub actions: Mutex<actions::ActionStore>,
     pub shutdown: watch::Sender<bool>,
+    /// Machines hidden and alerts added at run time.
+    pub changes: Mutex<changes::FleetChanges>,
 }
 
 struct HandleInner {
@@ -250,6 +253,7 @@ pub async fn spawn(config: SimConfig, listen: SocketAddr) -> std::io::Result<Sim
         limiter: Mutex::new(limiter),
         actions: Mutex::default(),
         shutdown,
+        changes: Mutex::default(),
     });
     let app = routes::router(Arc::clone(&shared));
     let task = tokio::spawn(async move {
@@ -325,6 +329,19 @@ impl SimHandle {
     /// it off.
     pub fn set_server_page_size(&self, size: Option<usize>) {
         *lock(&self.inner.shared.server_page_size) = size;
+    }
+
+    /// Hides exactly these machines from the machine list, get-by-id and find-by-IP (as if
+    /// not onboarded yet, or offboarded); an empty list shows every machine again.
+    pub fn set_hidden_machines(&self, ids: &[String]) {
+        lock(&self.inner.shared.changes).set_hidden(ids);
+    }
+
+    /// Adds an active alert of `severity` (`Informational` … `High`) to the machine, updated
+    /// now; returns its id (`None`: unknown machine or severity).
+    pub fn add_alert(&self, machine_id: &str, severity: &str) -> Option<String> {
+        let shared = &self.inner.shared;
+        lock(&shared.changes).add_alert(&shared.fleet, machine_id, severity)
     }
 
     /// The generated data.

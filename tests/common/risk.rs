@@ -154,3 +154,64 @@ pub async fn fleet_stream(
     }
     (risks, summary.expect("a summary"))
 }
+
+/// `request`, asking for `view`.
+pub fn in_view(
+    mut request: GetEndpointRiskRequest,
+    view: proto::RiskView,
+) -> GetEndpointRiskRequest {
+    request.view = view as i32;
+    request
+}
+
+/// What the RISK_VIEW_BASIC answer matching the full answer `full` must be: exactly the fields
+/// that view lists (proto/defenderbridge/v1/risk_service.proto), copied, and nothing else.
+/// Written field by field without `..`, so that a field added to these messages must be
+/// placed in one view or the other here.
+pub fn basic_of(full: &EndpointRisk) -> EndpointRisk {
+    EndpointRisk {
+        machine: full.machine.as_ref().map(|m| proto::Machine {
+            id: m.id.clone(),
+            computer_dns_name: m.computer_dns_name.clone(),
+            last_ip_address: m.last_ip_address.clone(),
+            ..Default::default()
+        }),
+        risk_level: full.risk_level,
+        defender_risk_score: full.defender_risk_score,
+        exposure_level: full.exposure_level,
+        exposure_risk_level: full.exposure_risk_level,
+        alert_risk_level: full.alert_risk_level,
+        vulnerability_count: full.vulnerability_count,
+        most_severe_vulnerability: full.most_severe_vulnerability.as_ref().map(|v| {
+            proto::Vulnerability {
+                id: v.id.clone(),
+                name: v.name.clone(),
+                severity: v.severity,
+                ..Default::default()
+            }
+        }),
+        most_severe_alert: full.most_severe_alert.as_ref().map(|a| proto::Alert {
+            id: a.id.clone(),
+            title: a.title.clone(),
+            severity: a.severity,
+            ..Default::default()
+        }),
+        active_alert_count: full.active_alert_count,
+        links: full.links.clone(),
+        reasons: Vec::new(),
+        missing_permissions: full.missing_permissions.clone(),
+        evaluated_at: full.evaluated_at,
+        stale: full.stale,
+        other_candidates: full.other_candidates.clone(),
+        tenant: full.tenant.clone(),
+        cached: full.cached,
+    }
+}
+
+/// `risk` with `cached` set as given (to compare a hit with the call that filled the cache).
+pub fn with_cached(risk: &EndpointRisk, cached: bool) -> EndpointRisk {
+    EndpointRisk {
+        cached,
+        ..risk.clone()
+    }
+}

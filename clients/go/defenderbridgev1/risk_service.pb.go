@@ -27,6 +27,75 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// How much of `EndpointRisk` an answer carries (a partial response, as in Google's AIP-157).
+// Both views are computed from the same assessment and cached alike; a cache hit of either is
+// answered from bytes encoded once. Sizes are encoded message bytes (without the 5-byte gRPC
+// prefix) of cache hits from the built-in simulator's fleet, whose sample machine has
+// vulnerabilities and active alerts; real machines with longer names or titles are larger.
+type RiskView int32
+
+const (
+	// Not set: the same as RISK_VIEW_FULL, so callers that never set a view get every field.
+	RiskView_RISK_VIEW_UNSPECIFIED RiskView = 0
+	// What a caller that decides on many endpoints reads: `risk_level`, `defender_risk_score`,
+	// `exposure_level`, `exposure_risk_level`, `alert_risk_level`, `vulnerability_count`,
+	// `active_alert_count`, `links`, `tenant`, `evaluated_at`, `stale`, `missing_permissions`,
+	// `cached` and `other_candidates`; `machine` with only `id` (the key of every other call),
+	// `computer_dns_name` and `last_ip_address` (how a network platform recognises the endpoint,
+	// and what a look-up by hostname or IP address resolved to); `most_severe_vulnerability`
+	// with only `id`, `name` and `severity`; `most_severe_alert` with only `id`, `title` and
+	// `severity`. Not set: `reasons`, every other machine field (GetMachine returns them), and
+	// the rest of the vulnerability and alert records (RISK_VIEW_FULL, ListVulnerabilities and
+	// ListAlerts return them). About 670 bytes, of which the three portal links are about 410
+	// (measured: 674 for the sample machine; 670 median, 704 largest over 200 machines).
+	RiskView_RISK_VIEW_BASIC RiskView = 1
+	// Every field of `EndpointRisk`: the whole machine record, the whole most severe
+	// vulnerability and alert (with their portal links), and `reasons`. About 2,300 bytes
+	// (measured: 2,347 for the sample machine; 2,217 median, 2,483 largest over 200 machines).
+	RiskView_RISK_VIEW_FULL RiskView = 2
+)
+
+// Enum value maps for RiskView.
+var (
+	RiskView_name = map[int32]string{
+		0: "RISK_VIEW_UNSPECIFIED",
+		1: "RISK_VIEW_BASIC",
+		2: "RISK_VIEW_FULL",
+	}
+	RiskView_value = map[string]int32{
+		"RISK_VIEW_UNSPECIFIED": 0,
+		"RISK_VIEW_BASIC":       1,
+		"RISK_VIEW_FULL":        2,
+	}
+)
+
+func (x RiskView) Enum() *RiskView {
+	p := new(RiskView)
+	*p = x
+	return p
+}
+
+func (x RiskView) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (RiskView) Descriptor() protoreflect.EnumDescriptor {
+	return file_defenderbridge_v1_risk_service_proto_enumTypes[0].Descriptor()
+}
+
+func (RiskView) Type() protoreflect.EnumType {
+	return &file_defenderbridge_v1_risk_service_proto_enumTypes[0]
+}
+
+func (x RiskView) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use RiskView.Descriptor instead.
+func (RiskView) EnumDescriptor() ([]byte, []int) {
+	return file_defenderbridge_v1_risk_service_proto_rawDescGZIP(), []int{0}
+}
+
 // Which backend ran a hunting query.
 type HuntingBackend int32
 
@@ -66,11 +135,11 @@ func (x HuntingBackend) String() string {
 }
 
 func (HuntingBackend) Descriptor() protoreflect.EnumDescriptor {
-	return file_defenderbridge_v1_risk_service_proto_enumTypes[0].Descriptor()
+	return file_defenderbridge_v1_risk_service_proto_enumTypes[1].Descriptor()
 }
 
 func (HuntingBackend) Type() protoreflect.EnumType {
-	return &file_defenderbridge_v1_risk_service_proto_enumTypes[0]
+	return &file_defenderbridge_v1_risk_service_proto_enumTypes[1]
 }
 
 func (x HuntingBackend) Number() protoreflect.EnumNumber {
@@ -79,7 +148,7 @@ func (x HuntingBackend) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use HuntingBackend.Descriptor instead.
 func (HuntingBackend) EnumDescriptor() ([]byte, []int) {
-	return file_defenderbridge_v1_risk_service_proto_rawDescGZIP(), []int{0}
+	return file_defenderbridge_v1_risk_service_proto_rawDescGZIP(), []int{1}
 }
 
 // Something the service can do, and so a set of permissions it needs.
@@ -144,11 +213,11 @@ func (x Capability) String() string {
 }
 
 func (Capability) Descriptor() protoreflect.EnumDescriptor {
-	return file_defenderbridge_v1_risk_service_proto_enumTypes[1].Descriptor()
+	return file_defenderbridge_v1_risk_service_proto_enumTypes[2].Descriptor()
 }
 
 func (Capability) Type() protoreflect.EnumType {
-	return &file_defenderbridge_v1_risk_service_proto_enumTypes[1]
+	return &file_defenderbridge_v1_risk_service_proto_enumTypes[2]
 }
 
 func (x Capability) Number() protoreflect.EnumNumber {
@@ -157,7 +226,7 @@ func (x Capability) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Capability.Descriptor instead.
 func (Capability) EnumDescriptor() ([]byte, []int) {
-	return file_defenderbridge_v1_risk_service_proto_rawDescGZIP(), []int{1}
+	return file_defenderbridge_v1_risk_service_proto_rawDescGZIP(), []int{2}
 }
 
 // Which endpoint to assess, and how.
@@ -179,7 +248,12 @@ type GetEndpointRiskRequest struct {
 	// For an `ip_address` look-up: when the endpoint was seen with that address. Unset means now.
 	// Must be within the past 30 days (Defender's limit), else INVALID_FIELD. Ignored for other
 	// look-ups.
-	ObservedAt    *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=observed_at,json=observedAt,proto3" json:"observed_at,omitempty"`
+	ObservedAt *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=observed_at,json=observedAt,proto3" json:"observed_at,omitempty"`
+	// Which fields of `EndpointRisk` the answer carries: RISK_VIEW_BASIC for the levels, counts,
+	// identifiers and links only (about 670 bytes), RISK_VIEW_FULL (and UNSPECIFIED) for
+	// everything (about 2,300 bytes). An unknown value is INVALID_FIELD. In a batch, an item's
+	// own view, when set, wins over the batch's `view`.
+	View          RiskView `protobuf:"varint,7,opt,name=view,proto3,enum=defenderbridge.v1.RiskView" json:"view,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -269,6 +343,13 @@ func (x *GetEndpointRiskRequest) GetObservedAt() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *GetEndpointRiskRequest) GetView() RiskView {
+	if x != nil {
+		return x.View
+	}
+	return RiskView_RISK_VIEW_UNSPECIFIED
+}
+
 type isGetEndpointRiskRequest_Endpoint interface {
 	isGetEndpointRiskRequest_Endpoint()
 }
@@ -309,7 +390,11 @@ type BatchGetEndpointRisksRequest struct {
 	// Tenant id for items that name none; empty means the server's default tenant.
 	Tenant string `protobuf:"bytes,2,opt,name=tenant,proto3" json:"tenant,omitempty"`
 	// Skip the cache for every item.
-	BypassCache   bool `protobuf:"varint,3,opt,name=bypass_cache,json=bypassCache,proto3" json:"bypass_cache,omitempty"`
+	BypassCache bool `protobuf:"varint,3,opt,name=bypass_cache,json=bypassCache,proto3" json:"bypass_cache,omitempty"`
+	// Which fields of each item's `EndpointRisk` are returned (see RiskView); an item's own
+	// `view`, when set, wins. UNSPECIFIED: RISK_VIEW_FULL. An unknown value is INVALID_FIELD for
+	// the whole batch.
+	View          RiskView `protobuf:"varint,4,opt,name=view,proto3,enum=defenderbridge.v1.RiskView" json:"view,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -363,6 +448,13 @@ func (x *BatchGetEndpointRisksRequest) GetBypassCache() bool {
 		return x.BypassCache
 	}
 	return false
+}
+
+func (x *BatchGetEndpointRisksRequest) GetView() RiskView {
+	if x != nil {
+		return x.View
+	}
+	return RiskView_RISK_VIEW_UNSPECIFIED
 }
 
 // The results of a batch, one per requested endpoint.
@@ -599,7 +691,11 @@ type StreamFleetRiskRequest struct {
 	OsPlatform string `protobuf:"bytes,5,opt,name=os_platform,json=osPlatform,proto3" json:"os_platform,omitempty"`
 	// Stop after this many machines. 0 means no limit (the whole fleet). Negative is
 	// INVALID_FIELD.
-	MaxMachines   int32 `protobuf:"varint,6,opt,name=max_machines,json=maxMachines,proto3" json:"max_machines,omitempty"`
+	MaxMachines int32 `protobuf:"varint,6,opt,name=max_machines,json=maxMachines,proto3" json:"max_machines,omitempty"`
+	// Which fields of each machine's `EndpointRisk` are streamed (see RiskView). UNSPECIFIED:
+	// RISK_VIEW_FULL. RISK_VIEW_BASIC sends under a third of the bytes. An unknown value is
+	// INVALID_FIELD.
+	View          RiskView `protobuf:"varint,7,opt,name=view,proto3,enum=defenderbridge.v1.RiskView" json:"view,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -674,6 +770,13 @@ func (x *StreamFleetRiskRequest) GetMaxMachines() int32 {
 		return x.MaxMachines
 	}
 	return 0
+}
+
+func (x *StreamFleetRiskRequest) GetView() RiskView {
+	if x != nil {
+		return x.View
+	}
+	return RiskView_RISK_VIEW_UNSPECIFIED
 }
 
 // One message of the fleet stream: a machine's risk, or the final summary.
@@ -2065,8 +2168,10 @@ type CheckConnectionResponse struct {
 	ApiUrl string `protobuf:"bytes,8,opt,name=api_url,json=apiUrl,proto3" json:"api_url,omitempty"`
 	// The configured advanced hunting backend.
 	HuntingBackend HuntingBackend `protobuf:"varint,9,opt,name=hunting_backend,json=huntingBackend,proto3,enum=defenderbridge.v1.HuntingBackend" json:"hunting_backend,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// The fleet table kept warm by bulk sweeps (`--fleet-sync`): its sweeps and size.
+	FleetTable    *FleetTableStatus `protobuf:"bytes,10,opt,name=fleet_table,json=fleetTable,proto3" json:"fleet_table,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *CheckConnectionResponse) Reset() {
@@ -2162,6 +2267,177 @@ func (x *CheckConnectionResponse) GetHuntingBackend() HuntingBackend {
 	return HuntingBackend_HUNTING_BACKEND_UNSPECIFIED
 }
 
+func (x *CheckConnectionResponse) GetFleetTable() *FleetTableStatus {
+	if x != nil {
+		return x.FleetTable
+	}
+	return nil
+}
+
+// The fleet table: every machine's risk read in bulk and served with no upstream call.
+type FleetTableStatus struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// True when `--fleet-sync` is on and a sync task keeps the table.
+	Enabled bool `protobuf:"varint,1,opt,name=enabled,proto3" json:"enabled,omitempty"`
+	// Machines in the table now.
+	Machines uint64 `protobuf:"varint,2,opt,name=machines,proto3" json:"machines,omitempty"`
+	// When the last sweep ended (successfully or not); unset before the first one ends.
+	LastSweepFinished *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=last_sweep_finished,json=lastSweepFinished,proto3" json:"last_sweep_finished,omitempty"`
+	// How long the last sweep took.
+	LastSweepDuration *durationpb.Duration `protobuf:"bytes,4,opt,name=last_sweep_duration,json=lastSweepDuration,proto3" json:"last_sweep_duration,omitempty"`
+	// Upstream (Defender) requests of the last sweep.
+	LastSweepUpstreamCalls uint64 `protobuf:"varint,5,opt,name=last_sweep_upstream_calls,json=lastSweepUpstreamCalls,proto3" json:"last_sweep_upstream_calls,omitempty"`
+	// True when the last sweep failed: the table still serves the previous generation.
+	LastSweepFailed bool `protobuf:"varint,6,opt,name=last_sweep_failed,json=lastSweepFailed,proto3" json:"last_sweep_failed,omitempty"`
+	// Why the last sweep failed; empty when it did not.
+	LastSweepError string `protobuf:"bytes,7,opt,name=last_sweep_error,json=lastSweepError,proto3" json:"last_sweep_error,omitempty"`
+	// When the next sweep starts.
+	NextSweep *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=next_sweep,json=nextSweep,proto3" json:"next_sweep,omitempty"`
+	// When the reads of the generation being served started: its answers are at least this
+	// fresh (incremental refreshes make some fresher).
+	DataReadAt *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=data_read_at,json=dataReadAt,proto3" json:"data_read_at,omitempty"`
+	// Generations published since the server started.
+	Generation uint64 `protobuf:"varint,10,opt,name=generation,proto3" json:"generation,omitempty"`
+	// Sweeps that failed since the server started.
+	FailedSweeps uint64 `protobuf:"varint,11,opt,name=failed_sweeps,json=failedSweeps,proto3" json:"failed_sweeps,omitempty"`
+	// When the last incremental refresh (alerts updated since the previous poll) ended.
+	LastRefreshFinished *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=last_refresh_finished,json=lastRefreshFinished,proto3" json:"last_refresh_finished,omitempty"`
+	// Upstream requests of every incremental refresh since the server started.
+	RefreshUpstreamCalls uint64 `protobuf:"varint,13,opt,name=refresh_upstream_calls,json=refreshUpstreamCalls,proto3" json:"refresh_upstream_calls,omitempty"`
+	// Machines re-assessed by incremental refreshes since the server started.
+	RefreshedMachines uint64 `protobuf:"varint,14,opt,name=refreshed_machines,json=refreshedMachines,proto3" json:"refreshed_machines,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
+}
+
+func (x *FleetTableStatus) Reset() {
+	*x = FleetTableStatus{}
+	mi := &file_defenderbridge_v1_risk_service_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FleetTableStatus) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FleetTableStatus) ProtoMessage() {}
+
+func (x *FleetTableStatus) ProtoReflect() protoreflect.Message {
+	mi := &file_defenderbridge_v1_risk_service_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FleetTableStatus.ProtoReflect.Descriptor instead.
+func (*FleetTableStatus) Descriptor() ([]byte, []int) {
+	return file_defenderbridge_v1_risk_service_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *FleetTableStatus) GetEnabled() bool {
+	if x != nil {
+		return x.Enabled
+	}
+	return false
+}
+
+func (x *FleetTableStatus) GetMachines() uint64 {
+	if x != nil {
+		return x.Machines
+	}
+	return 0
+}
+
+func (x *FleetTableStatus) GetLastSweepFinished() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LastSweepFinished
+	}
+	return nil
+}
+
+func (x *FleetTableStatus) GetLastSweepDuration() *durationpb.Duration {
+	if x != nil {
+		return x.LastSweepDuration
+	}
+	return nil
+}
+
+func (x *FleetTableStatus) GetLastSweepUpstreamCalls() uint64 {
+	if x != nil {
+		return x.LastSweepUpstreamCalls
+	}
+	return 0
+}
+
+func (x *FleetTableStatus) GetLastSweepFailed() bool {
+	if x != nil {
+		return x.LastSweepFailed
+	}
+	return false
+}
+
+func (x *FleetTableStatus) GetLastSweepError() string {
+	if x != nil {
+		return x.LastSweepError
+	}
+	return ""
+}
+
+func (x *FleetTableStatus) GetNextSweep() *timestamppb.Timestamp {
+	if x != nil {
+		return x.NextSweep
+	}
+	return nil
+}
+
+func (x *FleetTableStatus) GetDataReadAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.DataReadAt
+	}
+	return nil
+}
+
+func (x *FleetTableStatus) GetGeneration() uint64 {
+	if x != nil {
+		return x.Generation
+	}
+	return 0
+}
+
+func (x *FleetTableStatus) GetFailedSweeps() uint64 {
+	if x != nil {
+		return x.FailedSweeps
+	}
+	return 0
+}
+
+func (x *FleetTableStatus) GetLastRefreshFinished() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LastRefreshFinished
+	}
+	return nil
+}
+
+func (x *FleetTableStatus) GetRefreshUpstreamCalls() uint64 {
+	if x != nil {
+		return x.RefreshUpstreamCalls
+	}
+	return 0
+}
+
+func (x *FleetTableStatus) GetRefreshedMachines() uint64 {
+	if x != nil {
+		return x.RefreshedMachines
+	}
+	return 0
+}
+
 // The outcome of the token request.
 type TokenCheck struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -2188,7 +2464,7 @@ type TokenCheck struct {
 
 func (x *TokenCheck) Reset() {
 	*x = TokenCheck{}
-	mi := &file_defenderbridge_v1_risk_service_proto_msgTypes[27]
+	mi := &file_defenderbridge_v1_risk_service_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2200,7 +2476,7 @@ func (x *TokenCheck) String() string {
 func (*TokenCheck) ProtoMessage() {}
 
 func (x *TokenCheck) ProtoReflect() protoreflect.Message {
-	mi := &file_defenderbridge_v1_risk_service_proto_msgTypes[27]
+	mi := &file_defenderbridge_v1_risk_service_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2213,7 +2489,7 @@ func (x *TokenCheck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TokenCheck.ProtoReflect.Descriptor instead.
 func (*TokenCheck) Descriptor() ([]byte, []int) {
-	return file_defenderbridge_v1_risk_service_proto_rawDescGZIP(), []int{27}
+	return file_defenderbridge_v1_risk_service_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *TokenCheck) GetOk() bool {
@@ -2294,7 +2570,7 @@ type CapabilityCheck struct {
 
 func (x *CapabilityCheck) Reset() {
 	*x = CapabilityCheck{}
-	mi := &file_defenderbridge_v1_risk_service_proto_msgTypes[28]
+	mi := &file_defenderbridge_v1_risk_service_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2306,7 +2582,7 @@ func (x *CapabilityCheck) String() string {
 func (*CapabilityCheck) ProtoMessage() {}
 
 func (x *CapabilityCheck) ProtoReflect() protoreflect.Message {
-	mi := &file_defenderbridge_v1_risk_service_proto_msgTypes[28]
+	mi := &file_defenderbridge_v1_risk_service_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2319,7 +2595,7 @@ func (x *CapabilityCheck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CapabilityCheck.ProtoReflect.Descriptor instead.
 func (*CapabilityCheck) Descriptor() ([]byte, []int) {
-	return file_defenderbridge_v1_risk_service_proto_rawDescGZIP(), []int{28}
+	return file_defenderbridge_v1_risk_service_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *CapabilityCheck) GetCapability() Capability {
@@ -2386,7 +2662,7 @@ type ProbeResult struct {
 
 func (x *ProbeResult) Reset() {
 	*x = ProbeResult{}
-	mi := &file_defenderbridge_v1_risk_service_proto_msgTypes[29]
+	mi := &file_defenderbridge_v1_risk_service_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2398,7 +2674,7 @@ func (x *ProbeResult) String() string {
 func (*ProbeResult) ProtoMessage() {}
 
 func (x *ProbeResult) ProtoReflect() protoreflect.Message {
-	mi := &file_defenderbridge_v1_risk_service_proto_msgTypes[29]
+	mi := &file_defenderbridge_v1_risk_service_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2411,7 +2687,7 @@ func (x *ProbeResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProbeResult.ProtoReflect.Descriptor instead.
 func (*ProbeResult) Descriptor() ([]byte, []int) {
-	return file_defenderbridge_v1_risk_service_proto_rawDescGZIP(), []int{29}
+	return file_defenderbridge_v1_risk_service_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *ProbeResult) GetAttempted() bool {
@@ -2460,7 +2736,7 @@ var File_defenderbridge_v1_risk_service_proto protoreflect.FileDescriptor
 
 const file_defenderbridge_v1_risk_service_proto_rawDesc = "" +
 	"\n" +
-	"$defenderbridge/v1/risk_service.proto\x12\x11defenderbridge.v1\x1a!defenderbridge/v1/resources.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xfc\x01\n" +
+	"$defenderbridge/v1/risk_service.proto\x12\x11defenderbridge.v1\x1a!defenderbridge/v1/resources.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xad\x02\n" +
 	"\x16GetEndpointRiskRequest\x12\x1f\n" +
 	"\n" +
 	"machine_id\x18\x01 \x01(\tH\x00R\tmachineId\x12\x1f\n" +
@@ -2470,13 +2746,15 @@ const file_defenderbridge_v1_risk_service_proto_rawDesc = "" +
 	"\x06tenant\x18\x04 \x01(\tR\x06tenant\x12!\n" +
 	"\fbypass_cache\x18\x05 \x01(\bR\vbypassCache\x12;\n" +
 	"\vobserved_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"observedAtB\n" +
+	"observedAt\x12/\n" +
+	"\x04view\x18\a \x01(\x0e2\x1b.defenderbridge.v1.RiskViewR\x04viewB\n" +
 	"\n" +
-	"\bendpoint\"\xa0\x01\n" +
+	"\bendpoint\"\xd1\x01\n" +
 	"\x1cBatchGetEndpointRisksRequest\x12E\n" +
 	"\brequests\x18\x01 \x03(\v2).defenderbridge.v1.GetEndpointRiskRequestR\brequests\x12\x16\n" +
 	"\x06tenant\x18\x02 \x01(\tR\x06tenant\x12!\n" +
-	"\fbypass_cache\x18\x03 \x01(\bR\vbypassCache\"e\n" +
+	"\fbypass_cache\x18\x03 \x01(\bR\vbypassCache\x12/\n" +
+	"\x04view\x18\x04 \x01(\x0e2\x1b.defenderbridge.v1.RiskViewR\x04view\"e\n" +
 	"\x1dBatchGetEndpointRisksResponse\x12D\n" +
 	"\aresults\x18\x01 \x03(\v2*.defenderbridge.v1.BatchEndpointRiskResultR\aresults\"\xae\x01\n" +
 	"\x17BatchEndpointRiskResult\x12\x14\n" +
@@ -2491,7 +2769,7 @@ const file_defenderbridge_v1_risk_service_proto_rawDesc = "" +
 	"\bmetadata\x18\x04 \x03(\v22.defenderbridge.v1.EndpointRiskError.MetadataEntryR\bmetadata\x1a;\n" +
 	"\rMetadataEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x9b\x02\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xcc\x02\n" +
 	"\x16StreamFleetRiskRequest\x12\x16\n" +
 	"\x06tenant\x18\x01 \x01(\tR\x06tenant\x12;\n" +
 	"\n" +
@@ -2500,7 +2778,8 @@ const file_defenderbridge_v1_risk_service_proto_rawDesc = "" +
 	"\rhealth_status\x18\x04 \x01(\tR\fhealthStatus\x12\x1f\n" +
 	"\vos_platform\x18\x05 \x01(\tR\n" +
 	"osPlatform\x12!\n" +
-	"\fmax_machines\x18\x06 \x01(\x05R\vmaxMachines\"\x95\x01\n" +
+	"\fmax_machines\x18\x06 \x01(\x05R\vmaxMachines\x12/\n" +
+	"\x04view\x18\a \x01(\x0e2\x1b.defenderbridge.v1.RiskViewR\x04view\"\x95\x01\n" +
 	"\x17StreamFleetRiskResponse\x125\n" +
 	"\x04risk\x18\x01 \x01(\v2\x1f.defenderbridge.v1.EndpointRiskH\x00R\x04risk\x12;\n" +
 	"\asummary\x18\x02 \x01(\v2\x1f.defenderbridge.v1.FleetSummaryH\x00R\asummaryB\x06\n" +
@@ -2597,7 +2876,7 @@ const file_defenderbridge_v1_risk_service_proto_rawDesc = "" +
 	"\x16CheckConnectionRequest\x12\x16\n" +
 	"\x06tenant\x18\x01 \x01(\tR\x06tenant\x12\x1d\n" +
 	"\n" +
-	"skip_probe\x18\x02 \x01(\bR\tskipProbe\"\xc4\x03\n" +
+	"skip_probe\x18\x02 \x01(\bR\tskipProbe\"\x8a\x04\n" +
 	"\x17CheckConnectionResponse\x123\n" +
 	"\x05token\x18\x01 \x01(\v2\x1d.defenderbridge.v1.TokenCheckR\x05token\x12/\n" +
 	"\x13granted_permissions\x18\x02 \x03(\tR\x12grantedPermissions\x12F\n" +
@@ -2607,7 +2886,30 @@ const file_defenderbridge_v1_risk_service_proto_rawDesc = "" +
 	"\x16admin_consent_reminder\x18\x06 \x01(\tR\x14adminConsentReminder\x12\x14\n" +
 	"\x05cloud\x18\a \x01(\tR\x05cloud\x12\x17\n" +
 	"\aapi_url\x18\b \x01(\tR\x06apiUrl\x12J\n" +
-	"\x0fhunting_backend\x18\t \x01(\x0e2!.defenderbridge.v1.HuntingBackendR\x0ehuntingBackend\"\xf0\x01\n" +
+	"\x0fhunting_backend\x18\t \x01(\x0e2!.defenderbridge.v1.HuntingBackendR\x0ehuntingBackend\x12D\n" +
+	"\vfleet_table\x18\n" +
+	" \x01(\v2#.defenderbridge.v1.FleetTableStatusR\n" +
+	"fleetTable\"\xe3\x05\n" +
+	"\x10FleetTableStatus\x12\x18\n" +
+	"\aenabled\x18\x01 \x01(\bR\aenabled\x12\x1a\n" +
+	"\bmachines\x18\x02 \x01(\x04R\bmachines\x12J\n" +
+	"\x13last_sweep_finished\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x11lastSweepFinished\x12I\n" +
+	"\x13last_sweep_duration\x18\x04 \x01(\v2\x19.google.protobuf.DurationR\x11lastSweepDuration\x129\n" +
+	"\x19last_sweep_upstream_calls\x18\x05 \x01(\x04R\x16lastSweepUpstreamCalls\x12*\n" +
+	"\x11last_sweep_failed\x18\x06 \x01(\bR\x0flastSweepFailed\x12(\n" +
+	"\x10last_sweep_error\x18\a \x01(\tR\x0elastSweepError\x129\n" +
+	"\n" +
+	"next_sweep\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\tnextSweep\x12<\n" +
+	"\fdata_read_at\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"dataReadAt\x12\x1e\n" +
+	"\n" +
+	"generation\x18\n" +
+	" \x01(\x04R\n" +
+	"generation\x12#\n" +
+	"\rfailed_sweeps\x18\v \x01(\x04R\ffailedSweeps\x12N\n" +
+	"\x15last_refresh_finished\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\x13lastRefreshFinished\x124\n" +
+	"\x16refresh_upstream_calls\x18\r \x01(\x04R\x14refreshUpstreamCalls\x12-\n" +
+	"\x12refreshed_machines\x18\x0e \x01(\x04R\x11refreshedMachines\"\xf0\x01\n" +
 	"\n" +
 	"TokenCheck\x12\x0e\n" +
 	"\x02ok\x18\x01 \x01(\bR\x02ok\x12\x14\n" +
@@ -2636,7 +2938,11 @@ const file_defenderbridge_v1_risk_service_proto_rawDesc = "" +
 	"\vhttp_status\x18\x04 \x01(\x05R\n" +
 	"httpStatus\x123\n" +
 	"\alatency\x18\x05 \x01(\v2\x19.google.protobuf.DurationR\alatency\x12\x14\n" +
-	"\x05error\x18\x06 \x01(\tR\x05error*j\n" +
+	"\x05error\x18\x06 \x01(\tR\x05error*N\n" +
+	"\bRiskView\x12\x19\n" +
+	"\x15RISK_VIEW_UNSPECIFIED\x10\x00\x12\x13\n" +
+	"\x0fRISK_VIEW_BASIC\x10\x01\x12\x12\n" +
+	"\x0eRISK_VIEW_FULL\x10\x02*j\n" +
 	"\x0eHuntingBackend\x12\x1f\n" +
 	"\x1bHUNTING_BACKEND_UNSPECIFIED\x10\x00\x12\x19\n" +
 	"\x15HUNTING_BACKEND_GRAPH\x10\x01\x12\x1c\n" +
@@ -2680,119 +2986,130 @@ func file_defenderbridge_v1_risk_service_proto_rawDescGZIP() []byte {
 	return file_defenderbridge_v1_risk_service_proto_rawDescData
 }
 
-var file_defenderbridge_v1_risk_service_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_defenderbridge_v1_risk_service_proto_msgTypes = make([]protoimpl.MessageInfo, 31)
+var file_defenderbridge_v1_risk_service_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
+var file_defenderbridge_v1_risk_service_proto_msgTypes = make([]protoimpl.MessageInfo, 32)
 var file_defenderbridge_v1_risk_service_proto_goTypes = []any{
-	(HuntingBackend)(0),                   // 0: defenderbridge.v1.HuntingBackend
-	(Capability)(0),                       // 1: defenderbridge.v1.Capability
-	(*GetEndpointRiskRequest)(nil),        // 2: defenderbridge.v1.GetEndpointRiskRequest
-	(*BatchGetEndpointRisksRequest)(nil),  // 3: defenderbridge.v1.BatchGetEndpointRisksRequest
-	(*BatchGetEndpointRisksResponse)(nil), // 4: defenderbridge.v1.BatchGetEndpointRisksResponse
-	(*BatchEndpointRiskResult)(nil),       // 5: defenderbridge.v1.BatchEndpointRiskResult
-	(*EndpointRiskError)(nil),             // 6: defenderbridge.v1.EndpointRiskError
-	(*StreamFleetRiskRequest)(nil),        // 7: defenderbridge.v1.StreamFleetRiskRequest
-	(*StreamFleetRiskResponse)(nil),       // 8: defenderbridge.v1.StreamFleetRiskResponse
-	(*FleetSummary)(nil),                  // 9: defenderbridge.v1.FleetSummary
-	(*GetMachineRequest)(nil),             // 10: defenderbridge.v1.GetMachineRequest
-	(*ListMachinesRequest)(nil),           // 11: defenderbridge.v1.ListMachinesRequest
-	(*ListMachinesResponse)(nil),          // 12: defenderbridge.v1.ListMachinesResponse
-	(*ListAlertsRequest)(nil),             // 13: defenderbridge.v1.ListAlertsRequest
-	(*ListAlertsResponse)(nil),            // 14: defenderbridge.v1.ListAlertsResponse
-	(*ListVulnerabilitiesRequest)(nil),    // 15: defenderbridge.v1.ListVulnerabilitiesRequest
-	(*ListVulnerabilitiesResponse)(nil),   // 16: defenderbridge.v1.ListVulnerabilitiesResponse
-	(*GetSoftwareRequest)(nil),            // 17: defenderbridge.v1.GetSoftwareRequest
-	(*ListSoftwareMachinesRequest)(nil),   // 18: defenderbridge.v1.ListSoftwareMachinesRequest
-	(*ListSoftwareMachinesResponse)(nil),  // 19: defenderbridge.v1.ListSoftwareMachinesResponse
-	(*RunHuntingQueryRequest)(nil),        // 20: defenderbridge.v1.RunHuntingQueryRequest
-	(*RunHuntingQueryResponse)(nil),       // 21: defenderbridge.v1.RunHuntingQueryResponse
-	(*HuntingSchema)(nil),                 // 22: defenderbridge.v1.HuntingSchema
-	(*HuntingColumn)(nil),                 // 23: defenderbridge.v1.HuntingColumn
-	(*HuntingRowBatch)(nil),               // 24: defenderbridge.v1.HuntingRowBatch
-	(*HuntingRow)(nil),                    // 25: defenderbridge.v1.HuntingRow
-	(*HuntingSummary)(nil),                // 26: defenderbridge.v1.HuntingSummary
-	(*CheckConnectionRequest)(nil),        // 27: defenderbridge.v1.CheckConnectionRequest
-	(*CheckConnectionResponse)(nil),       // 28: defenderbridge.v1.CheckConnectionResponse
-	(*TokenCheck)(nil),                    // 29: defenderbridge.v1.TokenCheck
-	(*CapabilityCheck)(nil),               // 30: defenderbridge.v1.CapabilityCheck
-	(*ProbeResult)(nil),                   // 31: defenderbridge.v1.ProbeResult
-	nil,                                   // 32: defenderbridge.v1.EndpointRiskError.MetadataEntry
-	(*timestamppb.Timestamp)(nil),         // 33: google.protobuf.Timestamp
-	(*EndpointRisk)(nil),                  // 34: defenderbridge.v1.EndpointRisk
-	(RiskLevel)(0),                        // 35: defenderbridge.v1.RiskLevel
-	(*Machine)(nil),                       // 36: defenderbridge.v1.Machine
-	(AlertSeverity)(0),                    // 37: defenderbridge.v1.AlertSeverity
-	(AlertStatus)(0),                      // 38: defenderbridge.v1.AlertStatus
-	(*Alert)(nil),                         // 39: defenderbridge.v1.Alert
-	(VulnerabilitySeverity)(0),            // 40: defenderbridge.v1.VulnerabilitySeverity
-	(*Vulnerability)(nil),                 // 41: defenderbridge.v1.Vulnerability
-	(*MachineReference)(nil),              // 42: defenderbridge.v1.MachineReference
-	(*structpb.Value)(nil),                // 43: google.protobuf.Value
-	(*structpb.Struct)(nil),               // 44: google.protobuf.Struct
-	(*durationpb.Duration)(nil),           // 45: google.protobuf.Duration
-	(*Software)(nil),                      // 46: defenderbridge.v1.Software
+	(RiskView)(0),                         // 0: defenderbridge.v1.RiskView
+	(HuntingBackend)(0),                   // 1: defenderbridge.v1.HuntingBackend
+	(Capability)(0),                       // 2: defenderbridge.v1.Capability
+	(*GetEndpointRiskRequest)(nil),        // 3: defenderbridge.v1.GetEndpointRiskRequest
+	(*BatchGetEndpointRisksRequest)(nil),  // 4: defenderbridge.v1.BatchGetEndpointRisksRequest
+	(*BatchGetEndpointRisksResponse)(nil), // 5: defenderbridge.v1.BatchGetEndpointRisksResponse
+	(*BatchEndpointRiskResult)(nil),       // 6: defenderbridge.v1.BatchEndpointRiskResult
+	(*EndpointRiskError)(nil),             // 7: defenderbridge.v1.EndpointRiskError
+	(*StreamFleetRiskRequest)(nil),        // 8: defenderbridge.v1.StreamFleetRiskRequest
+	(*StreamFleetRiskResponse)(nil),       // 9: defenderbridge.v1.StreamFleetRiskResponse
+	(*FleetSummary)(nil),                  // 10: defenderbridge.v1.FleetSummary
+	(*GetMachineRequest)(nil),             // 11: defenderbridge.v1.GetMachineRequest
+	(*ListMachinesRequest)(nil),           // 12: defenderbridge.v1.ListMachinesRequest
+	(*ListMachinesResponse)(nil),          // 13: defenderbridge.v1.ListMachinesResponse
+	(*ListAlertsRequest)(nil),             // 14: defenderbridge.v1.ListAlertsRequest
+	(*ListAlertsResponse)(nil),            // 15: defenderbridge.v1.ListAlertsResponse
+	(*ListVulnerabilitiesRequest)(nil),    // 16: defenderbridge.v1.ListVulnerabilitiesRequest
+	(*ListVulnerabilitiesResponse)(nil),   // 17: defenderbridge.v1.ListVulnerabilitiesResponse
+	(*GetSoftwareRequest)(nil),            // 18: defenderbridge.v1.GetSoftwareRequest
+	(*ListSoftwareMachinesRequest)(nil),   // 19: defenderbridge.v1.ListSoftwareMachinesRequest
+	(*ListSoftwareMachinesResponse)(nil),  // 20: defenderbridge.v1.ListSoftwareMachinesResponse
+	(*RunHuntingQueryRequest)(nil),        // 21: defenderbridge.v1.RunHuntingQueryRequest
+	(*RunHuntingQueryResponse)(nil),       // 22: defenderbridge.v1.RunHuntingQueryResponse
+	(*HuntingSchema)(nil),                 // 23: defenderbridge.v1.HuntingSchema
+	(*HuntingColumn)(nil),                 // 24: defenderbridge.v1.HuntingColumn
+	(*HuntingRowBatch)(nil),               // 25: defenderbridge.v1.HuntingRowBatch
+	(*HuntingRow)(nil),                    // 26: defenderbridge.v1.HuntingRow
+	(*HuntingSummary)(nil),                // 27: defenderbridge.v1.HuntingSummary
+	(*CheckConnectionRequest)(nil),        // 28: defenderbridge.v1.CheckConnectionRequest
+	(*CheckConnectionResponse)(nil),       // 29: defenderbridge.v1.CheckConnectionResponse
+	(*FleetTableStatus)(nil),              // 30: defenderbridge.v1.FleetTableStatus
+	(*TokenCheck)(nil),                    // 31: defenderbridge.v1.TokenCheck
+	(*CapabilityCheck)(nil),               // 32: defenderbridge.v1.CapabilityCheck
+	(*ProbeResult)(nil),                   // 33: defenderbridge.v1.ProbeResult
+	nil,                                   // 34: defenderbridge.v1.EndpointRiskError.MetadataEntry
+	(*timestamppb.Timestamp)(nil),         // 35: google.protobuf.Timestamp
+	(*EndpointRisk)(nil),                  // 36: defenderbridge.v1.EndpointRisk
+	(RiskLevel)(0),                        // 37: defenderbridge.v1.RiskLevel
+	(*Machine)(nil),                       // 38: defenderbridge.v1.Machine
+	(AlertSeverity)(0),                    // 39: defenderbridge.v1.AlertSeverity
+	(AlertStatus)(0),                      // 40: defenderbridge.v1.AlertStatus
+	(*Alert)(nil),                         // 41: defenderbridge.v1.Alert
+	(VulnerabilitySeverity)(0),            // 42: defenderbridge.v1.VulnerabilitySeverity
+	(*Vulnerability)(nil),                 // 43: defenderbridge.v1.Vulnerability
+	(*MachineReference)(nil),              // 44: defenderbridge.v1.MachineReference
+	(*structpb.Value)(nil),                // 45: google.protobuf.Value
+	(*structpb.Struct)(nil),               // 46: google.protobuf.Struct
+	(*durationpb.Duration)(nil),           // 47: google.protobuf.Duration
+	(*Software)(nil),                      // 48: defenderbridge.v1.Software
 }
 var file_defenderbridge_v1_risk_service_proto_depIdxs = []int32{
-	33, // 0: defenderbridge.v1.GetEndpointRiskRequest.observed_at:type_name -> google.protobuf.Timestamp
-	2,  // 1: defenderbridge.v1.BatchGetEndpointRisksRequest.requests:type_name -> defenderbridge.v1.GetEndpointRiskRequest
-	5,  // 2: defenderbridge.v1.BatchGetEndpointRisksResponse.results:type_name -> defenderbridge.v1.BatchEndpointRiskResult
-	34, // 3: defenderbridge.v1.BatchEndpointRiskResult.risk:type_name -> defenderbridge.v1.EndpointRisk
-	6,  // 4: defenderbridge.v1.BatchEndpointRiskResult.error:type_name -> defenderbridge.v1.EndpointRiskError
-	32, // 5: defenderbridge.v1.EndpointRiskError.metadata:type_name -> defenderbridge.v1.EndpointRiskError.MetadataEntry
-	35, // 6: defenderbridge.v1.StreamFleetRiskRequest.risk_score:type_name -> defenderbridge.v1.RiskLevel
-	35, // 7: defenderbridge.v1.StreamFleetRiskRequest.exposure_level:type_name -> defenderbridge.v1.RiskLevel
-	34, // 8: defenderbridge.v1.StreamFleetRiskResponse.risk:type_name -> defenderbridge.v1.EndpointRisk
-	9,  // 9: defenderbridge.v1.StreamFleetRiskResponse.summary:type_name -> defenderbridge.v1.FleetSummary
-	35, // 10: defenderbridge.v1.ListMachinesRequest.risk_score:type_name -> defenderbridge.v1.RiskLevel
-	35, // 11: defenderbridge.v1.ListMachinesRequest.exposure_level:type_name -> defenderbridge.v1.RiskLevel
-	36, // 12: defenderbridge.v1.ListMachinesResponse.machines:type_name -> defenderbridge.v1.Machine
-	37, // 13: defenderbridge.v1.ListAlertsRequest.min_severity:type_name -> defenderbridge.v1.AlertSeverity
-	38, // 14: defenderbridge.v1.ListAlertsRequest.status:type_name -> defenderbridge.v1.AlertStatus
-	39, // 15: defenderbridge.v1.ListAlertsResponse.alerts:type_name -> defenderbridge.v1.Alert
-	40, // 16: defenderbridge.v1.ListVulnerabilitiesRequest.min_severity:type_name -> defenderbridge.v1.VulnerabilitySeverity
-	41, // 17: defenderbridge.v1.ListVulnerabilitiesResponse.vulnerabilities:type_name -> defenderbridge.v1.Vulnerability
-	42, // 18: defenderbridge.v1.ListSoftwareMachinesResponse.machines:type_name -> defenderbridge.v1.MachineReference
-	22, // 19: defenderbridge.v1.RunHuntingQueryResponse.schema:type_name -> defenderbridge.v1.HuntingSchema
-	24, // 20: defenderbridge.v1.RunHuntingQueryResponse.rows:type_name -> defenderbridge.v1.HuntingRowBatch
-	26, // 21: defenderbridge.v1.RunHuntingQueryResponse.summary:type_name -> defenderbridge.v1.HuntingSummary
-	23, // 22: defenderbridge.v1.HuntingSchema.columns:type_name -> defenderbridge.v1.HuntingColumn
-	25, // 23: defenderbridge.v1.HuntingRowBatch.rows:type_name -> defenderbridge.v1.HuntingRow
-	43, // 24: defenderbridge.v1.HuntingRow.values:type_name -> google.protobuf.Value
-	44, // 25: defenderbridge.v1.HuntingSummary.statistics:type_name -> google.protobuf.Struct
-	0,  // 26: defenderbridge.v1.HuntingSummary.backend:type_name -> defenderbridge.v1.HuntingBackend
-	29, // 27: defenderbridge.v1.CheckConnectionResponse.token:type_name -> defenderbridge.v1.TokenCheck
-	30, // 28: defenderbridge.v1.CheckConnectionResponse.capabilities:type_name -> defenderbridge.v1.CapabilityCheck
-	31, // 29: defenderbridge.v1.CheckConnectionResponse.probe:type_name -> defenderbridge.v1.ProbeResult
-	0,  // 30: defenderbridge.v1.CheckConnectionResponse.hunting_backend:type_name -> defenderbridge.v1.HuntingBackend
-	33, // 31: defenderbridge.v1.TokenCheck.expires_at:type_name -> google.protobuf.Timestamp
-	1,  // 32: defenderbridge.v1.CapabilityCheck.capability:type_name -> defenderbridge.v1.Capability
-	45, // 33: defenderbridge.v1.ProbeResult.latency:type_name -> google.protobuf.Duration
-	2,  // 34: defenderbridge.v1.RiskService.GetEndpointRisk:input_type -> defenderbridge.v1.GetEndpointRiskRequest
-	3,  // 35: defenderbridge.v1.RiskService.BatchGetEndpointRisks:input_type -> defenderbridge.v1.BatchGetEndpointRisksRequest
-	7,  // 36: defenderbridge.v1.RiskService.StreamFleetRisk:input_type -> defenderbridge.v1.StreamFleetRiskRequest
-	10, // 37: defenderbridge.v1.RiskService.GetMachine:input_type -> defenderbridge.v1.GetMachineRequest
-	11, // 38: defenderbridge.v1.RiskService.ListMachines:input_type -> defenderbridge.v1.ListMachinesRequest
-	13, // 39: defenderbridge.v1.RiskService.ListAlerts:input_type -> defenderbridge.v1.ListAlertsRequest
-	15, // 40: defenderbridge.v1.RiskService.ListVulnerabilities:input_type -> defenderbridge.v1.ListVulnerabilitiesRequest
-	17, // 41: defenderbridge.v1.RiskService.GetSoftware:input_type -> defenderbridge.v1.GetSoftwareRequest
-	18, // 42: defenderbridge.v1.RiskService.ListSoftwareMachines:input_type -> defenderbridge.v1.ListSoftwareMachinesRequest
-	20, // 43: defenderbridge.v1.RiskService.RunHuntingQuery:input_type -> defenderbridge.v1.RunHuntingQueryRequest
-	27, // 44: defenderbridge.v1.RiskService.CheckConnection:input_type -> defenderbridge.v1.CheckConnectionRequest
-	34, // 45: defenderbridge.v1.RiskService.GetEndpointRisk:output_type -> defenderbridge.v1.EndpointRisk
-	4,  // 46: defenderbridge.v1.RiskService.BatchGetEndpointRisks:output_type -> defenderbridge.v1.BatchGetEndpointRisksResponse
-	8,  // 47: defenderbridge.v1.RiskService.StreamFleetRisk:output_type -> defenderbridge.v1.StreamFleetRiskResponse
-	36, // 48: defenderbridge.v1.RiskService.GetMachine:output_type -> defenderbridge.v1.Machine
-	12, // 49: defenderbridge.v1.RiskService.ListMachines:output_type -> defenderbridge.v1.ListMachinesResponse
-	14, // 50: defenderbridge.v1.RiskService.ListAlerts:output_type -> defenderbridge.v1.ListAlertsResponse
-	16, // 51: defenderbridge.v1.RiskService.ListVulnerabilities:output_type -> defenderbridge.v1.ListVulnerabilitiesResponse
-	46, // 52: defenderbridge.v1.RiskService.GetSoftware:output_type -> defenderbridge.v1.Software
-	19, // 53: defenderbridge.v1.RiskService.ListSoftwareMachines:output_type -> defenderbridge.v1.ListSoftwareMachinesResponse
-	21, // 54: defenderbridge.v1.RiskService.RunHuntingQuery:output_type -> defenderbridge.v1.RunHuntingQueryResponse
-	28, // 55: defenderbridge.v1.RiskService.CheckConnection:output_type -> defenderbridge.v1.CheckConnectionResponse
-	45, // [45:56] is the sub-list for method output_type
-	34, // [34:45] is the sub-list for method input_type
-	34, // [34:34] is the sub-list for extension type_name
-	34, // [34:34] is the sub-list for extension extendee
-	0,  // [0:34] is the sub-list for field type_name
+	35, // 0: defenderbridge.v1.GetEndpointRiskRequest.observed_at:type_name -> google.protobuf.Timestamp
+	0,  // 1: defenderbridge.v1.GetEndpointRiskRequest.view:type_name -> defenderbridge.v1.RiskView
+	3,  // 2: defenderbridge.v1.BatchGetEndpointRisksRequest.requests:type_name -> defenderbridge.v1.GetEndpointRiskRequest
+	0,  // 3: defenderbridge.v1.BatchGetEndpointRisksRequest.view:type_name -> defenderbridge.v1.RiskView
+	6,  // 4: defenderbridge.v1.BatchGetEndpointRisksResponse.results:type_name -> defenderbridge.v1.BatchEndpointRiskResult
+	36, // 5: defenderbridge.v1.BatchEndpointRiskResult.risk:type_name -> defenderbridge.v1.EndpointRisk
+	7,  // 6: defenderbridge.v1.BatchEndpointRiskResult.error:type_name -> defenderbridge.v1.EndpointRiskError
+	34, // 7: defenderbridge.v1.EndpointRiskError.metadata:type_name -> defenderbridge.v1.EndpointRiskError.MetadataEntry
+	37, // 8: defenderbridge.v1.StreamFleetRiskRequest.risk_score:type_name -> defenderbridge.v1.RiskLevel
+	37, // 9: defenderbridge.v1.StreamFleetRiskRequest.exposure_level:type_name -> defenderbridge.v1.RiskLevel
+	0,  // 10: defenderbridge.v1.StreamFleetRiskRequest.view:type_name -> defenderbridge.v1.RiskView
+	36, // 11: defenderbridge.v1.StreamFleetRiskResponse.risk:type_name -> defenderbridge.v1.EndpointRisk
+	10, // 12: defenderbridge.v1.StreamFleetRiskResponse.summary:type_name -> defenderbridge.v1.FleetSummary
+	37, // 13: defenderbridge.v1.ListMachinesRequest.risk_score:type_name -> defenderbridge.v1.RiskLevel
+	37, // 14: defenderbridge.v1.ListMachinesRequest.exposure_level:type_name -> defenderbridge.v1.RiskLevel
+	38, // 15: defenderbridge.v1.ListMachinesResponse.machines:type_name -> defenderbridge.v1.Machine
+	39, // 16: defenderbridge.v1.ListAlertsRequest.min_severity:type_name -> defenderbridge.v1.AlertSeverity
+	40, // 17: defenderbridge.v1.ListAlertsRequest.status:type_name -> defenderbridge.v1.AlertStatus
+	41, // 18: defenderbridge.v1.ListAlertsResponse.alerts:type_name -> defenderbridge.v1.Alert
+	42, // 19: defenderbridge.v1.ListVulnerabilitiesRequest.min_severity:type_name -> defenderbridge.v1.VulnerabilitySeverity
+	43, // 20: defenderbridge.v1.ListVulnerabilitiesResponse.vulnerabilities:type_name -> defenderbridge.v1.Vulnerability
+	44, // 21: defenderbridge.v1.ListSoftwareMachinesResponse.machines:type_name -> defenderbridge.v1.MachineReference
+	23, // 22: defenderbridge.v1.RunHuntingQueryResponse.schema:type_name -> defenderbridge.v1.HuntingSchema
+	25, // 23: defenderbridge.v1.RunHuntingQueryResponse.rows:type_name -> defenderbridge.v1.HuntingRowBatch
+	27, // 24: defenderbridge.v1.RunHuntingQueryResponse.summary:type_name -> defenderbridge.v1.HuntingSummary
+	24, // 25: defenderbridge.v1.HuntingSchema.columns:type_name -> defenderbridge.v1.HuntingColumn
+	26, // 26: defenderbridge.v1.HuntingRowBatch.rows:type_name -> defenderbridge.v1.HuntingRow
+	45, // 27: defenderbridge.v1.HuntingRow.values:type_name -> google.protobuf.Value
+	46, // 28: defenderbridge.v1.HuntingSummary.statistics:type_name -> google.protobuf.Struct
+	1,  // 29: defenderbridge.v1.HuntingSummary.backend:type_name -> defenderbridge.v1.HuntingBackend
+	31, // 30: defenderbridge.v1.CheckConnectionResponse.token:type_name -> defenderbridge.v1.TokenCheck
+	32, // 31: defenderbridge.v1.CheckConnectionResponse.capabilities:type_name -> defenderbridge.v1.CapabilityCheck
+	33, // 32: defenderbridge.v1.CheckConnectionResponse.probe:type_name -> defenderbridge.v1.ProbeResult
+	1,  // 33: defenderbridge.v1.CheckConnectionResponse.hunting_backend:type_name -> defenderbridge.v1.HuntingBackend
+	30, // 34: defenderbridge.v1.CheckConnectionResponse.fleet_table:type_name -> defenderbridge.v1.FleetTableStatus
+	35, // 35: defenderbridge.v1.FleetTableStatus.last_sweep_finished:type_name -> google.protobuf.Timestamp
+	47, // 36: defenderbridge.v1.FleetTableStatus.last_sweep_duration:type_name -> google.protobuf.Duration
+	35, // 37: defenderbridge.v1.FleetTableStatus.next_sweep:type_name -> google.protobuf.Timestamp
+	35, // 38: defenderbridge.v1.FleetTableStatus.data_read_at:type_name -> google.protobuf.Timestamp
+	35, // 39: defenderbridge.v1.FleetTableStatus.last_refresh_finished:type_name -> google.protobuf.Timestamp
+	35, // 40: defenderbridge.v1.TokenCheck.expires_at:type_name -> google.protobuf.Timestamp
+	2,  // 41: defenderbridge.v1.CapabilityCheck.capability:type_name -> defenderbridge.v1.Capability
+	47, // 42: defenderbridge.v1.ProbeResult.latency:type_name -> google.protobuf.Duration
+	3,  // 43: defenderbridge.v1.RiskService.GetEndpointRisk:input_type -> defenderbridge.v1.GetEndpointRiskRequest
+	4,  // 44: defenderbridge.v1.RiskService.BatchGetEndpointRisks:input_type -> defenderbridge.v1.BatchGetEndpointRisksRequest
+	8,  // 45: defenderbridge.v1.RiskService.StreamFleetRisk:input_type -> defenderbridge.v1.StreamFleetRiskRequest
+	11, // 46: defenderbridge.v1.RiskService.GetMachine:input_type -> defenderbridge.v1.GetMachineRequest
+	12, // 47: defenderbridge.v1.RiskService.ListMachines:input_type -> defenderbridge.v1.ListMachinesRequest
+	14, // 48: defenderbridge.v1.RiskService.ListAlerts:input_type -> defenderbridge.v1.ListAlertsRequest
+	16, // 49: defenderbridge.v1.RiskService.ListVulnerabilities:input_type -> defenderbridge.v1.ListVulnerabilitiesRequest
+	18, // 50: defenderbridge.v1.RiskService.GetSoftware:input_type -> defenderbridge.v1.GetSoftwareRequest
+	19, // 51: defenderbridge.v1.RiskService.ListSoftwareMachines:input_type -> defenderbridge.v1.ListSoftwareMachinesRequest
+	21, // 52: defenderbridge.v1.RiskService.RunHuntingQuery:input_type -> defenderbridge.v1.RunHuntingQueryRequest
+	28, // 53: defenderbridge.v1.RiskService.CheckConnection:input_type -> defenderbridge.v1.CheckConnectionRequest
+	36, // 54: defenderbridge.v1.RiskService.GetEndpointRisk:output_type -> defenderbridge.v1.EndpointRisk
+	5,  // 55: defenderbridge.v1.RiskService.BatchGetEndpointRisks:output_type -> defenderbridge.v1.BatchGetEndpointRisksResponse
+	9,  // 56: defenderbridge.v1.RiskService.StreamFleetRisk:output_type -> defenderbridge.v1.StreamFleetRiskResponse
+	38, // 57: defenderbridge.v1.RiskService.GetMachine:output_type -> defenderbridge.v1.Machine
+	13, // 58: defenderbridge.v1.RiskService.ListMachines:output_type -> defenderbridge.v1.ListMachinesResponse
+	15, // 59: defenderbridge.v1.RiskService.ListAlerts:output_type -> defenderbridge.v1.ListAlertsResponse
+	17, // 60: defenderbridge.v1.RiskService.ListVulnerabilities:output_type -> defenderbridge.v1.ListVulnerabilitiesResponse
+	48, // 61: defenderbridge.v1.RiskService.GetSoftware:output_type -> defenderbridge.v1.Software
+	20, // 62: defenderbridge.v1.RiskService.ListSoftwareMachines:output_type -> defenderbridge.v1.ListSoftwareMachinesResponse
+	22, // 63: defenderbridge.v1.RiskService.RunHuntingQuery:output_type -> defenderbridge.v1.RunHuntingQueryResponse
+	29, // 64: defenderbridge.v1.RiskService.CheckConnection:output_type -> defenderbridge.v1.CheckConnectionResponse
+	54, // [54:65] is the sub-list for method output_type
+	43, // [43:54] is the sub-list for method input_type
+	43, // [43:43] is the sub-list for extension type_name
+	43, // [43:43] is the sub-list for extension extendee
+	0,  // [0:43] is the sub-list for field type_name
 }
 
 func init() { file_defenderbridge_v1_risk_service_proto_init() }
@@ -2824,8 +3141,8 @@ func file_defenderbridge_v1_risk_service_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_defenderbridge_v1_risk_service_proto_rawDesc), len(file_defenderbridge_v1_risk_service_proto_rawDesc)),
-			NumEnums:      2,
-			NumMessages:   31,
+			NumEnums:      3,
+			NumMessages:   32,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

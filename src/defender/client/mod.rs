@@ -108,6 +108,14 @@ impl DefenderClient {
         })
     }
 
+    /// A client for background reads (the fleet sweeps) that may use only `fraction` of this
+    /// client's rate budget, and whose calls count in this client's budget too. It has its own
+    /// token cache and call counters (so the background reads are counted apart).
+    pub fn background(&self, fraction: f64) -> Result<Self, DefenderError> {
+        let budget = RateBudget::share_of(&self.inner.exec.budget, fraction);
+        Self::with_rate_budget(self.inner.settings.clone(), budget)
+    }
+
     /// The settings this client was built with.
     pub fn settings(&self) -> &DefenderSettings {
         &self.inner.settings

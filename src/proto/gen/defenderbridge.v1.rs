@@ -789,6 +789,12 @@ pub struct GetEndpointRiskRequest {
     /// look-ups.
     #[prost(message, optional, tag = "6")]
     pub observed_at: ::core::option::Option<::prost_types::Timestamp>,
+    /// Which fields of `EndpointRisk` the answer carries: RISK_VIEW_BASIC for the levels, counts,
+    /// identifiers and links only (about 670 bytes), RISK_VIEW_FULL (and UNSPECIFIED) for
+    /// everything (about 2,300 bytes). An unknown value is INVALID_FIELD. In a batch, an item's
+    /// own view, when set, wins over the batch's `view`.
+    #[prost(enumeration = "RiskView", tag = "7")]
+    pub view: i32,
     /// How the endpoint is identified. Exactly one must be set, else INVALID_FIELD.
     #[prost(oneof = "get_endpoint_risk_request::Endpoint", tags = "1, 2, 3")]
     pub endpoint: ::core::option::Option<get_endpoint_risk_request::Endpoint>,
@@ -828,6 +834,11 @@ pub struct BatchGetEndpointRisksRequest {
     /// Skip the cache for every item.
     #[prost(bool, tag = "3")]
     pub bypass_cache: bool,
+    /// Which fields of each item's `EndpointRisk` are returned (see RiskView); an item's own
+    /// `view`, when set, wins. UNSPECIFIED: RISK_VIEW_FULL. An unknown value is INVALID_FIELD for
+    /// the whole batch.
+    #[prost(enumeration = "RiskView", tag = "4")]
+    pub view: i32,
 }
 /// The results of a batch, one per requested endpoint.
 #[derive(Clone, PartialEq, ::prost::Message)]
@@ -904,6 +915,11 @@ pub struct StreamFleetRiskRequest {
     /// INVALID_FIELD.
     #[prost(int32, tag = "6")]
     pub max_machines: i32,
+    /// Which fields of each machine's `EndpointRisk` are streamed (see RiskView). UNSPECIFIED:
+    /// RISK_VIEW_FULL. RISK_VIEW_BASIC sends under a third of the bytes. An unknown value is
+    /// INVALID_FIELD.
+    #[prost(enumeration = "RiskView", tag = "7")]
+    pub view: i32,
 }
 /// One message of the fleet stream: a machine's risk, or the final summary.
 #[derive(Clone, PartialEq, ::prost::Message)]
@@ -1238,6 +1254,56 @@ pub struct CheckConnectionResponse {
     /// The configured advanced hunting backend.
     #[prost(enumeration = "HuntingBackend", tag = "9")]
     pub hunting_backend: i32,
+    /// The fleet table kept warm by bulk sweeps (`--fleet-sync`): its sweeps and size.
+    #[prost(message, optional, tag = "10")]
+    pub fleet_table: ::core::option::Option<FleetTableStatus>,
+}
+/// The fleet table: every machine's risk read in bulk and served with no upstream call.
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct FleetTableStatus {
+    /// True when `--fleet-sync` is on and a sync task keeps the table.
+    #[prost(bool, tag = "1")]
+    pub enabled: bool,
+    /// Machines in the table now.
+    #[prost(uint64, tag = "2")]
+    pub machines: u64,
+    /// When the last sweep ended (successfully or not); unset before the first one ends.
+    #[prost(message, optional, tag = "3")]
+    pub last_sweep_finished: ::core::option::Option<::prost_types::Timestamp>,
+    /// How long the last sweep took.
+    #[prost(message, optional, tag = "4")]
+    pub last_sweep_duration: ::core::option::Option<::prost_types::Duration>,
+    /// Upstream (Defender) requests of the last sweep.
+    #[prost(uint64, tag = "5")]
+    pub last_sweep_upstream_calls: u64,
+    /// True when the last sweep failed: the table still serves the previous generation.
+    #[prost(bool, tag = "6")]
+    pub last_sweep_failed: bool,
+    /// Why the last sweep failed; empty when it did not.
+    #[prost(string, tag = "7")]
+    pub last_sweep_error: ::prost::alloc::string::String,
+    /// When the next sweep starts.
+    #[prost(message, optional, tag = "8")]
+    pub next_sweep: ::core::option::Option<::prost_types::Timestamp>,
+    /// When the reads of the generation being served started: its answers are at least this
+    /// fresh (incremental refreshes make some fresher).
+    #[prost(message, optional, tag = "9")]
+    pub data_read_at: ::core::option::Option<::prost_types::Timestamp>,
+    /// Generations published since the server started.
+    #[prost(uint64, tag = "10")]
+    pub generation: u64,
+    /// Sweeps that failed since the server started.
+    #[prost(uint64, tag = "11")]
+    pub failed_sweeps: u64,
+    /// When the last incremental refresh (alerts updated since the previous poll) ended.
+    #[prost(message, optional, tag = "12")]
+    pub last_refresh_finished: ::core::option::Option<::prost_types::Timestamp>,
+    /// Upstream requests of every incremental refresh since the server started.
+    #[prost(uint64, tag = "13")]
+    pub refresh_upstream_calls: u64,
+    /// Machines re-assessed by incremental refreshes since the server started.
+    #[prost(uint64, tag = "14")]
+    pub refreshed_machines: u64,
 }
 /// The outcome of the token request.
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
@@ -1313,6 +1379,55 @@ pub struct ProbeResult {
     /// The error, for people; empty when `ok`.
     #[prost(string, tag = "6")]
     pub error: ::prost::alloc::string::String,
+}
+/// How much of `EndpointRisk` an answer carries (a partial response, as in Google's AIP-157).
+/// Both views are computed from the same assessment and cached alike; a cache hit of either is
+/// answered from bytes encoded once. Sizes are encoded message bytes (without the 5-byte gRPC
+/// prefix) of cache hits from the built-in simulator's fleet, whose sample machine has
+/// vulnerabilities and active alerts; real machines with longer names or titles are larger.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, ::prost::Enumeration)]
+#[repr(i32)]
+pub enum RiskView {
+    /// Not set: the same as RISK_VIEW_FULL, so callers that never set a view get every field.
+    Unspecified = 0,
+    /// What a caller that decides on many endpoints reads: `risk_level`, `defender_risk_score`,
+    /// `exposure_level`, `exposure_risk_level`, `alert_risk_level`, `vulnerability_count`,
+    /// `active_alert_count`, `links`, `tenant`, `evaluated_at`, `stale`, `missing_permissions`,
+    /// `cached` and `other_candidates`; `machine` with only `id` (the key of every other call),
+    /// `computer_dns_name` and `last_ip_address` (how a network platform recognises the endpoint,
+    /// and what a look-up by hostname or IP address resolved to); `most_severe_vulnerability`
+    /// with only `id`, `name` and `severity`; `most_severe_alert` with only `id`, `title` and
+    /// `severity`. Not set: `reasons`, every other machine field (GetMachine returns them), and
+    /// the rest of the vulnerability and alert records (RISK_VIEW_FULL, ListVulnerabilities and
+    /// ListAlerts return them). About 670 bytes, of which the three portal links are about 410
+    /// (measured: 674 for the sample machine; 670 median, 704 largest over 200 machines).
+    Basic = 1,
+    /// Every field of `EndpointRisk`: the whole machine record, the whole most severe
+    /// vulnerability and alert (with their portal links), and `reasons`. About 2,300 bytes
+    /// (measured: 2,347 for the sample machine; 2,217 median, 2,483 largest over 200 machines).
+    Full = 2,
+}
+impl RiskView {
+    /// String value of the enum field names used in the ProtoBuf definition.
+    ///
+    /// The values are not transformed in any way and thus are considered stable
+    /// (if the ProtoBuf definition does not change) and safe for programmatic use.
+    pub fn as_str_name(&self) -> &'static str {
+        match self {
+            Self::Unspecified => "RISK_VIEW_UNSPECIFIED",
+            Self::Basic => "RISK_VIEW_BASIC",
+            Self::Full => "RISK_VIEW_FULL",
+        }
+    }
+    /// Creates an enum from field names used in the ProtoBuf definition.
+    pub fn from_str_name(value: &str) -> ::core::option::Option<Self> {
+        match value {
+            "RISK_VIEW_UNSPECIFIED" => Some(Self::Unspecified),
+            "RISK_VIEW_BASIC" => Some(Self::Basic),
+            "RISK_VIEW_FULL" => Some(Self::Full),
+            _ => None,
+        }
+    }
 }
 /// Which backend ran a hunting query.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, ::prost::Enumeration)]

@@ -5,6 +5,7 @@ use std::time::SystemTime;
 use crate::check::{Capability, ConnectionReport};
 use crate::config::HuntingBackend;
 use crate::defender::DefenderSettings;
+use crate::fleet::FleetStatus;
 use crate::proto;
 
 /// A `SystemTime` as a protobuf `Timestamp`.
@@ -33,11 +34,34 @@ pub fn hunting_backend(b: HuntingBackend) -> proto::HuntingBackend {
     }
 }
 
+/// The fleet table's figures as their proto message.
+pub fn fleet_table(s: &FleetStatus) -> proto::FleetTableStatus {
+    proto::FleetTableStatus {
+        enabled: s.enabled,
+        machines: s.machines,
+        last_sweep_finished: s.last_sweep_finished.map(timestamp),
+        last_sweep_duration: s
+            .last_sweep_duration
+            .and_then(|d| prost_types::Duration::try_from(d).ok()),
+        last_sweep_upstream_calls: s.last_sweep_upstream_calls,
+        last_sweep_failed: s.last_sweep_failed,
+        last_sweep_error: s.last_sweep_error.clone(),
+        next_sweep: s.next_sweep.map(timestamp),
+        data_read_at: s.data_read_at.map(timestamp),
+        generation: s.generation,
+        failed_sweeps: s.failed_sweeps,
+        last_refresh_finished: s.last_refresh_finished.map(timestamp),
+        refresh_upstream_calls: s.refresh_upstream_calls,
+        refreshed_machines: s.refreshed_machines,
+    }
+}
+
 /// The "Test Connection" report as the `CheckConnection` response.
 pub fn connection_report(
     report: &ConnectionReport,
     settings: &DefenderSettings,
     backend: HuntingBackend,
+    fleet: &FleetStatus,
 ) -> proto::CheckConnectionResponse {
     let t = &report.token;
     proto::CheckConnectionResponse {
@@ -85,5 +109,6 @@ pub fn connection_report(
         cloud: settings.cloud.to_string(),
         api_url: settings.api_base().to_string(),
         hunting_backend: hunting_backend(backend) as i32,
+        fleet_table: Some(fleet_table(fleet)),
     }
 }

@@ -4,9 +4,10 @@
 //! Why: a cache hit is the product's hot path (thousands of endpoints, again and again). Its
 //! cost was dominated first by converting the cached assessment to a ~2.3 KB message and
 //! encoding it on every call, then by tonic's codec copying that message into a fresh buffer.
-//! The assessment now keeps its answer as a whole gRPC message frame (rendered once), and this
-//! wrapper answers `GetEndpointRisk` with those bytes ([`super::grpc_raw`]). Decoding,
-//! validation and the look-up are the same code as the generated path
+//! The assessment now keeps its answer as a whole gRPC message frame (rendered once per view a
+//! caller asks for: `RISK_VIEW_FULL`, the default, and `RISK_VIEW_BASIC`), and this wrapper
+//! answers `GetEndpointRisk` with the frame of the request's view ([`super::grpc_raw`]).
+//! Decoding, validation and the look-up are the same code as the generated path
 //! ([`RiskHandlers::endpoint_query`], [`RiskHandlers::endpoint_risk`]); every other method goes to
 //! the generated server. The wrapper sits inside the same `Server`, so every tower layer
 //! (gRPC-Web included) still applies. A gzip-compressed request goes to the generated server,
@@ -108,10 +109,10 @@ where
     let message = grpc_raw::read_message(body, max_request_bytes).await?;
     let message = proto::GetEndpointRiskRequest::decode(message)
         .map_err(|e| Status::internal(format!("cannot decode the request: {e}")))?;
-    let query = api.endpoint_query(&message)?;
+    let (query, view) = api.endpoint_query(&message)?;
     drop(message);
     let risk = api.endpoint_risk(&query, opts).await?;
-    let frame = responses::endpoint_risk_frame(risk, api.portal())?;
+    let frame = responses::endpoint_risk_frame(risk, view, api.portal())?;
     Ok(grpc_raw::ok_response(frame))
 }
 

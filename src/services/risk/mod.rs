@@ -9,6 +9,7 @@ mod grpc_raw;
 pub(super) mod requests;
 pub(super) mod responses;
 mod software_and_hunting;
+pub(super) mod views;
 
 use std::sync::Arc;
 
@@ -30,6 +31,7 @@ use crate::proto::risk_service_server::RiskService;
 use crate::risk::lists;
 use crate::risk::{EndpointQuery, EndpointRisk, FleetItem, FleetRequest, RiskEngine, fleet};
 use crate::state::AppState;
+use views::View;
 
 /// The `RiskService` handlers: the generated trait's implementation.
 #[derive(Debug, Clone)]
@@ -54,14 +56,16 @@ impl RiskHandlers {
     }
 
     /// `GetEndpointRisk`'s checks, done before any upstream call (bad input costs none): the
-    /// tenant and the validated query. Shared by the generated handler and the encoded fast
-    /// path of [`fast_path::FastPathRiskServer`].
+    /// tenant, the validated query and the view asked for. Shared by the generated handler and
+    /// the encoded fast path of [`fast_path::FastPathRiskServer`].
     pub(super) fn endpoint_query(
         &self,
         req: &proto::GetEndpointRiskRequest,
-    ) -> Result<EndpointQuery, ServiceError> {
+    ) -> Result<(EndpointQuery, View), ServiceError> {
         tenant_client(&self.state, &req.tenant)?;
-        requests::endpoint_query(req, "", false, OffsetDateTime::now_utc())
+        let query = requests::endpoint_query(req, "", false, OffsetDateTime::now_utc())?;
+        let view = requests::view("", req.view)?.unwrap_or_default();
+        Ok((query, view))
     }
 
     /// `GetEndpointRisk` of a checked request, up to the domain result.
@@ -119,10 +123,11 @@ impl RiskService for RiskHandlers {
         request: Request<proto::GetEndpointRiskRequest>,
     ) -> Result<Response<proto::EndpointRisk>, Status> {
         let opts = call_options(&self.state, &request);
-        let query = self.endpoint_query(request.get_ref())?;
+        let (query, view) = self.endpoint_query(request.get_ref())?;
         let risk = self.endpoint_risk(&query, &opts).await?;
-        Ok(Response::new(responses::endpoint_risk(
+        Ok(Response::new(views::endpoint_risk(
             &risk,
+            view,
             self.portal(),
         )))
     }
@@ -135,6 +140,7 @@ impl RiskService for RiskHandlers {
         let req = request.into_inner();
         let client = tenant_client(&self.state, &req.tenant)?;
         requests::batch_size(&req)?;
+        let batch_view = requests::view("", req.view)?.unwrap_or_default();
         let now = OffsetDateTime::now_utc();
         let items = req
             .requests
@@ -142,9 +148,19 @@ impl RiskService for RiskHandlers {
             .enumerate()
             .map(|(i, item)| {
                 item_tenant(&self.state, &req.tenant, item, i)?;
-                requests::endpoint_query(item, &format!("requests[{i}]."), req.bypass_cache, now)
+                let prefix = format!("requests[{i}].");
+                let query = requests::endpoint_query(item, &prefix, req.bypass_cache, now)?;
+                requests::view(&prefix, item.view)?;
+                Ok(query)
             })
             .collect();
+        // An item's own view wins (an invalid one made the item an error above).
+        let item_view = |item: &proto::GetEndpointRiskRequest| {
+            requests::view("", item.view)
+                .ok()
+                .flatten()
+                .unwrap_or(batch_view)
+        };
         let results = self.engine(client).batch(items, &opts).await;
         // A failure of the whole batch (no token) is the call's error, not 1,000 copies of it.
         if let Some(Err(err @ ServiceError::AuthenticationFailed { .. })) = results
@@ -155,12 +171,13 @@ impl RiskService for RiskHandlers {
         }
         let results = results
             .iter()
+            .zip(&req.requests)
             .enumerate()
-            .map(|(i, result)| proto::BatchEndpointRiskResult {
+            .map(|(i, (result, item))| proto::BatchEndpointRiskResult {
                 index: i32::try_from(i).unwrap_or(i32::MAX),
                 result: Some(match result {
                     Ok(risk) => proto::batch_endpoint_risk_result::Result::Risk(
-                        responses::endpoint_risk(risk, self.portal()),
+                        views::endpoint_risk(risk, item_view(item), self.portal()),
                     ),
                     Err(err) => proto::batch_endpoint_risk_result::Result::Error(
                         responses::endpoint_risk_error(err),
@@ -199,6 +216,7 @@ impl RiskService for RiskHandlers {
             &req.os_platform,
         )?;
         let max_machines = requests::max_machines(req.max_machines)?;
+        let view = requests::view("", req.view)?.unwrap_or_default();
         let portal = self.portal().clone();
         let rx = fleet::stream_fleet(FleetRequest {
             client,
@@ -212,13 +230,14 @@ impl RiskService for RiskHandlers {
         let stream = ReceiverStream::new(rx).map(move |item| {
             let _held = &permit;
             let item = match item? {
-                FleetItem::Risk(assessment) => Item::Risk(responses::endpoint_risk(
+                FleetItem::Risk(assessment) => Item::Risk(views::endpoint_risk(
                     &EndpointRisk {
                         assessment,
                         other_candidates: Vec::new(),
                         cached: false,
                         stale_because: None,
                     },
+                    view,
                     &portal,
                 )),
                 FleetItem::Summary(summary) => Item::Summary(responses::fleet_summary(&summary)),
@@ -354,6 +373,7 @@ impl RiskService for RiskHandlers {
             &report,
             client.settings(),
             backend,
+            &self.state.cache.fleet().status(),
         )))
     }
 }

@@ -14,6 +14,8 @@ use crate::risk::lists::{AlertFilters, VulnerabilityFilters};
 use crate::risk::validate;
 use crate::risk::{EndpointKey, EndpointQuery, MachineFilters, RiskLevel};
 
+use super::views::View;
+
 /// A `GetEndpointRiskRequest` (or a batch item, whose fields are prefixed by `prefix`).
 pub fn endpoint_query(
     req: &proto::GetEndpointRiskRequest,
@@ -59,6 +61,20 @@ pub fn endpoint_query(
         key,
         bypass_cache: bypass_cache || req.bypass_cache,
     })
+}
+
+/// A `RiskView` field (`{prefix}view`): None when UNSPECIFIED (the default applies), an
+/// unknown number is INVALID_FIELD.
+pub fn view(prefix: &str, value: i32) -> Result<Option<View>, ServiceError> {
+    match proto::RiskView::try_from(value) {
+        Ok(proto::RiskView::Unspecified) => Ok(None),
+        Ok(proto::RiskView::Basic) => Ok(Some(View::Basic)),
+        Ok(proto::RiskView::Full) => Ok(Some(View::Full)),
+        Err(_) => Err(ServiceError::invalid(
+            format!("{prefix}view"),
+            format!("unknown RiskView value {value}: use RISK_VIEW_BASIC or RISK_VIEW_FULL"),
+        )),
+    }
 }
 
 fn timestamp(field: &str, ts: &prost_types::Timestamp) -> Result<OffsetDateTime, ServiceError> {
@@ -269,6 +285,26 @@ mod tests {
             risk_score_filter("risk_score", proto::RiskLevel::High as i32).expect("ok"),
             Some(RiskLevel::High)
         );
+    }
+
+    #[test]
+    fn views_default_to_none_and_unknown_ones_name_their_field() {
+        assert_eq!(view("", 0).expect("ok"), None);
+        assert_eq!(
+            view("", proto::RiskView::Basic as i32).expect("ok"),
+            Some(View::Basic)
+        );
+        assert_eq!(
+            view("", proto::RiskView::Full as i32).expect("ok"),
+            Some(View::Full)
+        );
+        for (prefix, field) in [("", "view"), ("requests[2].", "requests[2].view")] {
+            let err = view(prefix, 3).expect_err("unknown");
+            assert!(
+                matches!(&err, ServiceError::InvalidField { field: f, .. } if f == field),
+                "{err:?}"
+            );
+        }
     }
 
     #[test]

@@ -7,6 +7,7 @@ use tonic::Status;
 use url::Url;
 
 use super::grpc_raw;
+use super::views::{self, View};
 use crate::defender::{
     Alert, AlertSeverity, AlertStatus, DefenderTime, Machine, Vulnerability, VulnerabilitySeverity,
 };
@@ -38,7 +39,8 @@ pub fn time(t: Option<&DefenderTime>) -> Option<prost_types::Timestamp> {
     })
 }
 
-fn text(value: &Option<String>) -> String {
+/// An optional Defender string as a proto string (null is empty).
+pub(super) fn text(value: &Option<String>) -> String {
     value.clone().unwrap_or_default()
 }
 
@@ -104,7 +106,8 @@ pub fn machine(m: &Machine) -> proto::Machine {
     }
 }
 
-fn alert_severity(s: Option<&AlertSeverity>) -> i32 {
+/// An alert severity as the proto enum number; unknown is UNSPECIFIED.
+pub(super) fn alert_severity(s: Option<&AlertSeverity>) -> i32 {
     (match s {
         Some(AlertSeverity::Informational) => proto::AlertSeverity::Informational,
         Some(AlertSeverity::Low) => proto::AlertSeverity::Low,
@@ -161,7 +164,8 @@ pub fn alert(a: &Alert, portal: &Url, tenant: &str) -> proto::Alert {
     }
 }
 
-fn vulnerability_severity(s: Option<&VulnerabilitySeverity>) -> i32 {
+/// A vulnerability severity as the proto enum number; unknown is UNSPECIFIED.
+pub(super) fn vulnerability_severity(s: Option<&VulnerabilitySeverity>) -> i32 {
     (match s {
         Some(VulnerabilitySeverity::Low) => proto::VulnerabilitySeverity::Low,
         Some(VulnerabilitySeverity::Medium) => proto::VulnerabilitySeverity::Medium,
@@ -202,7 +206,8 @@ pub fn vulnerability(v: &Vulnerability, portal: &Url, tenant: &str) -> proto::Vu
     }
 }
 
-fn candidate(c: &Candidate) -> proto::CandidateMachine {
+/// A look-up's other match.
+pub(super) fn candidate(c: &Candidate) -> proto::CandidateMachine {
     proto::CandidateMachine {
         machine_id: c.machine_id.clone(),
         computer_dns_name: c.computer_dns_name.clone(),
@@ -230,22 +235,32 @@ fn stale_reason(err: &ServiceError) -> String {
     )
 }
 
-/// One endpoint's risk as a whole gRPC message frame (prefix included), ready to write.
+/// One endpoint's risk in `view` as a whole gRPC message frame (prefix included), ready to
+/// write.
 ///
-/// The assessment's own fields are encoded once and kept with it, together with the complete
-/// frame of a cache hit's answer, which is then written as is. Other answers append their
-/// per-request fields (`cached`, `other_candidates`) to the kept fields: protobuf defines a
-/// field appended to a message as the same as that field set in it. A stale answer (which
-/// also changes `reasons`) is encoded in full.
-pub fn endpoint_risk_frame(r: EndpointRisk, portal: &Url) -> Result<Bytes, Status> {
+/// The assessment's own fields in that view are encoded once, on the view's first use, and
+/// kept with it, together with the complete frame of a cache hit's answer, which is then
+/// written as is. Other answers append their per-request fields (`cached`, `other_candidates`)
+/// to the kept fields: protobuf defines a field appended to a message as the same as that field
+/// set in it. A stale answer (which also changes `reasons` in the full view) is encoded in
+/// full.
+pub fn endpoint_risk_frame(r: EndpointRisk, view: View, portal: &Url) -> Result<Bytes, Status> {
     if r.stale_because.is_some() {
-        return frame(&[], &endpoint_risk(&r, portal));
+        return frame(&[], &views::endpoint_risk(&r, view, portal));
     }
-    let rendered = match r.assessment.rendered.get() {
+    let slot = match view {
+        View::Full => &r.assessment.rendered,
+        View::Basic => &r.assessment.rendered_basic,
+    };
+    let rendered = match slot.get() {
         Some(rendered) => rendered,
         None => {
-            let rendered = render_answer(&r.assessment, portal)?;
-            r.assessment.rendered.get_or_init(|| rendered)
+            let fields = match view {
+                View::Full => render(&r.assessment, portal),
+                View::Basic => views::basic(&r.assessment),
+            };
+            let rendered = render_answer(&fields)?;
+            slot.get_or_init(|| rendered)
         }
     };
     if r.cached && r.other_candidates.is_empty() {
@@ -276,9 +291,10 @@ fn frame(fields: &[u8], message: &proto::EndpointRisk) -> Result<Bytes, Status> 
     Ok(frame.freeze())
 }
 
-/// The assessment's fields, encoded, and the frame of a cache hit's answer around them.
-fn render_answer(a: &Assessment, portal: &Url) -> Result<RenderedAnswer, Status> {
-    let fields = render(a, portal).encode_to_vec();
+/// An assessment's fields (`message`, without the per-request fields), encoded, and the frame
+/// of a cache hit's answer around them.
+fn render_answer(message: &proto::EndpointRisk) -> Result<RenderedAnswer, Status> {
+    let fields = message.encode_to_vec();
     let hit = proto::EndpointRisk {
         cached: true,
         ..Default::default()
@@ -309,11 +325,7 @@ fn render(a: &Assessment, portal: &Url) -> proto::EndpointRisk {
             .as_ref()
             .map(|al| alert(al, portal, &a.tenant)),
         active_alert_count: i32::try_from(s.active_alert_count).unwrap_or(i32::MAX),
-        links: Some(proto::PortalLinks {
-            overview_url: a.links.overview_url.clone(),
-            vulnerabilities_url: a.links.vulnerabilities_url.clone(),
-            alerts_url: a.links.alerts_url.clone(),
-        }),
+        links: Some(links(a)),
         reasons: s.reasons.clone(),
         missing_permissions: s.missing_permissions.clone(),
         evaluated_at: Some(prost_types::Timestamp::from(a.evaluated_at)),
@@ -321,6 +333,15 @@ fn render(a: &Assessment, portal: &Url) -> proto::EndpointRisk {
         other_candidates: Vec::new(),
         tenant: a.tenant.clone(),
         cached: false,
+    }
+}
+
+/// The assessment's portal links.
+pub(super) fn links(a: &Assessment) -> proto::PortalLinks {
+    proto::PortalLinks {
+        overview_url: a.links.overview_url.clone(),
+        vulnerabilities_url: a.links.vulnerabilities_url.clone(),
+        alerts_url: a.links.alerts_url.clone(),
     }
 }
 
@@ -394,19 +415,25 @@ mod tests {
             }),
         };
         // The hit twice: first rendered, then the kept frame.
-        for r in [
-            risk(true, 0, false),
-            risk(true, 0, false),
-            risk(false, 0, false),
-            risk(true, 2, false),
-            risk(false, 1, false),
-            risk(true, 0, true),
-        ] {
-            let expected = endpoint_risk(&r, &portal);
-            let frame = endpoint_risk_frame(r, &portal).expect("frame");
-            assert_eq!(decode_frame(&frame), expected);
+        for view in [View::Full, View::Basic] {
+            for r in [
+                risk(true, 0, false),
+                risk(true, 0, false),
+                risk(false, 0, false),
+                risk(true, 2, false),
+                risk(false, 1, false),
+                risk(true, 0, true),
+            ] {
+                let expected = views::endpoint_risk(&r, view, &portal);
+                let frame = endpoint_risk_frame(r, view, &portal).expect("frame");
+                assert_eq!(decode_frame(&frame), expected, "{view:?}");
+            }
         }
         assert!(assessment.rendered.get().is_some(), "rendered once, kept");
+        assert!(
+            assessment.rendered_basic.get().is_some(),
+            "the same for BASIC"
+        );
     }
 
     #[test]

@@ -25,6 +25,63 @@ else:
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class _RiskView:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _RiskViewEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_RiskView.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    RISK_VIEW_UNSPECIFIED: _RiskView.ValueType  # 0
+    """Not set: the same as RISK_VIEW_FULL, so callers that never set a view get every field."""
+    RISK_VIEW_BASIC: _RiskView.ValueType  # 1
+    """What a caller that decides on many endpoints reads: `risk_level`, `defender_risk_score`,
+    `exposure_level`, `exposure_risk_level`, `alert_risk_level`, `vulnerability_count`,
+    `active_alert_count`, `links`, `tenant`, `evaluated_at`, `stale`, `missing_permissions`,
+    `cached` and `other_candidates`; `machine` with only `id` (the key of every other call),
+    `computer_dns_name` and `last_ip_address` (how a network platform recognises the endpoint,
+    and what a look-up by hostname or IP address resolved to); `most_severe_vulnerability`
+    with only `id`, `name` and `severity`; `most_severe_alert` with only `id`, `title` and
+    `severity`. Not set: `reasons`, every other machine field (GetMachine returns them), and
+    the rest of the vulnerability and alert records (RISK_VIEW_FULL, ListVulnerabilities and
+    ListAlerts return them). About 670 bytes, of which the three portal links are about 410
+    (measured: 674 for the sample machine; 670 median, 704 largest over 200 machines).
+    """
+    RISK_VIEW_FULL: _RiskView.ValueType  # 2
+    """Every field of `EndpointRisk`: the whole machine record, the whole most severe
+    vulnerability and alert (with their portal links), and `reasons`. About 2,300 bytes
+    (measured: 2,347 for the sample machine; 2,217 median, 2,483 largest over 200 machines).
+    """
+
+class RiskView(_RiskView, metaclass=_RiskViewEnumTypeWrapper):
+    """How much of `EndpointRisk` an answer carries (a partial response, as in Google's AIP-157).
+    Both views are computed from the same assessment and cached alike; a cache hit of either is
+    answered from bytes encoded once. Sizes are encoded message bytes (without the 5-byte gRPC
+    prefix) of cache hits from the built-in simulator's fleet, whose sample machine has
+    vulnerabilities and active alerts; real machines with longer names or titles are larger.
+    """
+
+RISK_VIEW_UNSPECIFIED: RiskView.ValueType  # 0
+"""Not set: the same as RISK_VIEW_FULL, so callers that never set a view get every field."""
+RISK_VIEW_BASIC: RiskView.ValueType  # 1
+"""What a caller that decides on many endpoints reads: `risk_level`, `defender_risk_score`,
+`exposure_level`, `exposure_risk_level`, `alert_risk_level`, `vulnerability_count`,
+`active_alert_count`, `links`, `tenant`, `evaluated_at`, `stale`, `missing_permissions`,
+`cached` and `other_candidates`; `machine` with only `id` (the key of every other call),
+`computer_dns_name` and `last_ip_address` (how a network platform recognises the endpoint,
+and what a look-up by hostname or IP address resolved to); `most_severe_vulnerability`
+with only `id`, `name` and `severity`; `most_severe_alert` with only `id`, `title` and
+`severity`. Not set: `reasons`, every other machine field (GetMachine returns them), and
+the rest of the vulnerability and alert records (RISK_VIEW_FULL, ListVulnerabilities and
+ListAlerts return them). About 670 bytes, of which the three portal links are about 410
+(measured: 674 for the sample machine; 670 median, 704 largest over 200 machines).
+"""
+RISK_VIEW_FULL: RiskView.ValueType  # 2
+"""Every field of `EndpointRisk`: the whole machine record, the whole most severe
+vulnerability and alert (with their portal links), and `reasons`. About 2,300 bytes
+(measured: 2,347 for the sample machine; 2,217 median, 2,483 largest over 200 machines).
+"""
+Global___RiskView: _TypeAlias = RiskView  # noqa: Y015
+
 class _HuntingBackend:
     ValueType = _typing.NewType("ValueType", _builtins.int)
     V: _TypeAlias = ValueType  # noqa: Y015
@@ -121,6 +178,7 @@ class GetEndpointRiskRequest(_message.Message):
     TENANT_FIELD_NUMBER: _builtins.int
     BYPASS_CACHE_FIELD_NUMBER: _builtins.int
     OBSERVED_AT_FIELD_NUMBER: _builtins.int
+    VIEW_FIELD_NUMBER: _builtins.int
     machine_id: _builtins.str
     """Defender machine id: 40 hexadecimal characters (either case)."""
     ip_address: _builtins.str
@@ -140,6 +198,12 @@ class GetEndpointRiskRequest(_message.Message):
     """Skip the cache and ask Defender now; the fresh result replaces the cached one. Costs rate
     budget: use it for a decision that needs current data, not for polling.
     """
+    view: Global___RiskView.ValueType
+    """Which fields of `EndpointRisk` the answer carries: RISK_VIEW_BASIC for the levels, counts,
+    identifiers and links only (about 670 bytes), RISK_VIEW_FULL (and UNSPECIFIED) for
+    everything (about 2,300 bytes). An unknown value is INVALID_FIELD. In a batch, an item's
+    own view, when set, wins over the batch's `view`.
+    """
     @_builtins.property
     def observed_at(self) -> _timestamp_pb2.Timestamp:
         """For an `ip_address` look-up: when the endpoint was seen with that address. Unset means now.
@@ -156,10 +220,11 @@ class GetEndpointRiskRequest(_message.Message):
         tenant: _builtins.str = ...,
         bypass_cache: _builtins.bool = ...,
         observed_at: _timestamp_pb2.Timestamp | None = ...,
+        view: Global___RiskView.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["endpoint", b"endpoint", "hostname", b"hostname", "ip_address", b"ip_address", "machine_id", b"machine_id", "observed_at", b"observed_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["bypass_cache", b"bypass_cache", "endpoint", b"endpoint", "hostname", b"hostname", "ip_address", b"ip_address", "machine_id", b"machine_id", "observed_at", b"observed_at", "tenant", b"tenant"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["bypass_cache", b"bypass_cache", "endpoint", b"endpoint", "hostname", b"hostname", "ip_address", b"ip_address", "machine_id", b"machine_id", "observed_at", b"observed_at", "tenant", b"tenant", "view", b"view"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType_endpoint: _TypeAlias = _typing.Literal["machine_id", "ip_address", "hostname"]  # noqa: Y015
     _WhichOneofArgType_endpoint: _TypeAlias = _typing.Literal["endpoint", b"endpoint"]  # noqa: Y015
@@ -176,10 +241,16 @@ class BatchGetEndpointRisksRequest(_message.Message):
     REQUESTS_FIELD_NUMBER: _builtins.int
     TENANT_FIELD_NUMBER: _builtins.int
     BYPASS_CACHE_FIELD_NUMBER: _builtins.int
+    VIEW_FIELD_NUMBER: _builtins.int
     tenant: _builtins.str
     """Tenant id for items that name none; empty means the server's default tenant."""
     bypass_cache: _builtins.bool
     """Skip the cache for every item."""
+    view: Global___RiskView.ValueType
+    """Which fields of each item's `EndpointRisk` are returned (see RiskView); an item's own
+    `view`, when set, wins. UNSPECIFIED: RISK_VIEW_FULL. An unknown value is INVALID_FIELD for
+    the whole batch.
+    """
     @_builtins.property
     def requests(self) -> _containers.RepeatedCompositeFieldContainer[Global___GetEndpointRiskRequest]:
         """The endpoints, at most 1,000 (more is INVALID_FIELD; none gives an empty response). An
@@ -193,10 +264,11 @@ class BatchGetEndpointRisksRequest(_message.Message):
         requests: _abc.Iterable[Global___GetEndpointRiskRequest] | None = ...,
         tenant: _builtins.str = ...,
         bypass_cache: _builtins.bool = ...,
+        view: Global___RiskView.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["bypass_cache", b"bypass_cache", "requests", b"requests", "tenant", b"tenant"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["bypass_cache", b"bypass_cache", "requests", b"requests", "tenant", b"tenant", "view", b"view"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -330,6 +402,7 @@ class StreamFleetRiskRequest(_message.Message):
     HEALTH_STATUS_FIELD_NUMBER: _builtins.int
     OS_PLATFORM_FIELD_NUMBER: _builtins.int
     MAX_MACHINES_FIELD_NUMBER: _builtins.int
+    VIEW_FIELD_NUMBER: _builtins.int
     tenant: _builtins.str
     """Tenant id; empty means the server's default tenant."""
     risk_score: _resources_pb2.RiskLevel.ValueType
@@ -352,6 +425,11 @@ class StreamFleetRiskRequest(_message.Message):
     """Stop after this many machines. 0 means no limit (the whole fleet). Negative is
     INVALID_FIELD.
     """
+    view: Global___RiskView.ValueType
+    """Which fields of each machine's `EndpointRisk` are streamed (see RiskView). UNSPECIFIED:
+    RISK_VIEW_FULL. RISK_VIEW_BASIC sends under a third of the bytes. An unknown value is
+    INVALID_FIELD.
+    """
     def __init__(
         self,
         *,
@@ -361,10 +439,11 @@ class StreamFleetRiskRequest(_message.Message):
         health_status: _builtins.str = ...,
         os_platform: _builtins.str = ...,
         max_machines: _builtins.int = ...,
+        view: Global___RiskView.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["exposure_level", b"exposure_level", "health_status", b"health_status", "max_machines", b"max_machines", "os_platform", b"os_platform", "risk_score", b"risk_score", "tenant", b"tenant"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["exposure_level", b"exposure_level", "health_status", b"health_status", "max_machines", b"max_machines", "os_platform", b"os_platform", "risk_score", b"risk_score", "tenant", b"tenant", "view", b"view"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1052,6 +1131,7 @@ class CheckConnectionResponse(_message.Message):
     CLOUD_FIELD_NUMBER: _builtins.int
     API_URL_FIELD_NUMBER: _builtins.int
     HUNTING_BACKEND_FIELD_NUMBER: _builtins.int
+    FLEET_TABLE_FIELD_NUMBER: _builtins.int
     ready: _builtins.bool
     """True when the token works, every required capability is available and the probe (unless
     skipped) succeeded.
@@ -1084,6 +1164,10 @@ class CheckConnectionResponse(_message.Message):
     def probe(self) -> Global___ProbeResult:
         """The probe call's outcome."""
 
+    @_builtins.property
+    def fleet_table(self) -> Global___FleetTableStatus:
+        """The fleet table kept warm by bulk sweeps (`--fleet-sync`): its sweeps and size."""
+
     def __init__(
         self,
         *,
@@ -1096,14 +1180,101 @@ class CheckConnectionResponse(_message.Message):
         cloud: _builtins.str = ...,
         api_url: _builtins.str = ...,
         hunting_backend: Global___HuntingBackend.ValueType = ...,
+        fleet_table: Global___FleetTableStatus | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["probe", b"probe", "token", b"token"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["fleet_table", b"fleet_table", "probe", b"probe", "token", b"token"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["admin_consent_reminder", b"admin_consent_reminder", "api_url", b"api_url", "capabilities", b"capabilities", "cloud", b"cloud", "granted_permissions", b"granted_permissions", "hunting_backend", b"hunting_backend", "probe", b"probe", "ready", b"ready", "token", b"token"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["admin_consent_reminder", b"admin_consent_reminder", "api_url", b"api_url", "capabilities", b"capabilities", "cloud", b"cloud", "fleet_table", b"fleet_table", "granted_permissions", b"granted_permissions", "hunting_backend", b"hunting_backend", "probe", b"probe", "ready", b"ready", "token", b"token"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___CheckConnectionResponse: _TypeAlias = CheckConnectionResponse  # noqa: Y015
+
+@_typing.final
+class FleetTableStatus(_message.Message):
+    """The fleet table: every machine's risk read in bulk and served with no upstream call."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ENABLED_FIELD_NUMBER: _builtins.int
+    MACHINES_FIELD_NUMBER: _builtins.int
+    LAST_SWEEP_FINISHED_FIELD_NUMBER: _builtins.int
+    LAST_SWEEP_DURATION_FIELD_NUMBER: _builtins.int
+    LAST_SWEEP_UPSTREAM_CALLS_FIELD_NUMBER: _builtins.int
+    LAST_SWEEP_FAILED_FIELD_NUMBER: _builtins.int
+    LAST_SWEEP_ERROR_FIELD_NUMBER: _builtins.int
+    NEXT_SWEEP_FIELD_NUMBER: _builtins.int
+    DATA_READ_AT_FIELD_NUMBER: _builtins.int
+    GENERATION_FIELD_NUMBER: _builtins.int
+    FAILED_SWEEPS_FIELD_NUMBER: _builtins.int
+    LAST_REFRESH_FINISHED_FIELD_NUMBER: _builtins.int
+    REFRESH_UPSTREAM_CALLS_FIELD_NUMBER: _builtins.int
+    REFRESHED_MACHINES_FIELD_NUMBER: _builtins.int
+    enabled: _builtins.bool
+    """True when `--fleet-sync` is on and a sync task keeps the table."""
+    machines: _builtins.int
+    """Machines in the table now."""
+    last_sweep_upstream_calls: _builtins.int
+    """Upstream (Defender) requests of the last sweep."""
+    last_sweep_failed: _builtins.bool
+    """True when the last sweep failed: the table still serves the previous generation."""
+    last_sweep_error: _builtins.str
+    """Why the last sweep failed; empty when it did not."""
+    generation: _builtins.int
+    """Generations published since the server started."""
+    failed_sweeps: _builtins.int
+    """Sweeps that failed since the server started."""
+    refresh_upstream_calls: _builtins.int
+    """Upstream requests of every incremental refresh since the server started."""
+    refreshed_machines: _builtins.int
+    """Machines re-assessed by incremental refreshes since the server started."""
+    @_builtins.property
+    def last_sweep_finished(self) -> _timestamp_pb2.Timestamp:
+        """When the last sweep ended (successfully or not); unset before the first one ends."""
+
+    @_builtins.property
+    def last_sweep_duration(self) -> _duration_pb2.Duration:
+        """How long the last sweep took."""
+
+    @_builtins.property
+    def next_sweep(self) -> _timestamp_pb2.Timestamp:
+        """When the next sweep starts."""
+
+    @_builtins.property
+    def data_read_at(self) -> _timestamp_pb2.Timestamp:
+        """When the reads of the generation being served started: its answers are at least this
+        fresh (incremental refreshes make some fresher).
+        """
+
+    @_builtins.property
+    def last_refresh_finished(self) -> _timestamp_pb2.Timestamp:
+        """When the last incremental refresh (alerts updated since the previous poll) ended."""
+
+    def __init__(
+        self,
+        *,
+        enabled: _builtins.bool = ...,
+        machines: _builtins.int = ...,
+        last_sweep_finished: _timestamp_pb2.Timestamp | None = ...,
+        last_sweep_duration: _duration_pb2.Duration | None = ...,
+        last_sweep_upstream_calls: _builtins.int = ...,
+        last_sweep_failed: _builtins.bool = ...,
+        last_sweep_error: _builtins.str = ...,
+        next_sweep: _timestamp_pb2.Timestamp | None = ...,
+        data_read_at: _timestamp_pb2.Timestamp | None = ...,
+        generation: _builtins.int = ...,
+        failed_sweeps: _builtins.int = ...,
+        last_refresh_finished: _timestamp_pb2.Timestamp | None = ...,
+        refresh_upstream_calls: _builtins.int = ...,
+        refreshed_machines: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["data_read_at", b"data_read_at", "last_refresh_finished", b"last_refresh_finished", "last_sweep_duration", b"last_sweep_duration", "last_sweep_finished", b"last_sweep_finished", "next_sweep", b"next_sweep"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["data_read_at", b"data_read_at", "enabled", b"enabled", "failed_sweeps", b"failed_sweeps", "generation", b"generation", "last_refresh_finished", b"last_refresh_finished", "last_sweep_duration", b"last_sweep_duration", "last_sweep_error", b"last_sweep_error", "last_sweep_failed", b"last_sweep_failed", "last_sweep_finished", b"last_sweep_finished", "last_sweep_upstream_calls", b"last_sweep_upstream_calls", "machines", b"machines", "next_sweep", b"next_sweep", "refresh_upstream_calls", b"refresh_upstream_calls", "refreshed_machines", b"refreshed_machines"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___FleetTableStatus: _TypeAlias = FleetTableStatus  # noqa: Y015
 
 @_typing.final
 class TokenCheck(_message.Message):

@@ -17,7 +17,7 @@ import type { JsonObject, Message } from "@bufbuild/protobuf";
  * Describes the file defenderbridge/v1/risk_service.proto.
  */
 export const file_defenderbridge_v1_risk_service: GenFile = /*@__PURE__*/
-  fileDesc("CiRkZWZlbmRlcmJyaWRnZS92MS9yaXNrX3NlcnZpY2UucHJvdG8SEWRlZmVuZGVyYnJpZGdlLnYxIrsBChZHZXRFbmRwb2ludFJpc2tSZXF1ZXN0EhQKCm1hY2hpbmVfaWQYASABKAlIABIUCgppcF9hZGRyZXNzGAIgASgJSAASEgoIaG9zdG5hbWUYAyABKAlIABIOCgZ0ZW5hbnQYBCABKAkSFAoMYnlwYXNzX2NhY2hlGAUgASgIEi8KC29ic2VydmVkX2F0GAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEIKCghlbmRwb2ludCKBAQocQmF0Y2hHZXRFbmRwb2ludFJpc2tzUmVxdWVzdBI7CghyZXF1ZXN0cxgBIAMoCzIpLmRlZmVuZGVyYnJpZGdlLnYxLkdldEVuZHBvaW50Umlza1JlcXVlc3QSDgoGdGVuYW50GAIgASgJEhQKDGJ5cGFzc19jYWNoZRgDIAEoCCJcCh1CYXRjaEdldEVuZHBvaW50Umlza3NSZXNwb25zZRI7CgdyZXN1bHRzGAEgAygLMiouZGVmZW5kZXJicmlkZ2UudjEuQmF0Y2hFbmRwb2ludFJpc2tSZXN1bHQimgEKF0JhdGNoRW5kcG9pbnRSaXNrUmVzdWx0Eg0KBWluZGV4GAEgASgFEi8KBHJpc2sYAiABKAsyHy5kZWZlbmRlcmJyaWRnZS52MS5FbmRwb2ludFJpc2tIABI1CgVlcnJvchgDIAEoCzIkLmRlZmVuZGVyYnJpZGdlLnYxLkVuZHBvaW50Umlza0Vycm9ySABCCAoGcmVzdWx0IrkBChFFbmRwb2ludFJpc2tFcnJvchIMCgRjb2RlGAEgASgFEg4KBnJlYXNvbhgCIAEoCRIPCgdtZXNzYWdlGAMgASgJEkQKCG1ldGFkYXRhGAQgAygLMjIuZGVmZW5kZXJicmlkZ2UudjEuRW5kcG9pbnRSaXNrRXJyb3IuTWV0YWRhdGFFbnRyeRovCg1NZXRhZGF0YUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEi0gEKFlN0cmVhbUZsZWV0Umlza1JlcXVlc3QSDgoGdGVuYW50GAEgASgJEjAKCnJpc2tfc2NvcmUYAiABKA4yHC5kZWZlbmRlcmJyaWRnZS52MS5SaXNrTGV2ZWwSNAoOZXhwb3N1cmVfbGV2ZWwYAyABKA4yHC5kZWZlbmRlcmJyaWRnZS52MS5SaXNrTGV2ZWwSFQoNaGVhbHRoX3N0YXR1cxgEIAEoCRITCgtvc19wbGF0Zm9ybRgFIAEoCRIUCgxtYXhfbWFjaGluZXMYBiABKAUihgEKF1N0cmVhbUZsZWV0Umlza1Jlc3BvbnNlEi8KBHJpc2sYASABKAsyHy5kZWZlbmRlcmJyaWRnZS52MS5FbmRwb2ludFJpc2tIABIyCgdzdW1tYXJ5GAIgASgLMh8uZGVmZW5kZXJicmlkZ2UudjEuRmxlZXRTdW1tYXJ5SABCBgoEaXRlbSKMAQoMRmxlZXRTdW1tYXJ5EhUKDW1hY2hpbmVfY291bnQYASABKAMSEAoIY29tcGxldGUYAiABKAgSGQoRcmVhc29uX2luY29tcGxldGUYAyABKAkSGwoTbWlzc2luZ19wZXJtaXNzaW9ucxgEIAMoCRIbChN1cHN0cmVhbV9jYWxsX2NvdW50GAUgASgFIjcKEUdldE1hY2hpbmVSZXF1ZXN0Eg4KBnRlbmFudBgBIAEoCRISCgptYWNoaW5lX2lkGAIgASgJIvkBChNMaXN0TWFjaGluZXNSZXF1ZXN0Eg4KBnRlbmFudBgBIAEoCRIRCglwYWdlX3NpemUYAiABKAUSEgoKcGFnZV90b2tlbhgDIAEoCRIXCg9ob3N0bmFtZV9wcmVmaXgYBCABKAkSMAoKcmlza19zY29yZRgFIAEoDjIcLmRlZmVuZGVyYnJpZGdlLnYxLlJpc2tMZXZlbBI0Cg5leHBvc3VyZV9sZXZlbBgGIAEoDjIcLmRlZmVuZGVyYnJpZGdlLnYxLlJpc2tMZXZlbBIVCg1oZWFsdGhfc3RhdHVzGAcgASgJEhMKC29zX3BsYXRmb3JtGAggASgJIl0KFExpc3RNYWNoaW5lc1Jlc3BvbnNlEiwKCG1hY2hpbmVzGAEgAygLMhouZGVmZW5kZXJicmlkZ2UudjEuTWFjaGluZRIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkixgEKEUxpc3RBbGVydHNSZXF1ZXN0Eg4KBnRlbmFudBgBIAEoCRISCgptYWNoaW5lX2lkGAIgASgJEjYKDG1pbl9zZXZlcml0eRgDIAEoDjIgLmRlZmVuZGVyYnJpZGdlLnYxLkFsZXJ0U2V2ZXJpdHkSLgoGc3RhdHVzGAQgASgOMh4uZGVmZW5kZXJicmlkZ2UudjEuQWxlcnRTdGF0dXMSEQoJcGFnZV9zaXplGAUgASgFEhIKCnBhZ2VfdG9rZW4YBiABKAkiVwoSTGlzdEFsZXJ0c1Jlc3BvbnNlEigKBmFsZXJ0cxgBIAMoCzIYLmRlZmVuZGVyYnJpZGdlLnYxLkFsZXJ0EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSKnAQoaTGlzdFZ1bG5lcmFiaWxpdGllc1JlcXVlc3QSDgoGdGVuYW50GAEgASgJEhIKCm1hY2hpbmVfaWQYAiABKAkSPgoMbWluX3NldmVyaXR5GAMgASgOMiguZGVmZW5kZXJicmlkZ2UudjEuVnVsbmVyYWJpbGl0eVNldmVyaXR5EhEKCXBhZ2Vfc2l6ZRgEIAEoBRISCgpwYWdlX3Rva2VuGAUgASgJInEKG0xpc3RWdWxuZXJhYmlsaXRpZXNSZXNwb25zZRI5Cg92dWxuZXJhYmlsaXRpZXMYASADKAsyIC5kZWZlbmRlcmJyaWRnZS52MS5WdWxuZXJhYmlsaXR5EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSI5ChJHZXRTb2Z0d2FyZVJlcXVlc3QSDgoGdGVuYW50GAEgASgJEhMKC3NvZnR3YXJlX2lkGAIgASgJImkKG0xpc3RTb2Z0d2FyZU1hY2hpbmVzUmVxdWVzdBIOCgZ0ZW5hbnQYASABKAkSEwoLc29mdHdhcmVfaWQYAiABKAkSEQoJcGFnZV9zaXplGAMgASgFEhIKCnBhZ2VfdG9rZW4YBCABKAkibgocTGlzdFNvZnR3YXJlTWFjaGluZXNSZXNwb25zZRI1CghtYWNoaW5lcxgBIAMoCzIjLmRlZmVuZGVyYnJpZGdlLnYxLk1hY2hpbmVSZWZlcmVuY2USFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIksKFlJ1bkh1bnRpbmdRdWVyeVJlcXVlc3QSDgoGdGVuYW50GAEgASgJEg0KBXF1ZXJ5GAIgASgJEhIKCmJhdGNoX3Jvd3MYAyABKAUiwgEKF1J1bkh1bnRpbmdRdWVyeVJlc3BvbnNlEjIKBnNjaGVtYRgBIAEoCzIgLmRlZmVuZGVyYnJpZGdlLnYxLkh1bnRpbmdTY2hlbWFIABIyCgRyb3dzGAIgASgLMiIuZGVmZW5kZXJicmlkZ2UudjEuSHVudGluZ1Jvd0JhdGNoSAASNAoHc3VtbWFyeRgDIAEoCzIhLmRlZmVuZGVyYnJpZGdlLnYxLkh1bnRpbmdTdW1tYXJ5SABCCQoHcGF5bG9hZCJCCg1IdW50aW5nU2NoZW1hEjEKB2NvbHVtbnMYASADKAsyIC5kZWZlbmRlcmJyaWRnZS52MS5IdW50aW5nQ29sdW1uIisKDUh1bnRpbmdDb2x1bW4SDAoEbmFtZRgBIAEoCRIMCgR0eXBlGAIgASgJIj4KD0h1bnRpbmdSb3dCYXRjaBIrCgRyb3dzGAEgAygLMh0uZGVmZW5kZXJicmlkZ2UudjEuSHVudGluZ1JvdyI0CgpIdW50aW5nUm93EiYKBnZhbHVlcxgBIAMoCzIWLmdvb2dsZS5wcm90b2J1Zi5WYWx1ZSKXAQoOSHVudGluZ1N1bW1hcnkSEQoJcm93X2NvdW50GAEgASgDEhEKCXRydW5jYXRlZBgCIAEoCBIrCgpzdGF0aXN0aWNzGAMgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdBIyCgdiYWNrZW5kGAQgASgOMiEuZGVmZW5kZXJicmlkZ2UudjEuSHVudGluZ0JhY2tlbmQiPAoWQ2hlY2tDb25uZWN0aW9uUmVxdWVzdBIOCgZ0ZW5hbnQYASABKAkSEgoKc2tpcF9wcm9iZRgCIAEoCCLYAgoXQ2hlY2tDb25uZWN0aW9uUmVzcG9uc2USLAoFdG9rZW4YASABKAsyHS5kZWZlbmRlcmJyaWRnZS52MS5Ub2tlbkNoZWNrEhsKE2dyYW50ZWRfcGVybWlzc2lvbnMYAiADKAkSOAoMY2FwYWJpbGl0aWVzGAMgAygLMiIuZGVmZW5kZXJicmlkZ2UudjEuQ2FwYWJpbGl0eUNoZWNrEi0KBXByb2JlGAQgASgLMh4uZGVmZW5kZXJicmlkZ2UudjEuUHJvYmVSZXN1bHQSDQoFcmVhZHkYBSABKAgSHgoWYWRtaW5fY29uc2VudF9yZW1pbmRlchgGIAEoCRINCgVjbG91ZBgHIAEoCRIPCgdhcGlfdXJsGAggASgJEjoKD2h1bnRpbmdfYmFja2VuZBgJIAEoDjIhLmRlZmVuZGVyYnJpZGdlLnYxLkh1bnRpbmdCYWNrZW5kIq4BCgpUb2tlbkNoZWNrEgoKAm9rGAEgASgIEg0KBWVycm9yGAIgASgJEhMKC2FhZHN0c19jb2RlGAMgASgJEgsKA2ZpeBgEIAEoCRIuCgpleHBpcmVzX2F0GAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIOCgZhcHBfaWQYBiABKAkSEQoJdGVuYW50X2lkGAcgASgJEhAKCGF1ZGllbmNlGAggASgJIrkBCg9DYXBhYmlsaXR5Q2hlY2sSMQoKY2FwYWJpbGl0eRgBIAEoDjIdLmRlZmVuZGVyYnJpZGdlLnYxLkNhcGFiaWxpdHkSEQoJYXZhaWxhYmxlGAIgASgIEhAKCHJlcXVpcmVkGAMgASgIEhwKFHJlcXVpcmVkX3Blcm1pc3Npb25zGAQgAygJEhsKE21pc3NpbmdfcGVybWlzc2lvbnMYBSADKAkSEwoLZGVzY3JpcHRpb24YBiABKAkiigEKC1Byb2JlUmVzdWx0EhEKCWF0dGVtcHRlZBgBIAEoCBIKCgJvaxgCIAEoCBIMCgRjYWxsGAMgASgJEhMKC2h0dHBfc3RhdHVzGAQgASgFEioKB2xhdGVuY3kYBSABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SDQoFZXJyb3IYBiABKAkqagoOSHVudGluZ0JhY2tlbmQSHwobSFVOVElOR19CQUNLRU5EX1VOU1BFQ0lGSUVEEAASGQoVSFVOVElOR19CQUNLRU5EX0dSQVBIEAESHAoYSFVOVElOR19CQUNLRU5EX0RFRkVOREVSEAIq+gEKCkNhcGFiaWxpdHkSGgoWQ0FQQUJJTElUWV9VTlNQRUNJRklFRBAAEhsKF0NBUEFCSUxJVFlfTUFDSElORV9SSVNLEAESHgoaQ0FQQUJJTElUWV9WVUxORVJBQklMSVRJRVMQAhIVChFDQVBBQklMSVRZX0FMRVJUUxADEhYKEkNBUEFCSUxJVFlfSVNPTEFURRAEEhMKD0NBUEFCSUxJVFlfU0NBThAFEhYKEkNBUEFCSUxJVFlfSFVOVElORxAGEhcKE0NBUEFCSUxJVFlfU09GVFdBUkUQBxIeChpDQVBBQklMSVRZX01BQ0hJTkVfQUNUSU9OUxAIMvgICgtSaXNrU2VydmljZRJdCg9HZXRFbmRwb2ludFJpc2sSKS5kZWZlbmRlcmJyaWRnZS52MS5HZXRFbmRwb2ludFJpc2tSZXF1ZXN0Gh8uZGVmZW5kZXJicmlkZ2UudjEuRW5kcG9pbnRSaXNrEnoKFUJhdGNoR2V0RW5kcG9pbnRSaXNrcxIvLmRlZmVuZGVyYnJpZGdlLnYxLkJhdGNoR2V0RW5kcG9pbnRSaXNrc1JlcXVlc3QaMC5kZWZlbmRlcmJyaWRnZS52MS5CYXRjaEdldEVuZHBvaW50Umlza3NSZXNwb25zZRJqCg9TdHJlYW1GbGVldFJpc2sSKS5kZWZlbmRlcmJyaWRnZS52MS5TdHJlYW1GbGVldFJpc2tSZXF1ZXN0GiouZGVmZW5kZXJicmlkZ2UudjEuU3RyZWFtRmxlZXRSaXNrUmVzcG9uc2UwARJOCgpHZXRNYWNoaW5lEiQuZGVmZW5kZXJicmlkZ2UudjEuR2V0TWFjaGluZVJlcXVlc3QaGi5kZWZlbmRlcmJyaWRnZS52MS5NYWNoaW5lEl8KDExpc3RNYWNoaW5lcxImLmRlZmVuZGVyYnJpZGdlLnYxLkxpc3RNYWNoaW5lc1JlcXVlc3QaJy5kZWZlbmRlcmJyaWRnZS52MS5MaXN0TWFjaGluZXNSZXNwb25zZRJZCgpMaXN0QWxlcnRzEiQuZGVmZW5kZXJicmlkZ2UudjEuTGlzdEFsZXJ0c1JlcXVlc3QaJS5kZWZlbmRlcmJyaWRnZS52MS5MaXN0QWxlcnRzUmVzcG9uc2USdAoTTGlzdFZ1bG5lcmFiaWxpdGllcxItLmRlZmVuZGVyYnJpZGdlLnYxLkxpc3RWdWxuZXJhYmlsaXRpZXNSZXF1ZXN0Gi4uZGVmZW5kZXJicmlkZ2UudjEuTGlzdFZ1bG5lcmFiaWxpdGllc1Jlc3BvbnNlElEKC0dldFNvZnR3YXJlEiUuZGVmZW5kZXJicmlkZ2UudjEuR2V0U29mdHdhcmVSZXF1ZXN0GhsuZGVmZW5kZXJicmlkZ2UudjEuU29mdHdhcmUSdwoUTGlzdFNvZnR3YXJlTWFjaGluZXMSLi5kZWZlbmRlcmJyaWRnZS52MS5MaXN0U29mdHdhcmVNYWNoaW5lc1JlcXVlc3QaLy5kZWZlbmRlcmJyaWRnZS52MS5MaXN0U29mdHdhcmVNYWNoaW5lc1Jlc3BvbnNlEmoKD1J1bkh1bnRpbmdRdWVyeRIpLmRlZmVuZGVyYnJpZGdlLnYxLlJ1bkh1bnRpbmdRdWVyeVJlcXVlc3QaKi5kZWZlbmRlcmJyaWRnZS52MS5SdW5IdW50aW5nUXVlcnlSZXNwb25zZTABEmgKD0NoZWNrQ29ubmVjdGlvbhIpLmRlZmVuZGVyYnJpZGdlLnYxLkNoZWNrQ29ubmVjdGlvblJlcXVlc3QaKi5kZWZlbmRlcmJyaWRnZS52MS5DaGVja0Nvbm5lY3Rpb25SZXNwb25zZULHAQoVY29tLmRlZmVuZGVyYnJpZGdlLnYxQhBSaXNrU2VydmljZVByb3RvUAFaV2dpdGh1Yi5jb20vZGVmZW5kZXItYnJpZGdlL2RlZmVuZGVyLWJyaWRnZS9jbGllbnRzL2dvL2RlZmVuZGVyYnJpZGdldjE7ZGVmZW5kZXJicmlkZ2V2MaICA0RCWKoCEURlZmVuZGVyQnJpZGdlLlYxygIRRGVmZW5kZXJCcmlkZ2VcVjHqAhJEZWZlbmRlckJyaWRnZTo6VjFiBnByb3RvMw", [file_defenderbridge_v1_resources, file_google_protobuf_duration, file_google_protobuf_struct, file_google_protobuf_timestamp]);
+  fileDesc("CiRkZWZlbmRlcmJyaWRnZS92MS9yaXNrX3NlcnZpY2UucHJvdG8SEWRlZmVuZGVyYnJpZGdlLnYxIuYBChZHZXRFbmRwb2ludFJpc2tSZXF1ZXN0EhQKCm1hY2hpbmVfaWQYASABKAlIABIUCgppcF9hZGRyZXNzGAIgASgJSAASEgoIaG9zdG5hbWUYAyABKAlIABIOCgZ0ZW5hbnQYBCABKAkSFAoMYnlwYXNzX2NhY2hlGAUgASgIEi8KC29ic2VydmVkX2F0GAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIpCgR2aWV3GAcgASgOMhsuZGVmZW5kZXJicmlkZ2UudjEuUmlza1ZpZXdCCgoIZW5kcG9pbnQirAEKHEJhdGNoR2V0RW5kcG9pbnRSaXNrc1JlcXVlc3QSOwoIcmVxdWVzdHMYASADKAsyKS5kZWZlbmRlcmJyaWRnZS52MS5HZXRFbmRwb2ludFJpc2tSZXF1ZXN0Eg4KBnRlbmFudBgCIAEoCRIUCgxieXBhc3NfY2FjaGUYAyABKAgSKQoEdmlldxgEIAEoDjIbLmRlZmVuZGVyYnJpZGdlLnYxLlJpc2tWaWV3IlwKHUJhdGNoR2V0RW5kcG9pbnRSaXNrc1Jlc3BvbnNlEjsKB3Jlc3VsdHMYASADKAsyKi5kZWZlbmRlcmJyaWRnZS52MS5CYXRjaEVuZHBvaW50Umlza1Jlc3VsdCKaAQoXQmF0Y2hFbmRwb2ludFJpc2tSZXN1bHQSDQoFaW5kZXgYASABKAUSLwoEcmlzaxgCIAEoCzIfLmRlZmVuZGVyYnJpZGdlLnYxLkVuZHBvaW50Umlza0gAEjUKBWVycm9yGAMgASgLMiQuZGVmZW5kZXJicmlkZ2UudjEuRW5kcG9pbnRSaXNrRXJyb3JIAEIICgZyZXN1bHQiuQEKEUVuZHBvaW50Umlza0Vycm9yEgwKBGNvZGUYASABKAUSDgoGcmVhc29uGAIgASgJEg8KB21lc3NhZ2UYAyABKAkSRAoIbWV0YWRhdGEYBCADKAsyMi5kZWZlbmRlcmJyaWRnZS52MS5FbmRwb2ludFJpc2tFcnJvci5NZXRhZGF0YUVudHJ5Gi8KDU1ldGFkYXRhRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASL9AQoWU3RyZWFtRmxlZXRSaXNrUmVxdWVzdBIOCgZ0ZW5hbnQYASABKAkSMAoKcmlza19zY29yZRgCIAEoDjIcLmRlZmVuZGVyYnJpZGdlLnYxLlJpc2tMZXZlbBI0Cg5leHBvc3VyZV9sZXZlbBgDIAEoDjIcLmRlZmVuZGVyYnJpZGdlLnYxLlJpc2tMZXZlbBIVCg1oZWFsdGhfc3RhdHVzGAQgASgJEhMKC29zX3BsYXRmb3JtGAUgASgJEhQKDG1heF9tYWNoaW5lcxgGIAEoBRIpCgR2aWV3GAcgASgOMhsuZGVmZW5kZXJicmlkZ2UudjEuUmlza1ZpZXcihgEKF1N0cmVhbUZsZWV0Umlza1Jlc3BvbnNlEi8KBHJpc2sYASABKAsyHy5kZWZlbmRlcmJyaWRnZS52MS5FbmRwb2ludFJpc2tIABIyCgdzdW1tYXJ5GAIgASgLMh8uZGVmZW5kZXJicmlkZ2UudjEuRmxlZXRTdW1tYXJ5SABCBgoEaXRlbSKMAQoMRmxlZXRTdW1tYXJ5EhUKDW1hY2hpbmVfY291bnQYASABKAMSEAoIY29tcGxldGUYAiABKAgSGQoRcmVhc29uX2luY29tcGxldGUYAyABKAkSGwoTbWlzc2luZ19wZXJtaXNzaW9ucxgEIAMoCRIbChN1cHN0cmVhbV9jYWxsX2NvdW50GAUgASgFIjcKEUdldE1hY2hpbmVSZXF1ZXN0Eg4KBnRlbmFudBgBIAEoCRISCgptYWNoaW5lX2lkGAIgASgJIvkBChNMaXN0TWFjaGluZXNSZXF1ZXN0Eg4KBnRlbmFudBgBIAEoCRIRCglwYWdlX3NpemUYAiABKAUSEgoKcGFnZV90b2tlbhgDIAEoCRIXCg9ob3N0bmFtZV9wcmVmaXgYBCABKAkSMAoKcmlza19zY29yZRgFIAEoDjIcLmRlZmVuZGVyYnJpZGdlLnYxLlJpc2tMZXZlbBI0Cg5leHBvc3VyZV9sZXZlbBgGIAEoDjIcLmRlZmVuZGVyYnJpZGdlLnYxLlJpc2tMZXZlbBIVCg1oZWFsdGhfc3RhdHVzGAcgASgJEhMKC29zX3BsYXRmb3JtGAggASgJIl0KFExpc3RNYWNoaW5lc1Jlc3BvbnNlEiwKCG1hY2hpbmVzGAEgAygLMhouZGVmZW5kZXJicmlkZ2UudjEuTWFjaGluZRIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkixgEKEUxpc3RBbGVydHNSZXF1ZXN0Eg4KBnRlbmFudBgBIAEoCRISCgptYWNoaW5lX2lkGAIgASgJEjYKDG1pbl9zZXZlcml0eRgDIAEoDjIgLmRlZmVuZGVyYnJpZGdlLnYxLkFsZXJ0U2V2ZXJpdHkSLgoGc3RhdHVzGAQgASgOMh4uZGVmZW5kZXJicmlkZ2UudjEuQWxlcnRTdGF0dXMSEQoJcGFnZV9zaXplGAUgASgFEhIKCnBhZ2VfdG9rZW4YBiABKAkiVwoSTGlzdEFsZXJ0c1Jlc3BvbnNlEigKBmFsZXJ0cxgBIAMoCzIYLmRlZmVuZGVyYnJpZGdlLnYxLkFsZXJ0EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSKnAQoaTGlzdFZ1bG5lcmFiaWxpdGllc1JlcXVlc3QSDgoGdGVuYW50GAEgASgJEhIKCm1hY2hpbmVfaWQYAiABKAkSPgoMbWluX3NldmVyaXR5GAMgASgOMiguZGVmZW5kZXJicmlkZ2UudjEuVnVsbmVyYWJpbGl0eVNldmVyaXR5EhEKCXBhZ2Vfc2l6ZRgEIAEoBRISCgpwYWdlX3Rva2VuGAUgASgJInEKG0xpc3RWdWxuZXJhYmlsaXRpZXNSZXNwb25zZRI5Cg92dWxuZXJhYmlsaXRpZXMYASADKAsyIC5kZWZlbmRlcmJyaWRnZS52MS5WdWxuZXJhYmlsaXR5EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSI5ChJHZXRTb2Z0d2FyZVJlcXVlc3QSDgoGdGVuYW50GAEgASgJEhMKC3NvZnR3YXJlX2lkGAIgASgJImkKG0xpc3RTb2Z0d2FyZU1hY2hpbmVzUmVxdWVzdBIOCgZ0ZW5hbnQYASABKAkSEwoLc29mdHdhcmVfaWQYAiABKAkSEQoJcGFnZV9zaXplGAMgASgFEhIKCnBhZ2VfdG9rZW4YBCABKAkibgocTGlzdFNvZnR3YXJlTWFjaGluZXNSZXNwb25zZRI1CghtYWNoaW5lcxgBIAMoCzIjLmRlZmVuZGVyYnJpZGdlLnYxLk1hY2hpbmVSZWZlcmVuY2USFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIksKFlJ1bkh1bnRpbmdRdWVyeVJlcXVlc3QSDgoGdGVuYW50GAEgASgJEg0KBXF1ZXJ5GAIgASgJEhIKCmJhdGNoX3Jvd3MYAyABKAUiwgEKF1J1bkh1bnRpbmdRdWVyeVJlc3BvbnNlEjIKBnNjaGVtYRgBIAEoCzIgLmRlZmVuZGVyYnJpZGdlLnYxLkh1bnRpbmdTY2hlbWFIABIyCgRyb3dzGAIgASgLMiIuZGVmZW5kZXJicmlkZ2UudjEuSHVudGluZ1Jvd0JhdGNoSAASNAoHc3VtbWFyeRgDIAEoCzIhLmRlZmVuZGVyYnJpZGdlLnYxLkh1bnRpbmdTdW1tYXJ5SABCCQoHcGF5bG9hZCJCCg1IdW50aW5nU2NoZW1hEjEKB2NvbHVtbnMYASADKAsyIC5kZWZlbmRlcmJyaWRnZS52MS5IdW50aW5nQ29sdW1uIisKDUh1bnRpbmdDb2x1bW4SDAoEbmFtZRgBIAEoCRIMCgR0eXBlGAIgASgJIj4KD0h1bnRpbmdSb3dCYXRjaBIrCgRyb3dzGAEgAygLMh0uZGVmZW5kZXJicmlkZ2UudjEuSHVudGluZ1JvdyI0CgpIdW50aW5nUm93EiYKBnZhbHVlcxgBIAMoCzIWLmdvb2dsZS5wcm90b2J1Zi5WYWx1ZSKXAQoOSHVudGluZ1N1bW1hcnkSEQoJcm93X2NvdW50GAEgASgDEhEKCXRydW5jYXRlZBgCIAEoCBIrCgpzdGF0aXN0aWNzGAMgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdBIyCgdiYWNrZW5kGAQgASgOMiEuZGVmZW5kZXJicmlkZ2UudjEuSHVudGluZ0JhY2tlbmQiPAoWQ2hlY2tDb25uZWN0aW9uUmVxdWVzdBIOCgZ0ZW5hbnQYASABKAkSEgoKc2tpcF9wcm9iZRgCIAEoCCKSAwoXQ2hlY2tDb25uZWN0aW9uUmVzcG9uc2USLAoFdG9rZW4YASABKAsyHS5kZWZlbmRlcmJyaWRnZS52MS5Ub2tlbkNoZWNrEhsKE2dyYW50ZWRfcGVybWlzc2lvbnMYAiADKAkSOAoMY2FwYWJpbGl0aWVzGAMgAygLMiIuZGVmZW5kZXJicmlkZ2UudjEuQ2FwYWJpbGl0eUNoZWNrEi0KBXByb2JlGAQgASgLMh4uZGVmZW5kZXJicmlkZ2UudjEuUHJvYmVSZXN1bHQSDQoFcmVhZHkYBSABKAgSHgoWYWRtaW5fY29uc2VudF9yZW1pbmRlchgGIAEoCRINCgVjbG91ZBgHIAEoCRIPCgdhcGlfdXJsGAggASgJEjoKD2h1bnRpbmdfYmFja2VuZBgJIAEoDjIhLmRlZmVuZGVyYnJpZGdlLnYxLkh1bnRpbmdCYWNrZW5kEjgKC2ZsZWV0X3RhYmxlGAogASgLMiMuZGVmZW5kZXJicmlkZ2UudjEuRmxlZXRUYWJsZVN0YXR1cyKCBAoQRmxlZXRUYWJsZVN0YXR1cxIPCgdlbmFibGVkGAEgASgIEhAKCG1hY2hpbmVzGAIgASgEEjcKE2xhc3Rfc3dlZXBfZmluaXNoZWQYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjYKE2xhc3Rfc3dlZXBfZHVyYXRpb24YBCABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SIQoZbGFzdF9zd2VlcF91cHN0cmVhbV9jYWxscxgFIAEoBBIZChFsYXN0X3N3ZWVwX2ZhaWxlZBgGIAEoCBIYChBsYXN0X3N3ZWVwX2Vycm9yGAcgASgJEi4KCm5leHRfc3dlZXAYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjAKDGRhdGFfcmVhZF9hdBgJIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEgoKZ2VuZXJhdGlvbhgKIAEoBBIVCg1mYWlsZWRfc3dlZXBzGAsgASgEEjkKFWxhc3RfcmVmcmVzaF9maW5pc2hlZBgMIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASHgoWcmVmcmVzaF91cHN0cmVhbV9jYWxscxgNIAEoBBIaChJyZWZyZXNoZWRfbWFjaGluZXMYDiABKAQirgEKClRva2VuQ2hlY2sSCgoCb2sYASABKAgSDQoFZXJyb3IYAiABKAkSEwoLYWFkc3RzX2NvZGUYAyABKAkSCwoDZml4GAQgASgJEi4KCmV4cGlyZXNfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg4KBmFwcF9pZBgGIAEoCRIRCgl0ZW5hbnRfaWQYByABKAkSEAoIYXVkaWVuY2UYCCABKAkiuQEKD0NhcGFiaWxpdHlDaGVjaxIxCgpjYXBhYmlsaXR5GAEgASgOMh0uZGVmZW5kZXJicmlkZ2UudjEuQ2FwYWJpbGl0eRIRCglhdmFpbGFibGUYAiABKAgSEAoIcmVxdWlyZWQYAyABKAgSHAoUcmVxdWlyZWRfcGVybWlzc2lvbnMYBCADKAkSGwoTbWlzc2luZ19wZXJtaXNzaW9ucxgFIAMoCRITCgtkZXNjcmlwdGlvbhgGIAEoCSKKAQoLUHJvYmVSZXN1bHQSEQoJYXR0ZW1wdGVkGAEgASgIEgoKAm9rGAIgASgIEgwKBGNhbGwYAyABKAkSEwoLaHR0cF9zdGF0dXMYBCABKAUSKgoHbGF0ZW5jeRgFIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhINCgVlcnJvchgGIAEoCSpOCghSaXNrVmlldxIZChVSSVNLX1ZJRVdfVU5TUEVDSUZJRUQQABITCg9SSVNLX1ZJRVdfQkFTSUMQARISCg5SSVNLX1ZJRVdfRlVMTBACKmoKDkh1bnRpbmdCYWNrZW5kEh8KG0hVTlRJTkdfQkFDS0VORF9VTlNQRUNJRklFRBAAEhkKFUhVTlRJTkdfQkFDS0VORF9HUkFQSBABEhwKGEhVTlRJTkdfQkFDS0VORF9ERUZFTkRFUhACKvoBCgpDYXBhYmlsaXR5EhoKFkNBUEFCSUxJVFlfVU5TUEVDSUZJRUQQABIbChdDQVBBQklMSVRZX01BQ0hJTkVfUklTSxABEh4KGkNBUEFCSUxJVFlfVlVMTkVSQUJJTElUSUVTEAISFQoRQ0FQQUJJTElUWV9BTEVSVFMQAxIWChJDQVBBQklMSVRZX0lTT0xBVEUQBBITCg9DQVBBQklMSVRZX1NDQU4QBRIWChJDQVBBQklMSVRZX0hVTlRJTkcQBhIXChNDQVBBQklMSVRZX1NPRlRXQVJFEAcSHgoaQ0FQQUJJTElUWV9NQUNISU5FX0FDVElPTlMQCDL4CAoLUmlza1NlcnZpY2USXQoPR2V0RW5kcG9pbnRSaXNrEikuZGVmZW5kZXJicmlkZ2UudjEuR2V0RW5kcG9pbnRSaXNrUmVxdWVzdBofLmRlZmVuZGVyYnJpZGdlLnYxLkVuZHBvaW50UmlzaxJ6ChVCYXRjaEdldEVuZHBvaW50Umlza3MSLy5kZWZlbmRlcmJyaWRnZS52MS5CYXRjaEdldEVuZHBvaW50Umlza3NSZXF1ZXN0GjAuZGVmZW5kZXJicmlkZ2UudjEuQmF0Y2hHZXRFbmRwb2ludFJpc2tzUmVzcG9uc2USagoPU3RyZWFtRmxlZXRSaXNrEikuZGVmZW5kZXJicmlkZ2UudjEuU3RyZWFtRmxlZXRSaXNrUmVxdWVzdBoqLmRlZmVuZGVyYnJpZGdlLnYxLlN0cmVhbUZsZWV0Umlza1Jlc3BvbnNlMAESTgoKR2V0TWFjaGluZRIkLmRlZmVuZGVyYnJpZGdlLnYxLkdldE1hY2hpbmVSZXF1ZXN0GhouZGVmZW5kZXJicmlkZ2UudjEuTWFjaGluZRJfCgxMaXN0TWFjaGluZXMSJi5kZWZlbmRlcmJyaWRnZS52MS5MaXN0TWFjaGluZXNSZXF1ZXN0GicuZGVmZW5kZXJicmlkZ2UudjEuTGlzdE1hY2hpbmVzUmVzcG9uc2USWQoKTGlzdEFsZXJ0cxIkLmRlZmVuZGVyYnJpZGdlLnYxLkxpc3RBbGVydHNSZXF1ZXN0GiUuZGVmZW5kZXJicmlkZ2UudjEuTGlzdEFsZXJ0c1Jlc3BvbnNlEnQKE0xpc3RWdWxuZXJhYmlsaXRpZXMSLS5kZWZlbmRlcmJyaWRnZS52MS5MaXN0VnVsbmVyYWJpbGl0aWVzUmVxdWVzdBouLmRlZmVuZGVyYnJpZGdlLnYxLkxpc3RWdWxuZXJhYmlsaXRpZXNSZXNwb25zZRJRCgtHZXRTb2Z0d2FyZRIlLmRlZmVuZGVyYnJpZGdlLnYxLkdldFNvZnR3YXJlUmVxdWVzdBobLmRlZmVuZGVyYnJpZGdlLnYxLlNvZnR3YXJlEncKFExpc3RTb2Z0d2FyZU1hY2hpbmVzEi4uZGVmZW5kZXJicmlkZ2UudjEuTGlzdFNvZnR3YXJlTWFjaGluZXNSZXF1ZXN0Gi8uZGVmZW5kZXJicmlkZ2UudjEuTGlzdFNvZnR3YXJlTWFjaGluZXNSZXNwb25zZRJqCg9SdW5IdW50aW5nUXVlcnkSKS5kZWZlbmRlcmJyaWRnZS52MS5SdW5IdW50aW5nUXVlcnlSZXF1ZXN0GiouZGVmZW5kZXJicmlkZ2UudjEuUnVuSHVudGluZ1F1ZXJ5UmVzcG9uc2UwARJoCg9DaGVja0Nvbm5lY3Rpb24SKS5kZWZlbmRlcmJyaWRnZS52MS5DaGVja0Nvbm5lY3Rpb25SZXF1ZXN0GiouZGVmZW5kZXJicmlkZ2UudjEuQ2hlY2tDb25uZWN0aW9uUmVzcG9uc2VCxwEKFWNvbS5kZWZlbmRlcmJyaWRnZS52MUIQUmlza1NlcnZpY2VQcm90b1ABWldnaXRodWIuY29tL2RlZmVuZGVyLWJyaWRnZS9kZWZlbmRlci1icmlkZ2UvY2xpZW50cy9nby9kZWZlbmRlcmJyaWRnZXYxO2RlZmVuZGVyYnJpZGdldjGiAgNEQliqAhFEZWZlbmRlckJyaWRnZS5WMcoCEURlZmVuZGVyQnJpZGdlXFYx6gISRGVmZW5kZXJCcmlkZ2U6OlYxYgZwcm90bzM", [file_defenderbridge_v1_resources, file_google_protobuf_duration, file_google_protobuf_struct, file_google_protobuf_timestamp]);
 
 /**
  * Which endpoint to assess, and how.
@@ -84,6 +84,16 @@ export type GetEndpointRiskRequest = Message<"defenderbridge.v1.GetEndpointRiskR
    * @generated from field: google.protobuf.Timestamp observed_at = 6;
    */
   observedAt?: Timestamp | undefined;
+
+  /**
+   * Which fields of `EndpointRisk` the answer carries: RISK_VIEW_BASIC for the levels, counts,
+   * identifiers and links only (about 670 bytes), RISK_VIEW_FULL (and UNSPECIFIED) for
+   * everything (about 2,300 bytes). An unknown value is INVALID_FIELD. In a batch, an item's
+   * own view, when set, wins over the batch's `view`.
+   *
+   * @generated from field: defenderbridge.v1.RiskView view = 7;
+   */
+  view: RiskView;
 };
 
 /**
@@ -121,6 +131,15 @@ export type BatchGetEndpointRisksRequest = Message<"defenderbridge.v1.BatchGetEn
    * @generated from field: bool bypass_cache = 3;
    */
   bypassCache: boolean;
+
+  /**
+   * Which fields of each item's `EndpointRisk` are returned (see RiskView); an item's own
+   * `view`, when set, wins. UNSPECIFIED: RISK_VIEW_FULL. An unknown value is INVALID_FIELD for
+   * the whole batch.
+   *
+   * @generated from field: defenderbridge.v1.RiskView view = 4;
+   */
+  view: RiskView;
 };
 
 /**
@@ -289,6 +308,15 @@ export type StreamFleetRiskRequest = Message<"defenderbridge.v1.StreamFleetRiskR
    * @generated from field: int32 max_machines = 6;
    */
   maxMachines: number;
+
+  /**
+   * Which fields of each machine's `EndpointRisk` are streamed (see RiskView). UNSPECIFIED:
+   * RISK_VIEW_FULL. RISK_VIEW_BASIC sends under a third of the bytes. An unknown value is
+   * INVALID_FIELD.
+   *
+   * @generated from field: defenderbridge.v1.RiskView view = 7;
+   */
+  view: RiskView;
 };
 
 /**
@@ -1103,6 +1131,13 @@ export type CheckConnectionResponse = Message<"defenderbridge.v1.CheckConnection
    * @generated from field: defenderbridge.v1.HuntingBackend hunting_backend = 9;
    */
   huntingBackend: HuntingBackend;
+
+  /**
+   * The fleet table kept warm by bulk sweeps (`--fleet-sync`): its sweeps and size.
+   *
+   * @generated from field: defenderbridge.v1.FleetTableStatus fleet_table = 10;
+   */
+  fleetTable?: FleetTableStatus | undefined;
 };
 
 /**
@@ -1111,6 +1146,119 @@ export type CheckConnectionResponse = Message<"defenderbridge.v1.CheckConnection
  */
 export const CheckConnectionResponseSchema: GenMessage<CheckConnectionResponse> = /*@__PURE__*/
   messageDesc(file_defenderbridge_v1_risk_service, 26);
+
+/**
+ * The fleet table: every machine's risk read in bulk and served with no upstream call.
+ *
+ * @generated from message defenderbridge.v1.FleetTableStatus
+ */
+export type FleetTableStatus = Message<"defenderbridge.v1.FleetTableStatus"> & {
+  /**
+   * True when `--fleet-sync` is on and a sync task keeps the table.
+   *
+   * @generated from field: bool enabled = 1;
+   */
+  enabled: boolean;
+
+  /**
+   * Machines in the table now.
+   *
+   * @generated from field: uint64 machines = 2;
+   */
+  machines: bigint;
+
+  /**
+   * When the last sweep ended (successfully or not); unset before the first one ends.
+   *
+   * @generated from field: google.protobuf.Timestamp last_sweep_finished = 3;
+   */
+  lastSweepFinished?: Timestamp | undefined;
+
+  /**
+   * How long the last sweep took.
+   *
+   * @generated from field: google.protobuf.Duration last_sweep_duration = 4;
+   */
+  lastSweepDuration?: Duration | undefined;
+
+  /**
+   * Upstream (Defender) requests of the last sweep.
+   *
+   * @generated from field: uint64 last_sweep_upstream_calls = 5;
+   */
+  lastSweepUpstreamCalls: bigint;
+
+  /**
+   * True when the last sweep failed: the table still serves the previous generation.
+   *
+   * @generated from field: bool last_sweep_failed = 6;
+   */
+  lastSweepFailed: boolean;
+
+  /**
+   * Why the last sweep failed; empty when it did not.
+   *
+   * @generated from field: string last_sweep_error = 7;
+   */
+  lastSweepError: string;
+
+  /**
+   * When the next sweep starts.
+   *
+   * @generated from field: google.protobuf.Timestamp next_sweep = 8;
+   */
+  nextSweep?: Timestamp | undefined;
+
+  /**
+   * When the reads of the generation being served started: its answers are at least this
+   * fresh (incremental refreshes make some fresher).
+   *
+   * @generated from field: google.protobuf.Timestamp data_read_at = 9;
+   */
+  dataReadAt?: Timestamp | undefined;
+
+  /**
+   * Generations published since the server started.
+   *
+   * @generated from field: uint64 generation = 10;
+   */
+  generation: bigint;
+
+  /**
+   * Sweeps that failed since the server started.
+   *
+   * @generated from field: uint64 failed_sweeps = 11;
+   */
+  failedSweeps: bigint;
+
+  /**
+   * When the last incremental refresh (alerts updated since the previous poll) ended.
+   *
+   * @generated from field: google.protobuf.Timestamp last_refresh_finished = 12;
+   */
+  lastRefreshFinished?: Timestamp | undefined;
+
+  /**
+   * Upstream requests of every incremental refresh since the server started.
+   *
+   * @generated from field: uint64 refresh_upstream_calls = 13;
+   */
+  refreshUpstreamCalls: bigint;
+
+  /**
+   * Machines re-assessed by incremental refreshes since the server started.
+   *
+   * @generated from field: uint64 refreshed_machines = 14;
+   */
+  refreshedMachines: bigint;
+};
+
+/**
+ * Describes the message defenderbridge.v1.FleetTableStatus.
+ * Use `create(FleetTableStatusSchema)` to create a new message.
+ */
+export const FleetTableStatusSchema: GenMessage<FleetTableStatus> = /*@__PURE__*/
+  messageDesc(file_defenderbridge_v1_risk_service, 27);
 
 /**
  * The outcome of the token request.
@@ -1181,7 +1329,7 @@ export type TokenCheck = Message<"defenderbridge.v1.TokenCheck"> & {
  * Use `create(TokenCheckSchema)` to create a new message.
  */
 export const TokenCheckSchema: GenMessage<TokenCheck> = /*@__PURE__*/
-  messageDesc(file_defenderbridge_v1_risk_service, 27);
+  messageDesc(file_defenderbridge_v1_risk_service, 28);
 
 /**
  * Whether one capability is available.
@@ -1238,7 +1386,7 @@ export type CapabilityCheck = Message<"defenderbridge.v1.CapabilityCheck"> & {
  * Use `create(CapabilityCheckSchema)` to create a new message.
  */
 export const CapabilityCheckSchema: GenMessage<CapabilityCheck> = /*@__PURE__*/
-  messageDesc(file_defenderbridge_v1_risk_service, 28);
+  messageDesc(file_defenderbridge_v1_risk_service, 29);
 
 /**
  * The outcome of the probe call: one cheap request to Defender with the token.
@@ -1295,7 +1443,57 @@ export type ProbeResult = Message<"defenderbridge.v1.ProbeResult"> & {
  * Use `create(ProbeResultSchema)` to create a new message.
  */
 export const ProbeResultSchema: GenMessage<ProbeResult> = /*@__PURE__*/
-  messageDesc(file_defenderbridge_v1_risk_service, 29);
+  messageDesc(file_defenderbridge_v1_risk_service, 30);
+
+/**
+ * How much of `EndpointRisk` an answer carries (a partial response, as in Google's AIP-157).
+ * Both views are computed from the same assessment and cached alike; a cache hit of either is
+ * answered from bytes encoded once. Sizes are encoded message bytes (without the 5-byte gRPC
+ * prefix) of cache hits from the built-in simulator's fleet, whose sample machine has
+ * vulnerabilities and active alerts; real machines with longer names or titles are larger.
+ *
+ * @generated from enum defenderbridge.v1.RiskView
+ */
+export enum RiskView {
+  /**
+   * Not set: the same as RISK_VIEW_FULL, so callers that never set a view get every field.
+   *
+   * @generated from enum value: RISK_VIEW_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * What a caller that decides on many endpoints reads: `risk_level`, `defender_risk_score`,
+   * `exposure_level`, `exposure_risk_level`, `alert_risk_level`, `vulnerability_count`,
+   * `active_alert_count`, `links`, `tenant`, `evaluated_at`, `stale`, `missing_permissions`,
+   * `cached` and `other_candidates`; `machine` with only `id` (the key of every other call),
+   * `computer_dns_name` and `last_ip_address` (how a network platform recognises the endpoint,
+   * and what a look-up by hostname or IP address resolved to); `most_severe_vulnerability`
+   * with only `id`, `name` and `severity`; `most_severe_alert` with only `id`, `title` and
+   * `severity`. Not set: `reasons`, every other machine field (GetMachine returns them), and
+   * the rest of the vulnerability and alert records (RISK_VIEW_FULL, ListVulnerabilities and
+   * ListAlerts return them). About 670 bytes, of which the three portal links are about 410
+   * (measured: 674 for the sample machine; 670 median, 704 largest over 200 machines).
+   *
+   * @generated from enum value: RISK_VIEW_BASIC = 1;
+   */
+  BASIC = 1,
+
+  /**
+   * Every field of `EndpointRisk`: the whole machine record, the whole most severe
+   * vulnerability and alert (with their portal links), and `reasons`. About 2,300 bytes
+   * (measured: 2,347 for the sample machine; 2,217 median, 2,483 largest over 200 machines).
+   *
+   * @generated from enum value: RISK_VIEW_FULL = 2;
+   */
+  FULL = 2,
+}
+
+/**
+ * Describes the enum defenderbridge.v1.RiskView.
+ */
+export const RiskViewSchema: GenEnum<RiskView> = /*@__PURE__*/
+  enumDesc(file_defenderbridge_v1_risk_service, 0);
 
 /**
  * Which backend ran a hunting query.
@@ -1331,7 +1529,7 @@ export enum HuntingBackend {
  * Describes the enum defenderbridge.v1.HuntingBackend.
  */
 export const HuntingBackendSchema: GenEnum<HuntingBackend> = /*@__PURE__*/
-  enumDesc(file_defenderbridge_v1_risk_service, 0);
+  enumDesc(file_defenderbridge_v1_risk_service, 1);
 
 /**
  * Something the service can do, and so a set of permissions it needs.
@@ -1408,7 +1606,7 @@ export enum Capability {
  * Describes the enum defenderbridge.v1.Capability.
  */
 export const CapabilitySchema: GenEnum<Capability> = /*@__PURE__*/
-  enumDesc(file_defenderbridge_v1_risk_service, 1);
+  enumDesc(file_defenderbridge_v1_risk_service, 2);
 
 /**
  * Reads endpoint risk and the Defender entities behind it. Callers need the `reader` role, and

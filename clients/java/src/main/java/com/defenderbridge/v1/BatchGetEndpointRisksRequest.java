@@ -34,6 +34,7 @@ private static final long serialVersionUID = 0L;
   private BatchGetEndpointRisksRequest() {
     requests_ = java.util.Collections.emptyList();
     tenant_ = "";
+    view_ = 0;
   }
 
   public static final com.google.protobuf.Descriptors.Descriptor
@@ -182,6 +183,36 @@ private static final long serialVersionUID = 0L;
     return bypassCache_;
   }
 
+  public static final int VIEW_FIELD_NUMBER = 4;
+  private int view_ = 0;
+  /**
+   * <pre>
+   * Which fields of each item's `EndpointRisk` are returned (see RiskView); an item's own
+   * `view`, when set, wins. UNSPECIFIED: RISK_VIEW_FULL. An unknown value is INVALID_FIELD for
+   * the whole batch.
+   * </pre>
+   *
+   * <code>.defenderbridge.v1.RiskView view = 4;</code>
+   * @return The enum numeric value on the wire for view.
+   */
+  @java.lang.Override public int getViewValue() {
+    return view_;
+  }
+  /**
+   * <pre>
+   * Which fields of each item's `EndpointRisk` are returned (see RiskView); an item's own
+   * `view`, when set, wins. UNSPECIFIED: RISK_VIEW_FULL. An unknown value is INVALID_FIELD for
+   * the whole batch.
+   * </pre>
+   *
+   * <code>.defenderbridge.v1.RiskView view = 4;</code>
+   * @return The view.
+   */
+  @java.lang.Override public com.defenderbridge.v1.RiskView getView() {
+    com.defenderbridge.v1.RiskView result = com.defenderbridge.v1.RiskView.forNumber(view_);
+    return result == null ? com.defenderbridge.v1.RiskView.UNRECOGNIZED : result;
+  }
+
   private byte memoizedIsInitialized = -1;
   @java.lang.Override
   public final boolean isInitialized() {
@@ -205,6 +236,9 @@ private static final long serialVersionUID = 0L;
     if (bypassCache_ != false) {
       output.writeBool(3, bypassCache_);
     }
+    if (view_ != com.defenderbridge.v1.RiskView.RISK_VIEW_UNSPECIFIED.getNumber()) {
+      output.writeEnum(4, view_);
+    }
     getUnknownFields().writeTo(output);
   }
 
@@ -224,6 +258,10 @@ private static final long serialVersionUID = 0L;
     if (bypassCache_ != false) {
       size += com.google.protobuf.CodedOutputStream
         .computeBoolSize(3, bypassCache_);
+    }
+    if (view_ != com.defenderbridge.v1.RiskView.RISK_VIEW_UNSPECIFIED.getNumber()) {
+      size += com.google.protobuf.CodedOutputStream
+        .computeEnumSize(4, view_);
     }
     size += getUnknownFields().getSerializedSize();
     memoizedSize = size;
@@ -246,6 +284,7 @@ private static final long serialVersionUID = 0L;
         .equals(other.getTenant())) return false;
     if (getBypassCache()
         != other.getBypassCache()) return false;
+    if (view_ != other.view_) return false;
     if (!getUnknownFields().equals(other.getUnknownFields())) return false;
     return true;
   }
@@ -266,6 +305,8 @@ private static final long serialVersionUID = 0L;
     hash = (37 * hash) + BYPASS_CACHE_FIELD_NUMBER;
     hash = (53 * hash) + com.google.protobuf.Internal.hashBoolean(
         getBypassCache());
+    hash = (37 * hash) + VIEW_FIELD_NUMBER;
+    hash = (53 * hash) + view_;
     hash = (29 * hash) + getUnknownFields().hashCode();
     memoizedHashCode = hash;
     return hash;
@@ -410,6 +451,7 @@ private static final long serialVersionUID = 0L;
       bitField0_ = (bitField0_ & ~0x00000001);
       tenant_ = "";
       bypassCache_ = false;
+      view_ = 0;
       return this;
     }
 
@@ -462,6 +504,9 @@ private static final long serialVersionUID = 0L;
       if (((from_bitField0_ & 0x00000004) != 0)) {
         result.bypassCache_ = bypassCache_;
       }
+      if (((from_bitField0_ & 0x00000008) != 0)) {
+        result.view_ = view_;
+      }
     }
 
     @java.lang.Override
@@ -509,6 +554,9 @@ private static final long serialVersionUID = 0L;
       }
       if (other.getBypassCache() != false) {
         setBypassCache(other.getBypassCache());
+      }
+      if (other.view_ != 0) {
+        setViewValue(other.getViewValue());
       }
       this.mergeUnknownFields(other.getUnknownFields());
       onChanged();
@@ -559,6 +607,11 @@ private static final long serialVersionUID = 0L;
               bitField0_ |= 0x00000004;
               break;
             } // case 24
+            case 32: {
+              view_ = input.readEnum();
+              bitField0_ |= 0x00000008;
+              break;
+            } // case 32
             default: {
               if (!super.parseUnknownField(input, extensionRegistry, tag)) {
                 done = true; // was an endgroup tag
@@ -1056,6 +1109,87 @@ private static final long serialVersionUID = 0L;
     public Builder clearBypassCache() {
       bitField0_ = (bitField0_ & ~0x00000004);
       bypassCache_ = false;
+      onChanged();
+      return this;
+    }
+
+    private int view_ = 0;
+    /**
+     * <pre>
+     * Which fields of each item's `EndpointRisk` are returned (see RiskView); an item's own
+     * `view`, when set, wins. UNSPECIFIED: RISK_VIEW_FULL. An unknown value is INVALID_FIELD for
+     * the whole batch.
+     * </pre>
+     *
+     * <code>.defenderbridge.v1.RiskView view = 4;</code>
+     * @return The enum numeric value on the wire for view.
+     */
+    @java.lang.Override public int getViewValue() {
+      return view_;
+    }
+    /**
+     * <pre>
+     * Which fields of each item's `EndpointRisk` are returned (see RiskView); an item's own
+     * `view`, when set, wins. UNSPECIFIED: RISK_VIEW_FULL. An unknown value is INVALID_FIELD for
+     * the whole batch.
+     * </pre>
+     *
+     * <code>.defenderbridge.v1.RiskView view = 4;</code>
+     * @param value The enum numeric value on the wire for view to set.
+     * @return This builder for chaining.
+     */
+    public Builder setViewValue(int value) {
+      view_ = value;
+      bitField0_ |= 0x00000008;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * Which fields of each item's `EndpointRisk` are returned (see RiskView); an item's own
+     * `view`, when set, wins. UNSPECIFIED: RISK_VIEW_FULL. An unknown value is INVALID_FIELD for
+     * the whole batch.
+     * </pre>
+     *
+     * <code>.defenderbridge.v1.RiskView view = 4;</code>
+     * @return The view.
+     */
+    @java.lang.Override
+    public com.defenderbridge.v1.RiskView getView() {
+      com.defenderbridge.v1.RiskView result = com.defenderbridge.v1.RiskView.forNumber(view_);
+      return result == null ? com.defenderbridge.v1.RiskView.UNRECOGNIZED : result;
+    }
+    /**
+     * <pre>
+     * Which fields of each item's `EndpointRisk` are returned (see RiskView); an item's own
+     * `view`, when set, wins. UNSPECIFIED: RISK_VIEW_FULL. An unknown value is INVALID_FIELD for
+     * the whole batch.
+     * </pre>
+     *
+     * <code>.defenderbridge.v1.RiskView view = 4;</code>
+     * @param value The view to set.
+     * @return This builder for chaining.
+     */
+    public Builder setView(com.defenderbridge.v1.RiskView value) {
+      if (value == null) { throw new NullPointerException(); }
+      bitField0_ |= 0x00000008;
+      view_ = value.getNumber();
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * Which fields of each item's `EndpointRisk` are returned (see RiskView); an item's own
+     * `view`, when set, wins. UNSPECIFIED: RISK_VIEW_FULL. An unknown value is INVALID_FIELD for
+     * the whole batch.
+     * </pre>
+     *
+     * <code>.defenderbridge.v1.RiskView view = 4;</code>
+     * @return This builder for chaining.
+     */
+    public Builder clearView() {
+      bitField0_ = (bitField0_ & ~0x00000008);
+      view_ = 0;
       onChanged();
       return this;
     }

@@ -93,4 +93,27 @@ public interface BatchGetEndpointRisksRequestOrBuilder extends
    * @return The bypassCache.
    */
   boolean getBypassCache();
+
+  /**
+   * <pre>
+   * Which fields of each item's `EndpointRisk` are returned (see RiskView); an item's own
+   * `view`, when set, wins. UNSPECIFIED: RISK_VIEW_FULL. An unknown value is INVALID_FIELD for
+   * the whole batch.
+   * </pre>
+   *
+   * <code>.defenderbridge.v1.RiskView view = 4;</code>
+   * @return The enum numeric value on the wire for view.
+   */
+  int getViewValue();
+  /**
+   * <pre>
+   * Which fields of each item's `EndpointRisk` are returned (see RiskView); an item's own
+   * `view`, when set, wins. UNSPECIFIED: RISK_VIEW_FULL. An unknown value is INVALID_FIELD for
+   * the whole batch.
+   * </pre>
+   *
+   * <code>.defenderbridge.v1.RiskView view = 4;</code>
+   * @return The view.
+   */
+  com.defenderbridge.v1.RiskView getView();
 }

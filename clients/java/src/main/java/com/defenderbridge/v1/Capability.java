@@ -238,7 +238,7 @@ public enum Capability
   }
   public static com.google.protobuf.Descriptors.EnumDescriptor
       getDescriptor() {
-    return com.defenderbridge.v1.RiskServiceProto.getDescriptor().getEnumTypes().get(1);
+    return com.defenderbridge.v1.RiskServiceProto.getDescriptor().getEnumTypes().get(2);
   }
 
   private static final Capability[] VALUES = values();

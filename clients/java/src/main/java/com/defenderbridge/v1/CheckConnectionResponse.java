@@ -434,6 +434,44 @@ private static final long serialVersionUID = 0L;
     return result == null ? com.defenderbridge.v1.HuntingBackend.UNRECOGNIZED : result;
   }
 
+  public static final int FLEET_TABLE_FIELD_NUMBER = 10;
+  private com.defenderbridge.v1.FleetTableStatus fleetTable_;
+  /**
+   * <pre>
+   * The fleet table kept warm by bulk sweeps (`--fleet-sync`): its sweeps and size.
+   * </pre>
+   *
+   * <code>.defenderbridge.v1.FleetTableStatus fleet_table = 10;</code>
+   * @return Whether the fleetTable field is set.
+   */
+  @java.lang.Override
+  public boolean hasFleetTable() {
+    return ((bitField0_ & 0x00000004) != 0);
+  }
+  /**
+   * <pre>
+   * The fleet table kept warm by bulk sweeps (`--fleet-sync`): its sweeps and size.
+   * </pre>
+   *
+   * <code>.defenderbridge.v1.FleetTableStatus fleet_table = 10;</code>
+   * @return The fleetTable.
+   */
+  @java.lang.Override
+  public com.defenderbridge.v1.FleetTableStatus getFleetTable() {
+    return fleetTable_ == null ? com.defenderbridge.v1.FleetTableStatus.getDefaultInstance() : fleetTable_;
+  }
+  /**
+   * <pre>
+   * The fleet table kept warm by bulk sweeps (`--fleet-sync`): its sweeps and size.
+   * </pre>
+   *
+   * <code>.defenderbridge.v1.FleetTableStatus fleet_table = 10;</code>
+   */
+  @java.lang.Override
+  public com.defenderbridge.v1.FleetTableStatusOrBuilder getFleetTableOrBuilder() {
+    return fleetTable_ == null ? com.defenderbridge.v1.FleetTableStatus.getDefaultInstance() : fleetTable_;
+  }
+
   private byte memoizedIsInitialized = -1;
   @java.lang.Override
   public final boolean isInitialized() {
@@ -474,6 +512,9 @@ private static final long serialVersionUID = 0L;
     }
     if (huntingBackend_ != com.defenderbridge.v1.HuntingBackend.HUNTING_BACKEND_UNSPECIFIED.getNumber()) {
       output.writeEnum(9, huntingBackend_);
+    }
+    if (((bitField0_ & 0x00000004) != 0)) {
+      output.writeMessage(10, getFleetTable());
     }
     getUnknownFields().writeTo(output);
   }
@@ -521,6 +562,10 @@ private static final long serialVersionUID = 0L;
       size += com.google.protobuf.CodedOutputStream
         .computeEnumSize(9, huntingBackend_);
     }
+    if (((bitField0_ & 0x00000004) != 0)) {
+      size += com.google.protobuf.CodedOutputStream
+        .computeMessageSize(10, getFleetTable());
+    }
     size += getUnknownFields().getSerializedSize();
     memoizedSize = size;
     return size;
@@ -559,6 +604,11 @@ private static final long serialVersionUID = 0L;
     if (!getApiUrl()
         .equals(other.getApiUrl())) return false;
     if (huntingBackend_ != other.huntingBackend_) return false;
+    if (hasFleetTable() != other.hasFleetTable()) return false;
+    if (hasFleetTable()) {
+      if (!getFleetTable()
+          .equals(other.getFleetTable())) return false;
+    }
     if (!getUnknownFields().equals(other.getUnknownFields())) return false;
     return true;
   }
@@ -597,6 +647,10 @@ private static final long serialVersionUID = 0L;
     hash = (53 * hash) + getApiUrl().hashCode();
     hash = (37 * hash) + HUNTING_BACKEND_FIELD_NUMBER;
     hash = (53 * hash) + huntingBackend_;
+    if (hasFleetTable()) {
+      hash = (37 * hash) + FLEET_TABLE_FIELD_NUMBER;
+      hash = (53 * hash) + getFleetTable().hashCode();
+    }
     hash = (29 * hash) + getUnknownFields().hashCode();
     memoizedHashCode = hash;
     return hash;
@@ -734,6 +788,7 @@ private static final long serialVersionUID = 0L;
         internalGetTokenFieldBuilder();
         internalGetCapabilitiesFieldBuilder();
         internalGetProbeFieldBuilder();
+        internalGetFleetTableFieldBuilder();
       }
     }
     @java.lang.Override
@@ -764,6 +819,11 @@ private static final long serialVersionUID = 0L;
       cloud_ = "";
       apiUrl_ = "";
       huntingBackend_ = 0;
+      fleetTable_ = null;
+      if (fleetTableBuilder_ != null) {
+        fleetTableBuilder_.dispose();
+        fleetTableBuilder_ = null;
+      }
       return this;
     }
 
@@ -842,6 +902,12 @@ private static final long serialVersionUID = 0L;
       if (((from_bitField0_ & 0x00000100) != 0)) {
         result.huntingBackend_ = huntingBackend_;
       }
+      if (((from_bitField0_ & 0x00000200) != 0)) {
+        result.fleetTable_ = fleetTableBuilder_ == null
+            ? fleetTable_
+            : fleetTableBuilder_.build();
+        to_bitField0_ |= 0x00000004;
+      }
       result.bitField0_ |= to_bitField0_;
     }
 
@@ -919,6 +985,9 @@ private static final long serialVersionUID = 0L;
       }
       if (other.huntingBackend_ != 0) {
         setHuntingBackendValue(other.getHuntingBackendValue());
+      }
+      if (other.hasFleetTable()) {
+        mergeFleetTable(other.getFleetTable());
       }
       this.mergeUnknownFields(other.getUnknownFields());
       onChanged();
@@ -1004,6 +1073,13 @@ private static final long serialVersionUID = 0L;
               bitField0_ |= 0x00000100;
               break;
             } // case 72
+            case 82: {
+              input.readMessage(
+                  internalGetFleetTableFieldBuilder().getBuilder(),
+                  extensionRegistry);
+              bitField0_ |= 0x00000200;
+              break;
+            } // case 82
             default: {
               if (!super.parseUnknownField(input, extensionRegistry, tag)) {
                 done = true; // was an endgroup tag
@@ -2200,6 +2276,163 @@ private static final long serialVersionUID = 0L;
       huntingBackend_ = 0;
       onChanged();
       return this;
+    }
+
+    private com.defenderbridge.v1.FleetTableStatus fleetTable_;
+    private com.google.protobuf.SingleFieldBuilder<
+        com.defenderbridge.v1.FleetTableStatus, com.defenderbridge.v1.FleetTableStatus.Builder, com.defenderbridge.v1.FleetTableStatusOrBuilder> fleetTableBuilder_;
+    /**
+     * <pre>
+     * The fleet table kept warm by bulk sweeps (`--fleet-sync`): its sweeps and size.
+     * </pre>
+     *
+     * <code>.defenderbridge.v1.FleetTableStatus fleet_table = 10;</code>
+     * @return Whether the fleetTable field is set.
+     */
+    public boolean hasFleetTable() {
+      return ((bitField0_ & 0x00000200) != 0);
+    }
+    /**
+     * <pre>
+     * The fleet table kept warm by bulk sweeps (`--fleet-sync`): its sweeps and size.
+     * </pre>
+     *
+     * <code>.defenderbridge.v1.FleetTableStatus fleet_table = 10;</code>
+     * @return The fleetTable.
+     */
+    public com.defenderbridge.v1.FleetTableStatus getFleetTable() {
+      if (fleetTableBuilder_ == null) {
+        return fleetTable_ == null ? com.defenderbridge.v1.FleetTableStatus.getDefaultInstance() : fleetTable_;
+      } else {
+        return fleetTableBuilder_.getMessage();
+      }
+    }
+    /**
+     * <pre>
+     * The fleet table kept warm by bulk sweeps (`--fleet-sync`): its sweeps and size.
+     * </pre>
+     *
+     * <code>.defenderbridge.v1.FleetTableStatus fleet_table = 10;</code>
+     */
+    public Builder setFleetTable(com.defenderbridge.v1.FleetTableStatus value) {
+      if (fleetTableBuilder_ == null) {
+        if (value == null) {
+          throw new NullPointerException();
+        }
+        fleetTable_ = value;
+      } else {
+        fleetTableBuilder_.setMessage(value);
+      }
+      bitField0_ |= 0x00000200;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * The fleet table kept warm by bulk sweeps (`--fleet-sync`): its sweeps and size.
+     * </pre>
+     *
+     * <code>.defenderbridge.v1.FleetTableStatus fleet_table = 10;</code>
+     */
+    public Builder setFleetTable(
+        com.defenderbridge.v1.FleetTableStatus.Builder builderForValue) {
+      if (fleetTableBuilder_ == null) {
+        fleetTable_ = builderForValue.build();
+      } else {
+        fleetTableBuilder_.setMessage(builderForValue.build());
+      }
+      bitField0_ |= 0x00000200;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * The fleet table kept warm by bulk sweeps (`--fleet-sync`): its sweeps and size.
+     * </pre>
+     *
+     * <code>.defenderbridge.v1.FleetTableStatus fleet_table = 10;</code>
+     */
+    public Builder mergeFleetTable(com.defenderbridge.v1.FleetTableStatus value) {
+      if (fleetTableBuilder_ == null) {
+        if (((bitField0_ & 0x00000200) != 0) &&
+          fleetTable_ != null &&
+          fleetTable_ != com.defenderbridge.v1.FleetTableStatus.getDefaultInstance()) {
+          getFleetTableBuilder().mergeFrom(value);
+        } else {
+          fleetTable_ = value;
+        }
+      } else {
+        fleetTableBuilder_.mergeFrom(value);
+      }
+      if (fleetTable_ != null) {
+        bitField0_ |= 0x00000200;
+        onChanged();
+      }
+      return this;
+    }
+    /**
+     * <pre>
+     * The fleet table kept warm by bulk sweeps (`--fleet-sync`): its sweeps and size.
+     * </pre>
+     *
+     * <code>.defenderbridge.v1.FleetTableStatus fleet_table = 10;</code>
+     */
+    public Builder clearFleetTable() {
+      bitField0_ = (bitField0_ & ~0x00000200);
+      fleetTable_ = null;
+      if (fleetTableBuilder_ != null) {
+        fleetTableBuilder_.dispose();
+        fleetTableBuilder_ = null;
+      }
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * The fleet table kept warm by bulk sweeps (`--fleet-sync`): its sweeps and size.
+     * </pre>
+     *
+     * <code>.defenderbridge.v1.FleetTableStatus fleet_table = 10;</code>
+     */
+    public com.defenderbridge.v1.FleetTableStatus.Builder getFleetTableBuilder() {
+      bitField0_ |= 0x00000200;
+      onChanged();
+      return internalGetFleetTableFieldBuilder().getBuilder();
+    }
+    /**
+     * <pre>
+     * The fleet table kept warm by bulk sweeps (`--fleet-sync`): its sweeps and size.
+     * </pre>
+     *
+     * <code>.defenderbridge.v1.FleetTableStatus fleet_table = 10;</code>
+     */
+    public com.defenderbridge.v1.FleetTableStatusOrBuilder getFleetTableOrBuilder() {
+      if (fleetTableBuilder_ != null) {
+        return fleetTableBuilder_.getMessageOrBuilder();
+      } else {
+        return fleetTable_ == null ?
+            com.defenderbridge.v1.FleetTableStatus.getDefaultInstance() : fleetTable_;
+      }
+    }
+    /**
+     * <pre>
+     * The fleet table kept warm by bulk sweeps (`--fleet-sync`): its sweeps and size.
+     * </pre>
+     *
+     * <code>.defenderbridge.v1.FleetTableStatus fleet_table = 10;</code>
+     */
+    private com.google.protobuf.SingleFieldBuilder<
+        com.defenderbridge.v1.FleetTableStatus, com.defenderbridge.v1.FleetTableStatus.Builder, com.defenderbridge.v1.FleetTableStatusOrBuilder> 
+        internalGetFleetTableFieldBuilder() {
+      if (fleetTableBuilder_ == null) {
+        fleetTableBuilder_ = new com.google.protobuf.SingleFieldBuilder<
+            com.defenderbridge.v1.FleetTableStatus, com.defenderbridge.v1.FleetTableStatus.Builder, com.defenderbridge.v1.FleetTableStatusOrBuilder>(
+                getFleetTable(),
+                getParentForChildren(),
+                isClean());
+        fleetTable_ = null;
+      }
+      return fleetTableBuilder_;
     }
 
     // @@protoc_insertion_point(builder_scope:defenderbridge.v1.CheckConnectionResponse)

@@ -244,4 +244,31 @@ public interface CheckConnectionResponseOrBuilder extends
    * @return The huntingBackend.
    */
   com.defenderbridge.v1.HuntingBackend getHuntingBackend();
+
+  /**
+   * <pre>
+   * The fleet table kept warm by bulk sweeps (`--fleet-sync`): its sweeps and size.
+   * </pre>
+   *
+   * <code>.defenderbridge.v1.FleetTableStatus fleet_table = 10;</code>
+   * @return Whether the fleetTable field is set.
+   */
+  boolean hasFleetTable();
+  /**
+   * <pre>
+   * The fleet table kept warm by bulk sweeps (`--fleet-sync`): its sweeps and size.
+   * </pre>
+   *
+   * <code>.defenderbridge.v1.FleetTableStatus fleet_table = 10;</code>
+   * @return The fleetTable.
+   */
+  com.defenderbridge.v1.FleetTableStatus getFleetTable();
+  /**
+   * <pre>
+   * The fleet table kept warm by bulk sweeps (`--fleet-sync`): its sweeps and size.
+   * </pre>
+   *
+   * <code>.defenderbridge.v1.FleetTableStatus fleet_table = 10;</code>
+   */
+  com.defenderbridge.v1.FleetTableStatusOrBuilder getFleetTableOrBuilder();
 }

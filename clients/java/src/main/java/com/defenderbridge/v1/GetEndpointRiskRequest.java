@@ -33,6 +33,7 @@ private static final long serialVersionUID = 0L;
   }
   private GetEndpointRiskRequest() {
     tenant_ = "";
+    view_ = 0;
   }
 
   public static final com.google.protobuf.Descriptors.Descriptor
@@ -407,6 +408,38 @@ private static final long serialVersionUID = 0L;
     return observedAt_ == null ? com.google.protobuf.Timestamp.getDefaultInstance() : observedAt_;
   }
 
+  public static final int VIEW_FIELD_NUMBER = 7;
+  private int view_ = 0;
+  /**
+   * <pre>
+   * Which fields of `EndpointRisk` the answer carries: RISK_VIEW_BASIC for the levels, counts,
+   * identifiers and links only (about 670 bytes), RISK_VIEW_FULL (and UNSPECIFIED) for
+   * everything (about 2,300 bytes). An unknown value is INVALID_FIELD. In a batch, an item's
+   * own view, when set, wins over the batch's `view`.
+   * </pre>
+   *
+   * <code>.defenderbridge.v1.RiskView view = 7;</code>
+   * @return The enum numeric value on the wire for view.
+   */
+  @java.lang.Override public int getViewValue() {
+    return view_;
+  }
+  /**
+   * <pre>
+   * Which fields of `EndpointRisk` the answer carries: RISK_VIEW_BASIC for the levels, counts,
+   * identifiers and links only (about 670 bytes), RISK_VIEW_FULL (and UNSPECIFIED) for
+   * everything (about 2,300 bytes). An unknown value is INVALID_FIELD. In a batch, an item's
+   * own view, when set, wins over the batch's `view`.
+   * </pre>
+   *
+   * <code>.defenderbridge.v1.RiskView view = 7;</code>
+   * @return The view.
+   */
+  @java.lang.Override public com.defenderbridge.v1.RiskView getView() {
+    com.defenderbridge.v1.RiskView result = com.defenderbridge.v1.RiskView.forNumber(view_);
+    return result == null ? com.defenderbridge.v1.RiskView.UNRECOGNIZED : result;
+  }
+
   private byte memoizedIsInitialized = -1;
   @java.lang.Override
   public final boolean isInitialized() {
@@ -439,6 +472,9 @@ private static final long serialVersionUID = 0L;
     if (((bitField0_ & 0x00000001) != 0)) {
       output.writeMessage(6, getObservedAt());
     }
+    if (view_ != com.defenderbridge.v1.RiskView.RISK_VIEW_UNSPECIFIED.getNumber()) {
+      output.writeEnum(7, view_);
+    }
     getUnknownFields().writeTo(output);
   }
 
@@ -468,6 +504,10 @@ private static final long serialVersionUID = 0L;
       size += com.google.protobuf.CodedOutputStream
         .computeMessageSize(6, getObservedAt());
     }
+    if (view_ != com.defenderbridge.v1.RiskView.RISK_VIEW_UNSPECIFIED.getNumber()) {
+      size += com.google.protobuf.CodedOutputStream
+        .computeEnumSize(7, view_);
+    }
     size += getUnknownFields().getSerializedSize();
     memoizedSize = size;
     return size;
@@ -492,6 +532,7 @@ private static final long serialVersionUID = 0L;
       if (!getObservedAt()
           .equals(other.getObservedAt())) return false;
     }
+    if (view_ != other.view_) return false;
     if (!getEndpointCase().equals(other.getEndpointCase())) return false;
     switch (endpointCase_) {
       case 1:
@@ -529,6 +570,8 @@ private static final long serialVersionUID = 0L;
       hash = (37 * hash) + OBSERVED_AT_FIELD_NUMBER;
       hash = (53 * hash) + getObservedAt().hashCode();
     }
+    hash = (37 * hash) + VIEW_FIELD_NUMBER;
+    hash = (53 * hash) + view_;
     switch (endpointCase_) {
       case 1:
         hash = (37 * hash) + MACHINE_ID_FIELD_NUMBER;
@@ -693,6 +736,7 @@ private static final long serialVersionUID = 0L;
         observedAtBuilder_.dispose();
         observedAtBuilder_ = null;
       }
+      view_ = 0;
       endpointCase_ = 0;
       endpoint_ = null;
       return this;
@@ -742,6 +786,9 @@ private static final long serialVersionUID = 0L;
             : observedAtBuilder_.build();
         to_bitField0_ |= 0x00000001;
       }
+      if (((from_bitField0_ & 0x00000040) != 0)) {
+        result.view_ = view_;
+      }
       result.bitField0_ |= to_bitField0_;
     }
 
@@ -772,6 +819,9 @@ private static final long serialVersionUID = 0L;
       }
       if (other.hasObservedAt()) {
         mergeObservedAt(other.getObservedAt());
+      }
+      if (other.view_ != 0) {
+        setViewValue(other.getViewValue());
       }
       switch (other.getEndpointCase()) {
         case MACHINE_ID: {
@@ -857,6 +907,11 @@ private static final long serialVersionUID = 0L;
               bitField0_ |= 0x00000020;
               break;
             } // case 50
+            case 56: {
+              view_ = input.readEnum();
+              bitField0_ |= 0x00000040;
+              break;
+            } // case 56
             default: {
               if (!super.parseUnknownField(input, extensionRegistry, tag)) {
                 done = true; // was an endgroup tag
@@ -1582,6 +1637,92 @@ private static final long serialVersionUID = 0L;
         observedAt_ = null;
       }
       return observedAtBuilder_;
+    }
+
+    private int view_ = 0;
+    /**
+     * <pre>
+     * Which fields of `EndpointRisk` the answer carries: RISK_VIEW_BASIC for the levels, counts,
+     * identifiers and links only (about 670 bytes), RISK_VIEW_FULL (and UNSPECIFIED) for
+     * everything (about 2,300 bytes). An unknown value is INVALID_FIELD. In a batch, an item's
+     * own view, when set, wins over the batch's `view`.
+     * </pre>
+     *
+     * <code>.defenderbridge.v1.RiskView view = 7;</code>
+     * @return The enum numeric value on the wire for view.
+     */
+    @java.lang.Override public int getViewValue() {
+      return view_;
+    }
+    /**
+     * <pre>
+     * Which fields of `EndpointRisk` the answer carries: RISK_VIEW_BASIC for the levels, counts,
+     * identifiers and links only (about 670 bytes), RISK_VIEW_FULL (and UNSPECIFIED) for
+     * everything (about 2,300 bytes). An unknown value is INVALID_FIELD. In a batch, an item's
+     * own view, when set, wins over the batch's `view`.
+     * </pre>
+     *
+     * <code>.defenderbridge.v1.RiskView view = 7;</code>
+     * @param value The enum numeric value on the wire for view to set.
+     * @return This builder for chaining.
+     */
+    public Builder setViewValue(int value) {
+      view_ = value;
+      bitField0_ |= 0x00000040;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * Which fields of `EndpointRisk` the answer carries: RISK_VIEW_BASIC for the levels, counts,
+     * identifiers and links only (about 670 bytes), RISK_VIEW_FULL (and UNSPECIFIED) for
+     * everything (about 2,300 bytes). An unknown value is INVALID_FIELD. In a batch, an item's
+     * own view, when set, wins over the batch's `view`.
+     * </pre>
+     *
+     * <code>.defenderbridge.v1.RiskView view = 7;</code>
+     * @return The view.
+     */
+    @java.lang.Override
+    public com.defenderbridge.v1.RiskView getView() {
+      com.defenderbridge.v1.RiskView result = com.defenderbridge.v1.RiskView.forNumber(view_);
+      return result == null ? com.defenderbridge.v1.RiskView.UNRECOGNIZED : result;
+    }
+    /**
+     * <pre>
+     * Which fields of `EndpointRisk` the answer carries: RISK_VIEW_BASIC for the levels, counts,
+     * identifiers and links only (about 670 bytes), RISK_VIEW_FULL (and UNSPECIFIED) for
+     * everything (about 2,300 bytes). An unknown value is INVALID_FIELD. In a batch, an item's
+     * own view, when set, wins over the batch's `view`.
+     * </pre>
+     *
+     * <code>.defenderbridge.v1.RiskView view = 7;</code>
+     * @param value The view to set.
+     * @return This builder for chaining.
+     */
+    public Builder setView(com.defenderbridge.v1.RiskView value) {
+      if (value == null) { throw new NullPointerException(); }
+      bitField0_ |= 0x00000040;
+      view_ = value.getNumber();
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * Which fields of `EndpointRisk` the answer carries: RISK_VIEW_BASIC for the levels, counts,
+     * identifiers and links only (about 670 bytes), RISK_VIEW_FULL (and UNSPECIFIED) for
+     * everything (about 2,300 bytes). An unknown value is INVALID_FIELD. In a batch, an item's
+     * own view, when set, wins over the batch's `view`.
+     * </pre>
+     *
+     * <code>.defenderbridge.v1.RiskView view = 7;</code>
+     * @return This builder for chaining.
+     */
+    public Builder clearView() {
+      bitField0_ = (bitField0_ & ~0x00000040);
+      view_ = 0;
+      onChanged();
+      return this;
     }
 
     // @@protoc_insertion_point(builder_scope:defenderbridge.v1.GetEndpointRiskRequest)

@@ -176,5 +176,30 @@ public interface GetEndpointRiskRequestOrBuilder extends
    */
   com.google.protobuf.TimestampOrBuilder getObservedAtOrBuilder();
 
+  /**
+   * <pre>
+   * Which fields of `EndpointRisk` the answer carries: RISK_VIEW_BASIC for the levels, counts,
+   * identifiers and links only (about 670 bytes), RISK_VIEW_FULL (and UNSPECIFIED) for
+   * everything (about 2,300 bytes). An unknown value is INVALID_FIELD. In a batch, an item's
+   * own view, when set, wins over the batch's `view`.
+   * </pre>
+   *
+   * <code>.defenderbridge.v1.RiskView view = 7;</code>
+   * @return The enum numeric value on the wire for view.
+   */
+  int getViewValue();
+  /**
+   * <pre>
+   * Which fields of `EndpointRisk` the answer carries: RISK_VIEW_BASIC for the levels, counts,
+   * identifiers and links only (about 670 bytes), RISK_VIEW_FULL (and UNSPECIFIED) for
+   * everything (about 2,300 bytes). An unknown value is INVALID_FIELD. In a batch, an item's
+   * own view, when set, wins over the batch's `view`.
+   * </pre>
+   *
+   * <code>.defenderbridge.v1.RiskView view = 7;</code>
+   * @return The view.
+   */
+  com.defenderbridge.v1.RiskView getView();
+
   com.defenderbridge.v1.GetEndpointRiskRequest.EndpointCase getEndpointCase();
 }

@@ -138,7 +138,7 @@ public enum HuntingBackend
   }
   public static com.google.protobuf.Descriptors.EnumDescriptor
       getDescriptor() {
-    return com.defenderbridge.v1.RiskServiceProto.getDescriptor().getEnumTypes().get(0);
+    return com.defenderbridge.v1.RiskServiceProto.getDescriptor().getEnumTypes().get(1);
   }
 
   private static final HuntingBackend[] VALUES = values();

@@ -167,6 +167,11 @@ public final class RiskServiceProto extends com.google.protobuf.GeneratedFile {
     com.google.protobuf.GeneratedMessage.FieldAccessorTable
       internal_static_defenderbridge_v1_CheckConnectionResponse_fieldAccessorTable;
   static final com.google.protobuf.Descriptors.Descriptor
+    internal_static_defenderbridge_v1_FleetTableStatus_descriptor;
+  static final 
+    com.google.protobuf.GeneratedMessage.FieldAccessorTable
+      internal_static_defenderbridge_v1_FleetTableStatus_fieldAccessorTable;
+  static final com.google.protobuf.Descriptors.Descriptor
     internal_static_defenderbridge_v1_TokenCheck_descriptor;
   static final 
     com.google.protobuf.GeneratedMessage.FieldAccessorTable
@@ -194,152 +199,172 @@ public final class RiskServiceProto extends com.google.protobuf.GeneratedFile {
       "defenderbridge.v1\032!defenderbridge/v1/res" +
       "ources.proto\032\036google/protobuf/duration.p" +
       "roto\032\034google/protobuf/struct.proto\032\037goog" +
-      "le/protobuf/timestamp.proto\"\273\001\n\026GetEndpo" +
+      "le/protobuf/timestamp.proto\"\346\001\n\026GetEndpo" +
       "intRiskRequest\022\024\n\nmachine_id\030\001 \001(\tH\000\022\024\n\n" +
       "ip_address\030\002 \001(\tH\000\022\022\n\010hostname\030\003 \001(\tH\000\022\016" +
       "\n\006tenant\030\004 \001(\t\022\024\n\014bypass_cache\030\005 \001(\010\022/\n\013" +
       "observed_at\030\006 \001(\0132\032.google.protobuf.Time" +
-      "stampB\n\n\010endpoint\"\201\001\n\034BatchGetEndpointRi" +
-      "sksRequest\022;\n\010requests\030\001 \003(\0132).defenderb" +
-      "ridge.v1.GetEndpointRiskRequest\022\016\n\006tenan" +
-      "t\030\002 \001(\t\022\024\n\014bypass_cache\030\003 \001(\010\"\\\n\035BatchGe" +
-      "tEndpointRisksResponse\022;\n\007results\030\001 \003(\0132" +
-      "*.defenderbridge.v1.BatchEndpointRiskRes" +
-      "ult\"\232\001\n\027BatchEndpointRiskResult\022\r\n\005index" +
-      "\030\001 \001(\005\022/\n\004risk\030\002 \001(\0132\037.defenderbridge.v1" +
-      ".EndpointRiskH\000\0225\n\005error\030\003 \001(\0132$.defende" +
-      "rbridge.v1.EndpointRiskErrorH\000B\010\n\006result" +
-      "\"\271\001\n\021EndpointRiskError\022\014\n\004code\030\001 \001(\005\022\016\n\006" +
-      "reason\030\002 \001(\t\022\017\n\007message\030\003 \001(\t\022D\n\010metadat" +
-      "a\030\004 \003(\01322.defenderbridge.v1.EndpointRisk" +
-      "Error.MetadataEntry\032/\n\rMetadataEntry\022\013\n\003" +
-      "key\030\001 \001(\t\022\r\n\005value\030\002 \001(\t:\0028\001\"\322\001\n\026StreamF" +
-      "leetRiskRequest\022\016\n\006tenant\030\001 \001(\t\0220\n\nrisk_" +
-      "score\030\002 \001(\0162\034.defenderbridge.v1.RiskLeve" +
-      "l\0224\n\016exposure_level\030\003 \001(\0162\034.defenderbrid" +
-      "ge.v1.RiskLevel\022\025\n\rhealth_status\030\004 \001(\t\022\023" +
-      "\n\013os_platform\030\005 \001(\t\022\024\n\014max_machines\030\006 \001(" +
-      "\005\"\206\001\n\027StreamFleetRiskResponse\022/\n\004risk\030\001 " +
-      "\001(\0132\037.defenderbridge.v1.EndpointRiskH\000\0222" +
-      "\n\007summary\030\002 \001(\0132\037.defenderbridge.v1.Flee" +
-      "tSummaryH\000B\006\n\004item\"\214\001\n\014FleetSummary\022\025\n\rm" +
-      "achine_count\030\001 \001(\003\022\020\n\010complete\030\002 \001(\010\022\031\n\021" +
-      "reason_incomplete\030\003 \001(\t\022\033\n\023missing_permi" +
-      "ssions\030\004 \003(\t\022\033\n\023upstream_call_count\030\005 \001(" +
-      "\005\"7\n\021GetMachineRequest\022\016\n\006tenant\030\001 \001(\t\022\022" +
-      "\n\nmachine_id\030\002 \001(\t\"\371\001\n\023ListMachinesReque" +
-      "st\022\016\n\006tenant\030\001 \001(\t\022\021\n\tpage_size\030\002 \001(\005\022\022\n" +
-      "\npage_token\030\003 \001(\t\022\027\n\017hostname_prefix\030\004 \001" +
-      "(\t\0220\n\nrisk_score\030\005 \001(\0162\034.defenderbridge." +
-      "v1.RiskLevel\0224\n\016exposure_level\030\006 \001(\0162\034.d" +
-      "efenderbridge.v1.RiskLevel\022\025\n\rhealth_sta" +
-      "tus\030\007 \001(\t\022\023\n\013os_platform\030\010 \001(\t\"]\n\024ListMa" +
-      "chinesResponse\022,\n\010machines\030\001 \003(\0132\032.defen" +
-      "derbridge.v1.Machine\022\027\n\017next_page_token\030" +
-      "\002 \001(\t\"\306\001\n\021ListAlertsRequest\022\016\n\006tenant\030\001 " +
-      "\001(\t\022\022\n\nmachine_id\030\002 \001(\t\0226\n\014min_severity\030" +
-      "\003 \001(\0162 .defenderbridge.v1.AlertSeverity\022" +
-      ".\n\006status\030\004 \001(\0162\036.defenderbridge.v1.Aler" +
-      "tStatus\022\021\n\tpage_size\030\005 \001(\005\022\022\n\npage_token" +
-      "\030\006 \001(\t\"W\n\022ListAlertsResponse\022(\n\006alerts\030\001" +
-      " \003(\0132\030.defenderbridge.v1.Alert\022\027\n\017next_p" +
-      "age_token\030\002 \001(\t\"\247\001\n\032ListVulnerabilitiesR" +
-      "equest\022\016\n\006tenant\030\001 \001(\t\022\022\n\nmachine_id\030\002 \001" +
-      "(\t\022>\n\014min_severity\030\003 \001(\0162(.defenderbridg" +
-      "e.v1.VulnerabilitySeverity\022\021\n\tpage_size\030" +
-      "\004 \001(\005\022\022\n\npage_token\030\005 \001(\t\"q\n\033ListVulnera" +
-      "bilitiesResponse\0229\n\017vulnerabilities\030\001 \003(" +
-      "\0132 .defenderbridge.v1.Vulnerability\022\027\n\017n" +
-      "ext_page_token\030\002 \001(\t\"9\n\022GetSoftwareReque" +
-      "st\022\016\n\006tenant\030\001 \001(\t\022\023\n\013software_id\030\002 \001(\t\"" +
-      "i\n\033ListSoftwareMachinesRequest\022\016\n\006tenant" +
-      "\030\001 \001(\t\022\023\n\013software_id\030\002 \001(\t\022\021\n\tpage_size" +
-      "\030\003 \001(\005\022\022\n\npage_token\030\004 \001(\t\"n\n\034ListSoftwa" +
-      "reMachinesResponse\0225\n\010machines\030\001 \003(\0132#.d" +
-      "efenderbridge.v1.MachineReference\022\027\n\017nex" +
-      "t_page_token\030\002 \001(\t\"K\n\026RunHuntingQueryReq" +
-      "uest\022\016\n\006tenant\030\001 \001(\t\022\r\n\005query\030\002 \001(\t\022\022\n\nb" +
-      "atch_rows\030\003 \001(\005\"\302\001\n\027RunHuntingQueryRespo" +
-      "nse\0222\n\006schema\030\001 \001(\0132 .defenderbridge.v1." +
-      "HuntingSchemaH\000\0222\n\004rows\030\002 \001(\0132\".defender" +
-      "bridge.v1.HuntingRowBatchH\000\0224\n\007summary\030\003" +
-      " \001(\0132!.defenderbridge.v1.HuntingSummaryH" +
-      "\000B\t\n\007payload\"B\n\rHuntingSchema\0221\n\007columns" +
-      "\030\001 \003(\0132 .defenderbridge.v1.HuntingColumn" +
-      "\"+\n\rHuntingColumn\022\014\n\004name\030\001 \001(\t\022\014\n\004type\030" +
-      "\002 \001(\t\">\n\017HuntingRowBatch\022+\n\004rows\030\001 \003(\0132\035" +
-      ".defenderbridge.v1.HuntingRow\"4\n\nHunting" +
-      "Row\022&\n\006values\030\001 \003(\0132\026.google.protobuf.Va" +
-      "lue\"\227\001\n\016HuntingSummary\022\021\n\trow_count\030\001 \001(" +
-      "\003\022\021\n\ttruncated\030\002 \001(\010\022+\n\nstatistics\030\003 \001(\013" +
-      "2\027.google.protobuf.Struct\0222\n\007backend\030\004 \001" +
-      "(\0162!.defenderbridge.v1.HuntingBackend\"<\n" +
-      "\026CheckConnectionRequest\022\016\n\006tenant\030\001 \001(\t\022" +
-      "\022\n\nskip_probe\030\002 \001(\010\"\330\002\n\027CheckConnectionR" +
-      "esponse\022,\n\005token\030\001 \001(\0132\035.defenderbridge." +
-      "v1.TokenCheck\022\033\n\023granted_permissions\030\002 \003" +
-      "(\t\0228\n\014capabilities\030\003 \003(\0132\".defenderbridg" +
-      "e.v1.CapabilityCheck\022-\n\005probe\030\004 \001(\0132\036.de" +
-      "fenderbridge.v1.ProbeResult\022\r\n\005ready\030\005 \001" +
-      "(\010\022\036\n\026admin_consent_reminder\030\006 \001(\t\022\r\n\005cl" +
-      "oud\030\007 \001(\t\022\017\n\007api_url\030\010 \001(\t\022:\n\017hunting_ba" +
-      "ckend\030\t \001(\0162!.defenderbridge.v1.HuntingB" +
-      "ackend\"\256\001\n\nTokenCheck\022\n\n\002ok\030\001 \001(\010\022\r\n\005err" +
-      "or\030\002 \001(\t\022\023\n\013aadsts_code\030\003 \001(\t\022\013\n\003fix\030\004 \001" +
-      "(\t\022.\n\nexpires_at\030\005 \001(\0132\032.google.protobuf" +
-      ".Timestamp\022\016\n\006app_id\030\006 \001(\t\022\021\n\ttenant_id\030" +
-      "\007 \001(\t\022\020\n\010audience\030\010 \001(\t\"\271\001\n\017CapabilityCh" +
-      "eck\0221\n\ncapability\030\001 \001(\0162\035.defenderbridge" +
-      ".v1.Capability\022\021\n\tavailable\030\002 \001(\010\022\020\n\010req" +
-      "uired\030\003 \001(\010\022\034\n\024required_permissions\030\004 \003(" +
-      "\t\022\033\n\023missing_permissions\030\005 \003(\t\022\023\n\013descri" +
-      "ption\030\006 \001(\t\"\212\001\n\013ProbeResult\022\021\n\tattempted" +
-      "\030\001 \001(\010\022\n\n\002ok\030\002 \001(\010\022\014\n\004call\030\003 \001(\t\022\023\n\013http" +
-      "_status\030\004 \001(\005\022*\n\007latency\030\005 \001(\0132\031.google." +
-      "protobuf.Duration\022\r\n\005error\030\006 \001(\t*j\n\016Hunt" +
-      "ingBackend\022\037\n\033HUNTING_BACKEND_UNSPECIFIE" +
-      "D\020\000\022\031\n\025HUNTING_BACKEND_GRAPH\020\001\022\034\n\030HUNTIN" +
-      "G_BACKEND_DEFENDER\020\002*\372\001\n\nCapability\022\032\n\026C" +
-      "APABILITY_UNSPECIFIED\020\000\022\033\n\027CAPABILITY_MA" +
-      "CHINE_RISK\020\001\022\036\n\032CAPABILITY_VULNERABILITI" +
-      "ES\020\002\022\025\n\021CAPABILITY_ALERTS\020\003\022\026\n\022CAPABILIT" +
-      "Y_ISOLATE\020\004\022\023\n\017CAPABILITY_SCAN\020\005\022\026\n\022CAPA" +
-      "BILITY_HUNTING\020\006\022\027\n\023CAPABILITY_SOFTWARE\020" +
-      "\007\022\036\n\032CAPABILITY_MACHINE_ACTIONS\020\0102\370\010\n\013Ri" +
-      "skService\022]\n\017GetEndpointRisk\022).defenderb" +
-      "ridge.v1.GetEndpointRiskRequest\032\037.defend" +
-      "erbridge.v1.EndpointRisk\022z\n\025BatchGetEndp" +
-      "ointRisks\022/.defenderbridge.v1.BatchGetEn" +
-      "dpointRisksRequest\0320.defenderbridge.v1.B" +
-      "atchGetEndpointRisksResponse\022j\n\017StreamFl" +
-      "eetRisk\022).defenderbridge.v1.StreamFleetR" +
-      "iskRequest\032*.defenderbridge.v1.StreamFle" +
-      "etRiskResponse0\001\022N\n\nGetMachine\022$.defende" +
-      "rbridge.v1.GetMachineRequest\032\032.defenderb" +
-      "ridge.v1.Machine\022_\n\014ListMachines\022&.defen" +
-      "derbridge.v1.ListMachinesRequest\032\'.defen" +
-      "derbridge.v1.ListMachinesResponse\022Y\n\nLis" +
-      "tAlerts\022$.defenderbridge.v1.ListAlertsRe" +
-      "quest\032%.defenderbridge.v1.ListAlertsResp" +
-      "onse\022t\n\023ListVulnerabilities\022-.defenderbr" +
-      "idge.v1.ListVulnerabilitiesRequest\032..def" +
-      "enderbridge.v1.ListVulnerabilitiesRespon" +
-      "se\022Q\n\013GetSoftware\022%.defenderbridge.v1.Ge" +
-      "tSoftwareRequest\032\033.defenderbridge.v1.Sof" +
-      "tware\022w\n\024ListSoftwareMachines\022..defender" +
-      "bridge.v1.ListSoftwareMachinesRequest\032/." +
-      "defenderbridge.v1.ListSoftwareMachinesRe" +
-      "sponse\022j\n\017RunHuntingQuery\022).defenderbrid" +
-      "ge.v1.RunHuntingQueryRequest\032*.defenderb" +
-      "ridge.v1.RunHuntingQueryResponse0\001\022h\n\017Ch" +
-      "eckConnection\022).defenderbridge.v1.CheckC" +
-      "onnectionRequest\032*.defenderbridge.v1.Che" +
-      "ckConnectionResponseB\307\001\n\025com.defenderbri" +
-      "dge.v1B\020RiskServiceProtoP\001ZWgithub.com/d" +
-      "efender-bridge/defender-bridge/clients/g" +
-      "o/defenderbridgev1;defenderbridgev1\242\002\003DB" +
-      "X\252\002\021DefenderBridge.V1\312\002\021DefenderBridge\\V" +
-      "1\352\002\022DefenderBridge::V1b\006proto3"
+      "stamp\022)\n\004view\030\007 \001(\0162\033.defenderbridge.v1." +
+      "RiskViewB\n\n\010endpoint\"\254\001\n\034BatchGetEndpoin" +
+      "tRisksRequest\022;\n\010requests\030\001 \003(\0132).defend" +
+      "erbridge.v1.GetEndpointRiskRequest\022\016\n\006te" +
+      "nant\030\002 \001(\t\022\024\n\014bypass_cache\030\003 \001(\010\022)\n\004view" +
+      "\030\004 \001(\0162\033.defenderbridge.v1.RiskView\"\\\n\035B" +
+      "atchGetEndpointRisksResponse\022;\n\007results\030" +
+      "\001 \003(\0132*.defenderbridge.v1.BatchEndpointR" +
+      "iskResult\"\232\001\n\027BatchEndpointRiskResult\022\r\n" +
+      "\005index\030\001 \001(\005\022/\n\004risk\030\002 \001(\0132\037.defenderbri" +
+      "dge.v1.EndpointRiskH\000\0225\n\005error\030\003 \001(\0132$.d" +
+      "efenderbridge.v1.EndpointRiskErrorH\000B\010\n\006" +
+      "result\"\271\001\n\021EndpointRiskError\022\014\n\004code\030\001 \001" +
+      "(\005\022\016\n\006reason\030\002 \001(\t\022\017\n\007message\030\003 \001(\t\022D\n\010m" +
+      "etadata\030\004 \003(\01322.defenderbridge.v1.Endpoi" +
+      "ntRiskError.MetadataEntry\032/\n\rMetadataEnt" +
+      "ry\022\013\n\003key\030\001 \001(\t\022\r\n\005value\030\002 \001(\t:\0028\001\"\375\001\n\026S" +
+      "treamFleetRiskRequest\022\016\n\006tenant\030\001 \001(\t\0220\n" +
+      "\nrisk_score\030\002 \001(\0162\034.defenderbridge.v1.Ri" +
+      "skLevel\0224\n\016exposure_level\030\003 \001(\0162\034.defend" +
+      "erbridge.v1.RiskLevel\022\025\n\rhealth_status\030\004" +
+      " \001(\t\022\023\n\013os_platform\030\005 \001(\t\022\024\n\014max_machine" +
+      "s\030\006 \001(\005\022)\n\004view\030\007 \001(\0162\033.defenderbridge.v" +
+      "1.RiskView\"\206\001\n\027StreamFleetRiskResponse\022/" +
+      "\n\004risk\030\001 \001(\0132\037.defenderbridge.v1.Endpoin" +
+      "tRiskH\000\0222\n\007summary\030\002 \001(\0132\037.defenderbridg" +
+      "e.v1.FleetSummaryH\000B\006\n\004item\"\214\001\n\014FleetSum" +
+      "mary\022\025\n\rmachine_count\030\001 \001(\003\022\020\n\010complete\030" +
+      "\002 \001(\010\022\031\n\021reason_incomplete\030\003 \001(\t\022\033\n\023miss" +
+      "ing_permissions\030\004 \003(\t\022\033\n\023upstream_call_c" +
+      "ount\030\005 \001(\005\"7\n\021GetMachineRequest\022\016\n\006tenan" +
+      "t\030\001 \001(\t\022\022\n\nmachine_id\030\002 \001(\t\"\371\001\n\023ListMach" +
+      "inesRequest\022\016\n\006tenant\030\001 \001(\t\022\021\n\tpage_size" +
+      "\030\002 \001(\005\022\022\n\npage_token\030\003 \001(\t\022\027\n\017hostname_p" +
+      "refix\030\004 \001(\t\0220\n\nrisk_score\030\005 \001(\0162\034.defend" +
+      "erbridge.v1.RiskLevel\0224\n\016exposure_level\030" +
+      "\006 \001(\0162\034.defenderbridge.v1.RiskLevel\022\025\n\rh" +
+      "ealth_status\030\007 \001(\t\022\023\n\013os_platform\030\010 \001(\t\"" +
+      "]\n\024ListMachinesResponse\022,\n\010machines\030\001 \003(" +
+      "\0132\032.defenderbridge.v1.Machine\022\027\n\017next_pa" +
+      "ge_token\030\002 \001(\t\"\306\001\n\021ListAlertsRequest\022\016\n\006" +
+      "tenant\030\001 \001(\t\022\022\n\nmachine_id\030\002 \001(\t\0226\n\014min_" +
+      "severity\030\003 \001(\0162 .defenderbridge.v1.Alert" +
+      "Severity\022.\n\006status\030\004 \001(\0162\036.defenderbridg" +
+      "e.v1.AlertStatus\022\021\n\tpage_size\030\005 \001(\005\022\022\n\np" +
+      "age_token\030\006 \001(\t\"W\n\022ListAlertsResponse\022(\n" +
+      "\006alerts\030\001 \003(\0132\030.defenderbridge.v1.Alert\022" +
+      "\027\n\017next_page_token\030\002 \001(\t\"\247\001\n\032ListVulnera" +
+      "bilitiesRequest\022\016\n\006tenant\030\001 \001(\t\022\022\n\nmachi" +
+      "ne_id\030\002 \001(\t\022>\n\014min_severity\030\003 \001(\0162(.defe" +
+      "nderbridge.v1.VulnerabilitySeverity\022\021\n\tp" +
+      "age_size\030\004 \001(\005\022\022\n\npage_token\030\005 \001(\t\"q\n\033Li" +
+      "stVulnerabilitiesResponse\0229\n\017vulnerabili" +
+      "ties\030\001 \003(\0132 .defenderbridge.v1.Vulnerabi" +
+      "lity\022\027\n\017next_page_token\030\002 \001(\t\"9\n\022GetSoft" +
+      "wareRequest\022\016\n\006tenant\030\001 \001(\t\022\023\n\013software_" +
+      "id\030\002 \001(\t\"i\n\033ListSoftwareMachinesRequest\022" +
+      "\016\n\006tenant\030\001 \001(\t\022\023\n\013software_id\030\002 \001(\t\022\021\n\t" +
+      "page_size\030\003 \001(\005\022\022\n\npage_token\030\004 \001(\t\"n\n\034L" +
+      "istSoftwareMachinesResponse\0225\n\010machines\030" +
+      "\001 \003(\0132#.defenderbridge.v1.MachineReferen" +
+      "ce\022\027\n\017next_page_token\030\002 \001(\t\"K\n\026RunHuntin" +
+      "gQueryRequest\022\016\n\006tenant\030\001 \001(\t\022\r\n\005query\030\002" +
+      " \001(\t\022\022\n\nbatch_rows\030\003 \001(\005\"\302\001\n\027RunHuntingQ" +
+      "ueryResponse\0222\n\006schema\030\001 \001(\0132 .defenderb" +
+      "ridge.v1.HuntingSchemaH\000\0222\n\004rows\030\002 \001(\0132\"" +
+      ".defenderbridge.v1.HuntingRowBatchH\000\0224\n\007" +
+      "summary\030\003 \001(\0132!.defenderbridge.v1.Huntin" +
+      "gSummaryH\000B\t\n\007payload\"B\n\rHuntingSchema\0221" +
+      "\n\007columns\030\001 \003(\0132 .defenderbridge.v1.Hunt" +
+      "ingColumn\"+\n\rHuntingColumn\022\014\n\004name\030\001 \001(\t" +
+      "\022\014\n\004type\030\002 \001(\t\">\n\017HuntingRowBatch\022+\n\004row" +
+      "s\030\001 \003(\0132\035.defenderbridge.v1.HuntingRow\"4" +
+      "\n\nHuntingRow\022&\n\006values\030\001 \003(\0132\026.google.pr" +
+      "otobuf.Value\"\227\001\n\016HuntingSummary\022\021\n\trow_c" +
+      "ount\030\001 \001(\003\022\021\n\ttruncated\030\002 \001(\010\022+\n\nstatist" +
+      "ics\030\003 \001(\0132\027.google.protobuf.Struct\0222\n\007ba" +
+      "ckend\030\004 \001(\0162!.defenderbridge.v1.HuntingB" +
+      "ackend\"<\n\026CheckConnectionRequest\022\016\n\006tena" +
+      "nt\030\001 \001(\t\022\022\n\nskip_probe\030\002 \001(\010\"\222\003\n\027CheckCo" +
+      "nnectionResponse\022,\n\005token\030\001 \001(\0132\035.defend" +
+      "erbridge.v1.TokenCheck\022\033\n\023granted_permis" +
+      "sions\030\002 \003(\t\0228\n\014capabilities\030\003 \003(\0132\".defe" +
+      "nderbridge.v1.CapabilityCheck\022-\n\005probe\030\004" +
+      " \001(\0132\036.defenderbridge.v1.ProbeResult\022\r\n\005" +
+      "ready\030\005 \001(\010\022\036\n\026admin_consent_reminder\030\006 " +
+      "\001(\t\022\r\n\005cloud\030\007 \001(\t\022\017\n\007api_url\030\010 \001(\t\022:\n\017h" +
+      "unting_backend\030\t \001(\0162!.defenderbridge.v1" +
+      ".HuntingBackend\0228\n\013fleet_table\030\n \001(\0132#.d" +
+      "efenderbridge.v1.FleetTableStatus\"\202\004\n\020Fl" +
+      "eetTableStatus\022\017\n\007enabled\030\001 \001(\010\022\020\n\010machi" +
+      "nes\030\002 \001(\004\0227\n\023last_sweep_finished\030\003 \001(\0132\032" +
+      ".google.protobuf.Timestamp\0226\n\023last_sweep" +
+      "_duration\030\004 \001(\0132\031.google.protobuf.Durati" +
+      "on\022!\n\031last_sweep_upstream_calls\030\005 \001(\004\022\031\n" +
+      "\021last_sweep_failed\030\006 \001(\010\022\030\n\020last_sweep_e" +
+      "rror\030\007 \001(\t\022.\n\nnext_sweep\030\010 \001(\0132\032.google." +
+      "protobuf.Timestamp\0220\n\014data_read_at\030\t \001(\013" +
+      "2\032.google.protobuf.Timestamp\022\022\n\ngenerati" +
+      "on\030\n \001(\004\022\025\n\rfailed_sweeps\030\013 \001(\004\0229\n\025last_" +
+      "refresh_finished\030\014 \001(\0132\032.google.protobuf" +
+      ".Timestamp\022\036\n\026refresh_upstream_calls\030\r \001" +
+      "(\004\022\032\n\022refreshed_machines\030\016 \001(\004\"\256\001\n\nToken" +
+      "Check\022\n\n\002ok\030\001 \001(\010\022\r\n\005error\030\002 \001(\t\022\023\n\013aads" +
+      "ts_code\030\003 \001(\t\022\013\n\003fix\030\004 \001(\t\022.\n\nexpires_at" +
+      "\030\005 \001(\0132\032.google.protobuf.Timestamp\022\016\n\006ap" +
+      "p_id\030\006 \001(\t\022\021\n\ttenant_id\030\007 \001(\t\022\020\n\010audienc" +
+      "e\030\010 \001(\t\"\271\001\n\017CapabilityCheck\0221\n\ncapabilit" +
+      "y\030\001 \001(\0162\035.defenderbridge.v1.Capability\022\021" +
+      "\n\tavailable\030\002 \001(\010\022\020\n\010required\030\003 \001(\010\022\034\n\024r" +
+      "equired_permissions\030\004 \003(\t\022\033\n\023missing_per" +
+      "missions\030\005 \003(\t\022\023\n\013description\030\006 \001(\t\"\212\001\n\013" +
+      "ProbeResult\022\021\n\tattempted\030\001 \001(\010\022\n\n\002ok\030\002 \001" +
+      "(\010\022\014\n\004call\030\003 \001(\t\022\023\n\013http_status\030\004 \001(\005\022*\n" +
+      "\007latency\030\005 \001(\0132\031.google.protobuf.Duratio" +
+      "n\022\r\n\005error\030\006 \001(\t*N\n\010RiskView\022\031\n\025RISK_VIE" +
+      "W_UNSPECIFIED\020\000\022\023\n\017RISK_VIEW_BASIC\020\001\022\022\n\016" +
+      "RISK_VIEW_FULL\020\002*j\n\016HuntingBackend\022\037\n\033HU" +
+      "NTING_BACKEND_UNSPECIFIED\020\000\022\031\n\025HUNTING_B" +
+      "ACKEND_GRAPH\020\001\022\034\n\030HUNTING_BACKEND_DEFEND" +
+      "ER\020\002*\372\001\n\nCapability\022\032\n\026CAPABILITY_UNSPEC" +
+      "IFIED\020\000\022\033\n\027CAPABILITY_MACHINE_RISK\020\001\022\036\n\032" +
+      "CAPABILITY_VULNERABILITIES\020\002\022\025\n\021CAPABILI" +
+      "TY_ALERTS\020\003\022\026\n\022CAPABILITY_ISOLATE\020\004\022\023\n\017C" +
+      "APABILITY_SCAN\020\005\022\026\n\022CAPABILITY_HUNTING\020\006" +
+      "\022\027\n\023CAPABILITY_SOFTWARE\020\007\022\036\n\032CAPABILITY_" +
+      "MACHINE_ACTIONS\020\0102\370\010\n\013RiskService\022]\n\017Get" +
+      "EndpointRisk\022).defenderbridge.v1.GetEndp" +
+      "ointRiskRequest\032\037.defenderbridge.v1.Endp" +
+      "ointRisk\022z\n\025BatchGetEndpointRisks\022/.defe" +
+      "nderbridge.v1.BatchGetEndpointRisksReque" +
+      "st\0320.defenderbridge.v1.BatchGetEndpointR" +
+      "isksResponse\022j\n\017StreamFleetRisk\022).defend" +
+      "erbridge.v1.StreamFleetRiskRequest\032*.def" +
+      "enderbridge.v1.StreamFleetRiskResponse0\001" +
+      "\022N\n\nGetMachine\022$.defenderbridge.v1.GetMa" +
+      "chineRequest\032\032.defenderbridge.v1.Machine" +
+      "\022_\n\014ListMachines\022&.defenderbridge.v1.Lis" +
+      "tMachinesRequest\032\'.defenderbridge.v1.Lis" +
+      "tMachinesResponse\022Y\n\nListAlerts\022$.defend" +
+      "erbridge.v1.ListAlertsRequest\032%.defender" +
+      "bridge.v1.ListAlertsResponse\022t\n\023ListVuln" +
+      "erabilities\022-.defenderbridge.v1.ListVuln" +
+      "erabilitiesRequest\032..defenderbridge.v1.L" +
+      "istVulnerabilitiesResponse\022Q\n\013GetSoftwar" +
+      "e\022%.defenderbridge.v1.GetSoftwareRequest" +
+      "\032\033.defenderbridge.v1.Software\022w\n\024ListSof" +
+      "twareMachines\022..defenderbridge.v1.ListSo" +
+      "ftwareMachinesRequest\032/.defenderbridge.v" +
+      "1.ListSoftwareMachinesResponse\022j\n\017RunHun" +
+      "tingQuery\022).defenderbridge.v1.RunHunting" +
+      "QueryRequest\032*.defenderbridge.v1.RunHunt" +
+      "ingQueryResponse0\001\022h\n\017CheckConnection\022)." +
+      "defenderbridge.v1.CheckConnectionRequest" +
+      "\032*.defenderbridge.v1.CheckConnectionResp" +
+      "onseB\307\001\n\025com.defenderbridge.v1B\020RiskServ" +
+      "iceProtoP\001ZWgithub.com/defender-bridge/d" +
+      "efender-bridge/clients/go/defenderbridge" +
+      "v1;defenderbridgev1\242\002\003DBX\252\002\021DefenderBrid" +
+      "ge.V1\312\002\021DefenderBridge\\V1\352\002\022DefenderBrid" +
+      "ge::V1b\006proto3"
     };
     descriptor = com.google.protobuf.Descriptors.FileDescriptor
       .internalBuildGeneratedFileFrom(descriptorData,
@@ -354,13 +379,13 @@ public final class RiskServiceProto extends com.google.protobuf.GeneratedFile {
     internal_static_defenderbridge_v1_GetEndpointRiskRequest_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_defenderbridge_v1_GetEndpointRiskRequest_descriptor,
-        new java.lang.String[] { "MachineId", "IpAddress", "Hostname", "Tenant", "BypassCache", "ObservedAt", "Endpoint", });
+        new java.lang.String[] { "MachineId", "IpAddress", "Hostname", "Tenant", "BypassCache", "ObservedAt", "View", "Endpoint", });
     internal_static_defenderbridge_v1_BatchGetEndpointRisksRequest_descriptor =
       getDescriptor().getMessageType(1);
     internal_static_defenderbridge_v1_BatchGetEndpointRisksRequest_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_defenderbridge_v1_BatchGetEndpointRisksRequest_descriptor,
-        new java.lang.String[] { "Requests", "Tenant", "BypassCache", });
+        new java.lang.String[] { "Requests", "Tenant", "BypassCache", "View", });
     internal_static_defenderbridge_v1_BatchGetEndpointRisksResponse_descriptor =
       getDescriptor().getMessageType(2);
     internal_static_defenderbridge_v1_BatchGetEndpointRisksResponse_fieldAccessorTable = new
@@ -390,7 +415,7 @@ public final class RiskServiceProto extends com.google.protobuf.GeneratedFile {
     internal_static_defenderbridge_v1_StreamFleetRiskRequest_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_defenderbridge_v1_StreamFleetRiskRequest_descriptor,
-        new java.lang.String[] { "Tenant", "RiskScore", "ExposureLevel", "HealthStatus", "OsPlatform", "MaxMachines", });
+        new java.lang.String[] { "Tenant", "RiskScore", "ExposureLevel", "HealthStatus", "OsPlatform", "MaxMachines", "View", });
     internal_static_defenderbridge_v1_StreamFleetRiskResponse_descriptor =
       getDescriptor().getMessageType(6);
     internal_static_defenderbridge_v1_StreamFleetRiskResponse_fieldAccessorTable = new
@@ -516,21 +541,27 @@ public final class RiskServiceProto extends com.google.protobuf.GeneratedFile {
     internal_static_defenderbridge_v1_CheckConnectionResponse_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_defenderbridge_v1_CheckConnectionResponse_descriptor,
-        new java.lang.String[] { "Token", "GrantedPermissions", "Capabilities", "Probe", "Ready", "AdminConsentReminder", "Cloud", "ApiUrl", "HuntingBackend", });
-    internal_static_defenderbridge_v1_TokenCheck_descriptor =
+        new java.lang.String[] { "Token", "GrantedPermissions", "Capabilities", "Probe", "Ready", "AdminConsentReminder", "Cloud", "ApiUrl", "HuntingBackend", "FleetTable", });
+    internal_static_defenderbridge_v1_FleetTableStatus_descriptor =
       getDescriptor().getMessageType(27);
+    internal_static_defenderbridge_v1_FleetTableStatus_fieldAccessorTable = new
+      com.google.protobuf.GeneratedMessage.FieldAccessorTable(
+        internal_static_defenderbridge_v1_FleetTableStatus_descriptor,
+        new java.lang.String[] { "Enabled", "Machines", "LastSweepFinished", "LastSweepDuration", "LastSweepUpstreamCalls", "LastSweepFailed", "LastSweepError", "NextSweep", "DataReadAt", "Generation", "FailedSweeps", "LastRefreshFinished", "RefreshUpstreamCalls", "RefreshedMachines", });
+    internal_static_defenderbridge_v1_TokenCheck_descriptor =
+      getDescriptor().getMessageType(28);
     internal_static_defenderbridge_v1_TokenCheck_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_defenderbridge_v1_TokenCheck_descriptor,
         new java.lang.String[] { "Ok", "Error", "AadstsCode", "Fix", "ExpiresAt", "AppId", "TenantId", "Audience", });
     internal_static_defenderbridge_v1_CapabilityCheck_descriptor =
-      getDescriptor().getMessageType(28);
+      getDescriptor().getMessageType(29);
     internal_static_defenderbridge_v1_CapabilityCheck_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_defenderbridge_v1_CapabilityCheck_descriptor,
         new java.lang.String[] { "Capability", "Available", "Required", "RequiredPermissions", "MissingPermissions", "Description", });
     internal_static_defenderbridge_v1_ProbeResult_descriptor =
-      getDescriptor().getMessageType(29);
+      getDescriptor().getMessageType(30);
     internal_static_defenderbridge_v1_ProbeResult_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_defenderbridge_v1_ProbeResult_descriptor,

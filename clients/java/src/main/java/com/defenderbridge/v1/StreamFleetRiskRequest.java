@@ -37,6 +37,7 @@ private static final long serialVersionUID = 0L;
     exposureLevel_ = 0;
     healthStatus_ = "";
     osPlatform_ = "";
+    view_ = 0;
   }
 
   public static final com.google.protobuf.Descriptors.Descriptor
@@ -269,6 +270,36 @@ private static final long serialVersionUID = 0L;
     return maxMachines_;
   }
 
+  public static final int VIEW_FIELD_NUMBER = 7;
+  private int view_ = 0;
+  /**
+   * <pre>
+   * Which fields of each machine's `EndpointRisk` are streamed (see RiskView). UNSPECIFIED:
+   * RISK_VIEW_FULL. RISK_VIEW_BASIC sends under a third of the bytes. An unknown value is
+   * INVALID_FIELD.
+   * </pre>
+   *
+   * <code>.defenderbridge.v1.RiskView view = 7;</code>
+   * @return The enum numeric value on the wire for view.
+   */
+  @java.lang.Override public int getViewValue() {
+    return view_;
+  }
+  /**
+   * <pre>
+   * Which fields of each machine's `EndpointRisk` are streamed (see RiskView). UNSPECIFIED:
+   * RISK_VIEW_FULL. RISK_VIEW_BASIC sends under a third of the bytes. An unknown value is
+   * INVALID_FIELD.
+   * </pre>
+   *
+   * <code>.defenderbridge.v1.RiskView view = 7;</code>
+   * @return The view.
+   */
+  @java.lang.Override public com.defenderbridge.v1.RiskView getView() {
+    com.defenderbridge.v1.RiskView result = com.defenderbridge.v1.RiskView.forNumber(view_);
+    return result == null ? com.defenderbridge.v1.RiskView.UNRECOGNIZED : result;
+  }
+
   private byte memoizedIsInitialized = -1;
   @java.lang.Override
   public final boolean isInitialized() {
@@ -301,6 +332,9 @@ private static final long serialVersionUID = 0L;
     if (maxMachines_ != 0) {
       output.writeInt32(6, maxMachines_);
     }
+    if (view_ != com.defenderbridge.v1.RiskView.RISK_VIEW_UNSPECIFIED.getNumber()) {
+      output.writeEnum(7, view_);
+    }
     getUnknownFields().writeTo(output);
   }
 
@@ -331,6 +365,10 @@ private static final long serialVersionUID = 0L;
       size += com.google.protobuf.CodedOutputStream
         .computeInt32Size(6, maxMachines_);
     }
+    if (view_ != com.defenderbridge.v1.RiskView.RISK_VIEW_UNSPECIFIED.getNumber()) {
+      size += com.google.protobuf.CodedOutputStream
+        .computeEnumSize(7, view_);
+    }
     size += getUnknownFields().getSerializedSize();
     memoizedSize = size;
     return size;
@@ -356,6 +394,7 @@ private static final long serialVersionUID = 0L;
         .equals(other.getOsPlatform())) return false;
     if (getMaxMachines()
         != other.getMaxMachines()) return false;
+    if (view_ != other.view_) return false;
     if (!getUnknownFields().equals(other.getUnknownFields())) return false;
     return true;
   }
@@ -379,6 +418,8 @@ private static final long serialVersionUID = 0L;
     hash = (53 * hash) + getOsPlatform().hashCode();
     hash = (37 * hash) + MAX_MACHINES_FIELD_NUMBER;
     hash = (53 * hash) + getMaxMachines();
+    hash = (37 * hash) + VIEW_FIELD_NUMBER;
+    hash = (53 * hash) + view_;
     hash = (29 * hash) + getUnknownFields().hashCode();
     memoizedHashCode = hash;
     return hash;
@@ -520,6 +561,7 @@ private static final long serialVersionUID = 0L;
       healthStatus_ = "";
       osPlatform_ = "";
       maxMachines_ = 0;
+      view_ = 0;
       return this;
     }
 
@@ -571,6 +613,9 @@ private static final long serialVersionUID = 0L;
       if (((from_bitField0_ & 0x00000020) != 0)) {
         result.maxMachines_ = maxMachines_;
       }
+      if (((from_bitField0_ & 0x00000040) != 0)) {
+        result.view_ = view_;
+      }
     }
 
     @java.lang.Override
@@ -608,6 +653,9 @@ private static final long serialVersionUID = 0L;
       }
       if (other.getMaxMachines() != 0) {
         setMaxMachines(other.getMaxMachines());
+      }
+      if (other.view_ != 0) {
+        setViewValue(other.getViewValue());
       }
       this.mergeUnknownFields(other.getUnknownFields());
       onChanged();
@@ -665,6 +713,11 @@ private static final long serialVersionUID = 0L;
               bitField0_ |= 0x00000020;
               break;
             } // case 48
+            case 56: {
+              view_ = input.readEnum();
+              bitField0_ |= 0x00000040;
+              break;
+            } // case 56
             default: {
               if (!super.parseUnknownField(input, extensionRegistry, tag)) {
                 done = true; // was an endgroup tag
@@ -1163,6 +1216,87 @@ private static final long serialVersionUID = 0L;
     public Builder clearMaxMachines() {
       bitField0_ = (bitField0_ & ~0x00000020);
       maxMachines_ = 0;
+      onChanged();
+      return this;
+    }
+
+    private int view_ = 0;
+    /**
+     * <pre>
+     * Which fields of each machine's `EndpointRisk` are streamed (see RiskView). UNSPECIFIED:
+     * RISK_VIEW_FULL. RISK_VIEW_BASIC sends under a third of the bytes. An unknown value is
+     * INVALID_FIELD.
+     * </pre>
+     *
+     * <code>.defenderbridge.v1.RiskView view = 7;</code>
+     * @return The enum numeric value on the wire for view.
+     */
+    @java.lang.Override public int getViewValue() {
+      return view_;
+    }
+    /**
+     * <pre>
+     * Which fields of each machine's `EndpointRisk` are streamed (see RiskView). UNSPECIFIED:
+     * RISK_VIEW_FULL. RISK_VIEW_BASIC sends under a third of the bytes. An unknown value is
+     * INVALID_FIELD.
+     * </pre>
+     *
+     * <code>.defenderbridge.v1.RiskView view = 7;</code>
+     * @param value The enum numeric value on the wire for view to set.
+     * @return This builder for chaining.
+     */
+    public Builder setViewValue(int value) {
+      view_ = value;
+      bitField0_ |= 0x00000040;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * Which fields of each machine's `EndpointRisk` are streamed (see RiskView). UNSPECIFIED:
+     * RISK_VIEW_FULL. RISK_VIEW_BASIC sends under a third of the bytes. An unknown value is
+     * INVALID_FIELD.
+     * </pre>
+     *
+     * <code>.defenderbridge.v1.RiskView view = 7;</code>
+     * @return The view.
+     */
+    @java.lang.Override
+    public com.defenderbridge.v1.RiskView getView() {
+      com.defenderbridge.v1.RiskView result = com.defenderbridge.v1.RiskView.forNumber(view_);
+      return result == null ? com.defenderbridge.v1.RiskView.UNRECOGNIZED : result;
+    }
+    /**
+     * <pre>
+     * Which fields of each machine's `EndpointRisk` are streamed (see RiskView). UNSPECIFIED:
+     * RISK_VIEW_FULL. RISK_VIEW_BASIC sends under a third of the bytes. An unknown value is
+     * INVALID_FIELD.
+     * </pre>
+     *
+     * <code>.defenderbridge.v1.RiskView view = 7;</code>
+     * @param value The view to set.
+     * @return This builder for chaining.
+     */
+    public Builder setView(com.defenderbridge.v1.RiskView value) {
+      if (value == null) { throw new NullPointerException(); }
+      bitField0_ |= 0x00000040;
+      view_ = value.getNumber();
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * Which fields of each machine's `EndpointRisk` are streamed (see RiskView). UNSPECIFIED:
+     * RISK_VIEW_FULL. RISK_VIEW_BASIC sends under a third of the bytes. An unknown value is
+     * INVALID_FIELD.
+     * </pre>
+     *
+     * <code>.defenderbridge.v1.RiskView view = 7;</code>
+     * @return This builder for chaining.
+     */
+    public Builder clearView() {
+      bitField0_ = (bitField0_ & ~0x00000040);
+      view_ = 0;
       onChanged();
       return this;
     }

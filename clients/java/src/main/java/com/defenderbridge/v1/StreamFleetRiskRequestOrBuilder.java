@@ -126,4 +126,27 @@ public interface StreamFleetRiskRequestOrBuilder extends
    * @return The maxMachines.
    */
   int getMaxMachines();
+
+  /**
+   * <pre>
+   * Which fields of each machine's `EndpointRisk` are streamed (see RiskView). UNSPECIFIED:
+   * RISK_VIEW_FULL. RISK_VIEW_BASIC sends under a third of the bytes. An unknown value is
+   * INVALID_FIELD.
+   * </pre>
+   *
+   * <code>.defenderbridge.v1.RiskView view = 7;</code>
+   * @return The enum numeric value on the wire for view.
+   */
+  int getViewValue();
+  /**
+   * <pre>
+   * Which fields of each machine's `EndpointRisk` are streamed (see RiskView). UNSPECIFIED:
+   * RISK_VIEW_FULL. RISK_VIEW_BASIC sends under a third of the bytes. An unknown value is
+   * INVALID_FIELD.
+   * </pre>
+   *
+   * <code>.defenderbridge.v1.RiskView view = 7;</code>
+   * @return The view.
+   */
+  com.defenderbridge.v1.RiskView getView();
 }
