@@ -18,6 +18,11 @@
 #            simulator's CPU is not counted), cache warmed first, then GetEndpointRisk by
 #            machine id: every call a cache hit (checked: 0 Defender calls during the load).
 #
+# Environment: SERVE_ADMIN_LISTEN (default 127.0.0.1:0: metrics recorded and served on a free
+# port; `off` records none) and SERVE_RUST_LOG (default info: one access line per call, to the
+# serve log) set what the measured service pays for observability; compare runs with
+# SERVE_ADMIN_LISTEN=off SERVE_RUST_LOG=warn to see that cost.
+#
 # Usage: scripts/bench-grpc.sh [--quick] [--rounds N] [--secs T] [--rate R] [--connections C]
 #          [--in-flight N] [--view basic|full] [--extra-hex HEX] [--no-closed] [--no-open]
 #   --quick          1 round of 2 s (a smoke run)
@@ -187,6 +192,7 @@ start_serve() { # NAME PORT [serve flags...]: the service against the simulator
   DEFENDER_TENANT_ID=00000000-0000-0000-0000-000000000001 \
   DEFENDER_CLIENT_ID=11111111-1111-1111-1111-111111111111 \
   DEFENDER_CLIENT_SECRET=sim-secret \
+  DEFENDER_BRIDGE_ADMIN_LISTEN="${SERVE_ADMIN_LISTEN:-127.0.0.1:0}" RUST_LOG="${SERVE_RUST_LOG:-info}" \
     "$bin" serve --config "$log/bench.toml" --listen "127.0.0.1:$port" "$@" >"$log/$name.log" 2>&1 &
   pid_of[$name]=$!
   pids+=("$!")

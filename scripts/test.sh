@@ -2,7 +2,8 @@
 # Runs every test: the proto checks (buf lint, format, breaking against the first published v1),
 # formatting and clippy (warnings are errors), the drift checks of the generated clients and of
 # the server's generated Rust code (src/proto/gen), the four client test suites and the README's
-# grpcurl examples against live demos, then the Rust unit and integration tests (real sockets,
+# grpcurl examples against live demos, the Helm chart (lint, template, assertions), then the Rust
+# unit and integration tests (real sockets,
 # the real gRPC stack, the simulator over HTTP). The last line is the summary of the whole run.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -12,7 +13,8 @@ mkdir -p target
 started=$SECONDS
 phase() { echo; echo "== $1 ($((SECONDS - started))s)"; }
 
-if ! command -v buf >/dev/null || ! command -v grpcurl >/dev/null; then
+if ! command -v buf >/dev/null || ! command -v grpcurl >/dev/null \
+  || ! command -v helm >/dev/null || ! command -v promtool >/dev/null; then
   scripts/install-tools.sh
 fi
 
@@ -46,6 +48,9 @@ scripts/clients-test.sh 2>&1 | tee target/clients-output.txt
 phase "README grpcurl examples"
 scripts/readme-grpcurl-test.sh 2>&1 | tee target/grpcurl-output.txt
 
+phase "Helm chart: lint, template, assertions"
+scripts/helm-test.sh 2>&1 | tee target/helm-output.txt
+
 # The fuzz targets' seed corpora replay on stable inside `cargo test` (tests/fuzz_corpus.rs).
 # Running libFuzzer itself (scripts/fuzz.sh, nightly, an instrumented cold build) is not part of
 # this command yet: its CI cost has not been measured (docs/fuzzing.md).
@@ -59,6 +64,6 @@ echo "== done in $((SECONDS - started))s"
 # One summary line for the whole run: cargo's tests, the client suites and the grpcurl examples.
 awk '
   /^test result:/ { p += $4; f += $6; i += $8 }
-  /^(clients|grpcurl): [0-9]+ passed, [0-9]+ failed/ { p += $2; f += $4 }
+  /^(clients|grpcurl|helm): [0-9]+ passed, [0-9]+ failed/ { p += $2; f += $4 }
   END { printf "%d passed, %d failed, %d skipped\n", p, f, i }
-' target/test-output.txt target/clients-output.txt target/grpcurl-output.txt
+' target/test-output.txt target/clients-output.txt target/grpcurl-output.txt target/helm-output.txt

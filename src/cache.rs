@@ -24,6 +24,7 @@ use std::borrow::Borrow;
 use std::future::Future;
 use std::hash::Hash;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use moka::future::Cache;
 
@@ -173,8 +174,30 @@ pub struct Served<V> {
     pub stale_because: Option<ServiceError>,
 }
 
+/// Counters of one cache, read by `/metrics` at scrape time (one relaxed add per event).
+#[derive(Debug, Default)]
+pub struct CacheCounters {
+    /// Fresh values served without a load.
+    pub hits: AtomicU64,
+    /// Loads made by this caller (a miss, or `bypass_cache`).
+    pub misses: AtomicU64,
+    /// Callers that waited for another caller's load of the same key (single-flight).
+    pub joins: AtomicU64,
+    /// Last good values served (`stale = true`) because the load failed.
+    pub stale_serves: AtomicU64,
+    /// Entries evicted to stay within the size bounds (not expiries).
+    pub evictions: AtomicU64,
+}
+
+impl CacheCounters {
+    fn add(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
 /// A fresh cache plus the last good values, with single-flight loads.
 struct StaleCache<K, V> {
+    counters: Arc<CacheCounters>,
     fresh: Cache<K, Arc<V>, Hasher>,
     last_good: Cache<K, Arc<V>, Hasher>,
     /// `bypass_cache` loads in progress: concurrent bypassing callers of one key join one load
@@ -193,6 +216,7 @@ where
         size: impl Fn(&V) -> usize + Send + Sync + Clone + 'static,
     ) -> Self {
         let floor = config.max_bytes.div_ceil(config.max_entries.max(1)).max(1);
+        let counters = Arc::new(CacheCounters::default());
         let build = |ttl| {
             let size = size.clone();
             Cache::builder()
@@ -201,13 +225,20 @@ where
                     u32::try_from((size(v) as u64).max(floor)).unwrap_or(u32::MAX)
                 })
                 .time_to_live(ttl)
-                .build_with_hasher(Hasher::default())
         };
+        let evictions = Arc::clone(&counters);
         Self {
-            fresh: build(ttl),
+            fresh: build(ttl)
+                .eviction_listener(move |_, _, cause| {
+                    if cause == moka::notification::RemovalCause::Size {
+                        CacheCounters::add(&evictions.evictions);
+                    }
+                })
+                .build_with_hasher(Hasher::default()),
+            counters,
             // The last good value outlives the fresh one: at least as long as `ttl`.
-            last_good: build(config.stale_max_age.max(ttl)),
-            bypass_loads: build(ttl),
+            last_good: build(config.stale_max_age.max(ttl)).build_with_hasher(Hasher::default()),
+            bypass_loads: build(ttl).build_with_hasher(Hasher::default()),
         }
     }
 
@@ -228,6 +259,7 @@ where
     {
         if !bypass {
             if let Some(value) = self.fresh.get(key).await {
+                CacheCounters::add(&self.counters.hits);
                 return Ok(Served {
                     value,
                     cached: true,
@@ -263,6 +295,11 @@ where
         };
         match loaded {
             Ok((value, cached)) => {
+                CacheCounters::add(if cached {
+                    &self.counters.joins
+                } else {
+                    &self.counters.misses
+                });
                 if !cached {
                     self.last_good.insert(key.clone(), value.clone()).await;
                 }
@@ -273,11 +310,14 @@ where
                 })
             }
             Err(err) => match self.stale(key, &err).await {
-                Some(value) => Ok(Served {
-                    value,
-                    cached: true,
-                    stale_because: Some(err),
-                }),
+                Some(value) => {
+                    CacheCounters::add(&self.counters.stale_serves);
+                    Ok(Served {
+                        value,
+                        cached: true,
+                        stale_because: Some(err),
+                    })
+                }
                 None => Err(err),
             },
         }
@@ -418,7 +458,12 @@ impl RiskCache {
         // Boxed: moka's `get` future is ~730 bytes; inline, it makes the handler's future too
         // big for glibc's thread cache (1 KiB), and that allocation then takes the arena lock
         // on every call (measured: ~0.4 µs per hit). Two small allocations are cheaper.
-        Box::pin(self.risk.fresh.get(key.as_bytes())).await
+        let found = Box::pin(self.risk.fresh.get(key.as_bytes())).await;
+        if found.is_some() {
+            // A miss here is counted by the load that follows.
+            CacheCounters::add(&self.risk.counters.hits);
+        }
+        found
     }
 
     /// The last good risk, when `err` allows serving one.
@@ -460,6 +505,8 @@ impl RiskCache {
     {
         if !bypass {
             if let Some(err) = self.known_missing(key).await {
+                // A remembered NOT_FOUND is a look-up served without a load.
+                CacheCounters::add(&self.lookups.counters.hits);
                 return Err(err);
             }
         }
@@ -509,6 +556,23 @@ impl RiskCache {
         self.risk.fresh.invalidate(&key).await;
         let lookup = LookupKey::new(tenant, &EndpointKey::MachineId(machine_id.to_string()));
         self.negative.invalidate(&lookup).await;
+    }
+
+    /// The counters of each cache, by the `cache` label of `/metrics`: `risk`, `lookup`.
+    pub fn counters(&self) -> [(&'static str, &CacheCounters); 2] {
+        [
+            ("risk", self.risk.counters.as_ref()),
+            ("lookup", self.lookups.counters.as_ref()),
+        ]
+    }
+
+    /// Entries of each cache now (fresh maps, moka's estimate), by `cache` label.
+    pub fn entry_counts(&self) -> [(&'static str, u64); 3] {
+        [
+            ("risk", self.risk.fresh.entry_count()),
+            ("lookup", self.lookups.fresh.entry_count()),
+            ("negative", self.negative.entry_count()),
+        ]
     }
 
     /// Number of fresh risk entries (after pending maintenance), for tests and metrics.

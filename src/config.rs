@@ -18,6 +18,7 @@ use url::Url;
 
 use crate::defender::{Cloud, Credential, DefenderSettings, RateLimitSettings};
 
+pub mod admin;
 mod callers;
 pub(crate) mod file;
 pub mod fleet;
@@ -294,6 +295,11 @@ pub struct ServeArgs {
         value_name = "N"
     )]
     pub caller_heavy_max_concurrent: Option<u64>,
+    /// Admin HTTP listener for /metrics, /healthz and /readyz (plain HTTP, no caller
+    /// authentication: keep it on loopback or a pod network), or `off`.
+    /// [default: 127.0.0.1:9464; port 0 when --listen has port 0]
+    #[arg(long, env = "DEFENDER_BRIDGE_ADMIN_LISTEN", value_name = "ADDR")]
+    pub admin_listen: Option<String>,
     /// The fleet table's flags (docs/fleet-table.md).
     #[command(flatten)]
     pub fleet: fleet::FleetArgs,
@@ -339,6 +345,7 @@ struct FileConfig {
     allowed_hosts: Option<Vec<String>>,
     grpc_web: Option<bool>,
     grpc_web_origins: Option<Vec<String>>,
+    admin_listen: Option<String>,
     #[serde(default)]
     fleet: fleet::FileFleet,
 }
@@ -445,6 +452,8 @@ pub struct Config {
     pub grpc_web_origins: Vec<String>,
     /// Default per-caller limits (used only with a callers file).
     pub caller_limits: crate::auth::CallerLimitSettings,
+    /// Admin HTTP listener (`/metrics`, `/healthz`, `/readyz`); `None` when `off`.
+    pub admin_listen: Option<SocketAddr>,
     /// The fleet table (docs/fleet-table.md).
     pub fleet: fleet::FleetConfig,
 }
@@ -511,6 +520,12 @@ impl Config {
                 .or(file.caller_heavy_max_concurrent),
         ])?;
         let server_limits = limits::resolve(args, file.limits)?;
+        let admin_listen = admin::resolve(
+            args.admin_listen
+                .as_deref()
+                .or(file.admin_listen.as_deref()),
+            listen,
+        )?;
         let fleet = fleet::resolve(&args.fleet, file.fleet)?;
 
         let defender = if enabled {
@@ -581,6 +596,7 @@ impl Config {
             grpc_web: security.grpc_web,
             grpc_web_origins: security.grpc_web_origins,
             caller_limits,
+            admin_listen,
             fleet,
         })
     }

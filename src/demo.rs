@@ -28,6 +28,9 @@ pub struct DemoOptions {
     /// Serve TLS with client certificates required, and a callers file (throw-away CA, server
     /// and client certificates, API key).
     pub tls: bool,
+    /// Admin listener (`/metrics`, `/healthz`, `/readyz`): an address or `off`; `None` picks a
+    /// free loopback port (several demos run side by side in the client tests).
+    pub admin_listen: Option<String>,
     /// With `tls`: write the generated files into this folder (created when missing) instead of
     /// a temporary one; they are removed from it when the demo stops.
     pub tls_dir: Option<std::path::PathBuf>,
@@ -87,6 +90,12 @@ pub async fn start(options: DemoOptions) -> Result<RunningDemo, DemoError> {
             source,
         })?;
     let mut args = service_args(&sim, &sim_config, options.listen);
+    args.admin_listen = Some(
+        options
+            .admin_listen
+            .clone()
+            .unwrap_or_else(|| "127.0.0.1:0".into()),
+    );
     // The demo serves the whole fleet warm (docs/fleet-table.md).
     args.fleet.fleet_sync = Some(true);
     let tls = if options.tls {
@@ -131,10 +140,12 @@ impl RunningDemo {
         let addr = self.server.addr;
         let id = self.sim.fleet().sample_machine_id().to_string();
         let sim = self.sim.base_url();
+        let admin = self.admin_line();
         format!(
             "defender-bridge demo is up.\n\
              \n  gRPC service:        {addr}  (plaintext, loopback only)\
              \n  Defender simulator:  {sim}  (request log: {sim}/_sim/requests)\
+             \n  {admin}\
              \n\nTry it (grpcurl needs no .proto files: the service serves reflection):\n\
              \n  grpcurl -plaintext {addr} list\
              \n  grpcurl -plaintext {addr} describe defenderbridge.v1.RiskService\
@@ -152,6 +163,7 @@ impl RunningDemo {
         let id = self.sim.fleet().sample_machine_id().to_string();
         let sim = self.sim.base_url();
         let dir = tls.dir().display();
+        let admin = self.admin_line();
         let key = tls.api_key.expose_secret();
         let client = tls::CLIENT_IDENTITY;
         let creds = format!("-cacert {dir}/ca.pem -cert {dir}/client.pem -key {dir}/client.key");
@@ -159,6 +171,7 @@ impl RunningDemo {
             "defender-bridge demo is up, with TLS and client certificates required (mTLS).\n\
              \n  gRPC service:        {addr}  (TLS 1.2/1.3, loopback only)\
              \n  Defender simulator:  {sim}  (request log: {sim}/_sim/requests)\
+             \n  {admin}\
              \n  throw-away files:    {dir}  (removed when the demo stops)\
              \n    ca.pem             CA of the server and client certificates\
              \n    server.pem/.key    server certificate (localhost, 127.0.0.1, ::1)\
@@ -174,6 +187,16 @@ impl RunningDemo {
              \n  grpcurl {creds} -H 'authorization: Bearer {key}' {addr} defenderbridge.v1.RiskService/CheckConnection\
              \n\nPress Ctrl-C to stop.\n"
         )
+    }
+
+    /// The banner's admin line: where `/metrics` is, or that it is off.
+    fn admin_line(&self) -> String {
+        match self.server.admin_addr() {
+            Some(admin) => {
+                format!("admin (HTTP):        http://{admin}/metrics  /healthz  /readyz")
+            }
+            None => "admin (HTTP):        off".to_string(),
+        }
     }
 
     /// Stops the service, then the simulator.
@@ -197,6 +220,7 @@ mod tests {
             machines: 1,
             seed: 1,
             tls: false,
+            admin_listen: None,
             tls_dir: None,
         };
         let err = start(options).await.err().expect("refused");

@@ -27,8 +27,11 @@
 //! - [`tls`]: the rustls crypto provider of outgoing HTTPS (ring), installed before any client.
 //! - [`software`]: `GetSoftware` and `ListSoftwareMachines` (paged machine references).
 //! - [`telemetry`]: logging set-up: human-readable or JSON lines.
+//! - [`metrics`]: Prometheus series (per-RPC timing, Defender calls, caches, actions).
+//! - [`admin`]: the admin HTTP listener: `/metrics`, `/healthz`, `/readyz`.
 
 pub mod actions;
+pub mod admin;
 pub mod auth;
 pub mod cache;
 pub mod check;
@@ -40,6 +43,7 @@ pub mod fleet;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod hunting;
+pub mod metrics;
 pub mod paging;
 pub mod proto;
 pub mod reflection;

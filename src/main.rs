@@ -91,6 +91,10 @@ struct DemoArgs {
     /// grpcurl commands that use them.
     #[arg(long)]
     tls: bool,
+    /// Admin HTTP listener (/metrics, /healthz, /readyz): an address, or `off`. [default: a
+    /// free loopback port, printed in the banner]
+    #[arg(long, value_name = "ADDR")]
+    admin_listen: Option<String>,
     /// With --tls: write those files into DIR (created when missing; files of an earlier demo
     /// are replaced) instead of a temporary folder, so that scripts and tests can find them.
     /// The files are removed when the demo stops.
@@ -221,6 +225,7 @@ async fn run_demo(args: DemoArgs) -> ExitCode {
         machines: args.machines,
         seed: args.seed,
         tls: args.tls,
+        admin_listen: args.admin_listen,
         tls_dir: args.tls_dir,
     };
     // Installed before anything starts, so an early SIGTERM still drains.

@@ -84,6 +84,7 @@ pub struct RunningServer {
     shutdown: Option<oneshot::Sender<()>>,
     task: JoinHandle<Result<(), ServerError>>,
     tls: Option<TlsReloader>,
+    admin: Option<crate::admin::AdminServer>,
 }
 
 impl RunningServer {
@@ -92,15 +93,24 @@ impl RunningServer {
         self.tls.as_ref()
     }
 
+    /// The admin listener's address (`/metrics`, `/healthz`, `/readyz`); `None` when `off`.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin.as_ref().map(|a| a.addr)
+    }
+
     /// Stops accepting, drains in-flight calls and waits for the server to end.
     pub async fn shutdown(mut self) -> Result<(), ServerError> {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
-        match self.task.await {
+        let result = match self.task.await {
             Ok(result) => result,
             Err(join) => Err(ServerError::Task(join.to_string())),
+        };
+        if let Some(admin) = self.admin.take() {
+            admin.shutdown().await;
         }
+        result
     }
 }
 
@@ -121,6 +131,7 @@ pub async fn spawn_on(config: Config, listener: TcpListener) -> Result<RunningSe
     })?;
     let (tx, rx) = oneshot::channel::<()>();
     let prepared = prepare(config).await?;
+    let admin = start_admin(&prepared.state).await?;
     let tls = prepared.tls.as_ref().map(|t| t.reloader.clone());
     let task = tokio::spawn(run(prepared, listener, async move {
         let _ = rx.await;
@@ -130,7 +141,22 @@ pub async fn spawn_on(config: Config, listener: TcpListener) -> Result<RunningSe
         shutdown: Some(tx),
         task,
         tls,
+        admin,
     })
+}
+
+/// Binds and starts the admin listener unless it is `off`.
+async fn start_admin(
+    state: &Arc<AppState>,
+) -> Result<Option<crate::admin::AdminServer>, ServerError> {
+    let Some(addr) = state.config.admin_listen else {
+        return Ok(None);
+    };
+    let bind_error = |source| ServerError::Bind { addr, source };
+    let listener = TcpListener::bind(addr).await.map_err(bind_error)?;
+    let admin =
+        crate::admin::AdminServer::spawn(listener, Arc::clone(state)).map_err(bind_error)?;
+    Ok(Some(admin))
 }
 
 /// Serves on `config.listen` until `signal` completes, then drains and returns.
@@ -143,13 +169,19 @@ pub async fn serve(
         .await
         .map_err(|source| ServerError::Bind { addr, source })?;
     let prepared = prepare(config).await?;
+    let admin = start_admin(&prepared.state).await?;
     tracing::info!(
         %addr,
         tls = prepared.tls.is_some(),
         grpc_web = prepared.grpc_web,
+        admin = %admin.as_ref().map_or_else(|| "off".to_string(), |a| a.addr.to_string()),
         "defender-bridge listening"
     );
-    run(prepared, listener, signal).await?;
+    let result = run(prepared, listener, signal).await;
+    if let Some(admin) = admin {
+        admin.shutdown().await;
+    }
+    result?;
     tracing::info!("defender-bridge stopped");
     Ok(())
 }
@@ -301,7 +333,9 @@ async fn build(state: Arc<AppState>) -> Result<Router, ServerError> {
         // Inside gRPC-Web: counts calls in flight per connection for the idle timeout.
         .layer(conn::ActivityLayer)
         // Innermost, so it sees the gRPC method path and the connection's client certificate.
-        .layer(crate::auth::AuthLayer::new(auth))
+        .layer(
+            crate::auth::AuthLayer::new(auth).with_observer(crate::auth::CallObserver::new(&state)),
+        )
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)

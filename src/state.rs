@@ -43,6 +43,8 @@ pub struct AppState {
     pub fleet_streams: Arc<Semaphore>,
     /// Set to true when shutdown starts: server streams end with SERVER_SHUTTING_DOWN.
     pub shutdown: tokio::sync::watch::Sender<bool>,
+    /// Prometheus series of this server (`/metrics` on the admin listener).
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl AppState {
@@ -58,7 +60,9 @@ impl AppState {
             None => PageTokenSigner::random(),
         };
         let cache = Arc::new(RiskCache::new(&config.cache));
+        let metrics = Arc::new(crate::metrics::Metrics::new(defender.as_ref(), &cache));
         Ok(Self {
+            metrics,
             fleet_streams: Arc::new(Semaphore::new(
                 config.limits.max_fleet_streams.min(Semaphore::MAX_PERMITS),
             )),

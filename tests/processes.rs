@@ -72,6 +72,8 @@ fn spawn_serve(
         .env("RUST_LOG", "trace")
         .env("DEFENDER_BRIDGE_SHUTDOWN_GRACE_SECS", "2")
         .env("DEFENDER_BRIDGE_LISTEN", format!("127.0.0.1:{port}"))
+        // Several of these tests (and other checkouts' runs) share the machine: no fixed port.
+        .env("DEFENDER_BRIDGE_ADMIN_LISTEN", "127.0.0.1:0")
         .env(
             "DEFENDER_BRIDGE_LOG_FORMAT",
             if json { "json" } else { "human" },
@@ -158,11 +160,46 @@ async fn the_client_secret_appears_in_no_log_line_and_sigterm_drains() {
                     "an object, not a string: {line}"
                 );
             }
+            // One access line per RPC, inside the call's `rpc` span.
+            let access: Vec<serde_json::Value> = logs
+                .lines()
+                .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+                .filter(|l| l["target"] == "defender_bridge::access")
+                .collect();
+            let methods: Vec<&str> = access
+                .iter()
+                .filter_map(|l| l["spans"][0]["method"].as_str())
+                .collect();
+            assert_eq!(
+                methods,
+                [
+                    "/defenderbridge.v1.RiskService/CheckConnection",
+                    "/defenderbridge.v1.ActionService/RunAntivirusScan"
+                ],
+                "{logs}"
+            );
+            for line in &access {
+                assert_eq!(line["level"], "INFO", "{line}");
+                assert_eq!(line["code"], "OK", "{line}");
+                assert_eq!(line["spans"][0]["name"], "rpc", "{line}");
+                assert_eq!(line["spans"][0]["caller"], "anonymous", "{line}");
+                assert_eq!(line["tenant"], config.tenant_id.as_str(), "{line}");
+                assert!(line["duration_ms"].as_f64().is_some(), "{line}");
+                assert!(
+                    line["upstream_calls"].as_u64().is_some_and(|n| n >= 1),
+                    "{line}"
+                );
+            }
         } else {
             assert!(
                 !logs.contains('\u{1b}'),
                 "no terminal colours in a log file:\n{logs}"
             );
+            let access = logs
+                .lines()
+                .filter(|l| l.contains("defender_bridge::access") && l.contains("rpc finished"))
+                .count();
+            assert_eq!(access, if good { 2 } else { 1 }, "{logs}");
         }
         sim.shutdown().await;
     }
@@ -285,6 +322,22 @@ async fn demo_serves_with_zero_configuration_and_prints_grpcurl_commands() {
         .expect("rpc")
         .into_inner();
     assert!(resp.ready, "the demo's simulator grants every permission");
+    // The admin listener, on a free port named in the banner.
+    let metrics_url = banner
+        .split_whitespace()
+        .find(|w| w.starts_with("http://127.0.0.1:") && w.ends_with("/metrics"))
+        .unwrap_or_else(|| panic!("an admin /metrics URL in the banner:\n{banner}"));
+    defender_bridge::tls::install_crypto_provider();
+    let text = reqwest::get(metrics_url)
+        .await
+        .expect("admin answers")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        text.contains("rpc_server_call_duration_seconds_count{rpc_method=\"defenderbridge.v1.RiskService/CheckConnection\",rpc_response_status_code=\"OK\"} 1"),
+        "{text}"
+    );
     let code = tokio::task::spawn_blocking(move || terminate(&mut child))
         .await
         .expect("join");

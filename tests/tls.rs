@@ -311,6 +311,7 @@ async fn demo_tls_serves_mtls_with_the_files_it_wrote() {
         machines: 10,
         seed: 1,
         tls: true,
+        admin_listen: None,
         tls_dir: None,
     })
     .await
@@ -366,6 +367,7 @@ async fn demo_tls_dir_holds_the_files_and_the_api_key_until_the_demo_stops() {
         machines: 10,
         seed: 1,
         tls: true,
+        admin_listen: None,
         tls_dir: Some(dir.clone()),
     })
     .await

@@ -68,6 +68,8 @@ enum Sink {
 #[derive(Clone)]
 pub struct AuditLog {
     sink: Sink,
+    /// Records that could not be written (shared by clones; read by `/metrics`).
+    failures: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl std::fmt::Debug for AuditLog {
@@ -85,6 +87,7 @@ impl AuditLog {
         let Some(path) = path else {
             return Ok(Self {
                 sink: Sink::Tracing,
+                failures: Arc::default(),
             });
         };
         let err = |source| AuditError {
@@ -108,7 +111,13 @@ impl AuditLog {
                 file: Arc::new(Mutex::new(file)),
                 sync,
             },
+            failures: Arc::default(),
         })
+    }
+
+    /// Records that could not be written so far.
+    pub fn write_failures(&self) -> u64 {
+        self.failures.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// True when records go to a file (durably).
@@ -119,6 +128,15 @@ impl AuditLog {
     /// Appends `record` (an [`AuditRecord`], or another record such as a hunting query's) as
     /// one line and fsyncs it.
     pub async fn append<R: Serialize>(&self, record: &R) -> Result<(), AuditError> {
+        let result = self.write(record).await;
+        if result.is_err() {
+            self.failures
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        result
+    }
+
+    async fn write<R: Serialize>(&self, record: &R) -> Result<(), AuditError> {
         let mut line = serde_json::to_string(record).map_err(|e| AuditError {
             path: PathBuf::new(),
             source: std::io::Error::other(e),

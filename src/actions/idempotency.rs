@@ -258,7 +258,8 @@ fn spawn_run<W, F, A, AF>(
         look_now: Arc::default(),
     };
     let work = work(interim);
-    tokio::spawn(async move {
+    // Part of the first caller's RPC: its Defender requests count in that call's access line.
+    tokio::spawn(crate::metrics::in_current_call(async move {
         let result = work.await;
         let settled = Arc::new(Settled {
             fingerprint,
@@ -269,7 +270,7 @@ fn spawn_run<W, F, A, AF>(
         let done = Arc::clone(&settled);
         after(done).await;
         tx.send_replace(Some(Progress::Settled(settled)));
-    });
+    }));
 }
 
 /// The first caller's answer: the settled result or the unsettled answer, whichever comes first.

@@ -9,30 +9,42 @@
 //! `rpc` with the method and the caller's identity.
 //!
 //! Without an [`Authenticator`] (no callers file) the layer only adds the span.
+//!
+//! The same point times every call, records its metrics and writes its access line
+//! ([`super::observe`]), refused calls included.
 
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use tonic::body::Body;
 use tonic::transport::server::{TcpConnectInfo, TlsConnectInfo};
-use tracing::Instrument as _;
 
 use super::limits::Admission;
+use super::observe::{CallObserver, observe};
 use super::roles::{self, Access};
 use super::{Authenticator, VerifiedIdentity};
 use crate::error::ServiceError;
-use crate::server::conn::GuardedBody;
 
 /// See the module docs.
 #[derive(Clone, Debug, Default)]
 pub struct AuthLayer {
     auth: Option<Arc<Authenticator>>,
+    observer: CallObserver,
 }
 
 impl AuthLayer {
     /// Enforces `auth`; `None` lets every call through as anonymous.
     pub fn new(auth: Option<Arc<Authenticator>>) -> Self {
-        Self { auth }
+        Self {
+            auth,
+            observer: CallObserver::default(),
+        }
+    }
+
+    /// Times, counts and logs every call with `observer`.
+    pub fn with_observer(mut self, observer: CallObserver) -> Self {
+        self.observer = observer;
+        self
     }
 }
 
@@ -42,6 +54,7 @@ impl<S> tower::Layer<S> for AuthLayer {
         AuthService {
             inner,
             auth: self.auth.clone(),
+            observer: self.observer.clone(),
         }
     }
 }
@@ -51,6 +64,7 @@ impl<S> tower::Layer<S> for AuthLayer {
 pub struct AuthService<S> {
     inner: S,
     auth: Option<Arc<Authenticator>>,
+    observer: CallObserver,
 }
 
 /// The verified client certificate chain of the call's connection, if it came over mTLS.
@@ -123,30 +137,31 @@ where
         let path = req.uri().path().to_string();
         let Some(auth) = self.auth.as_ref() else {
             let span = tracing::info_span!("rpc", method = %path, caller = "anonymous");
-            return Box::pin(inner.call(req).instrument(span));
+            return observe(&self.observer, &path, span, inner.call(req), None);
         };
         match check(auth, &req, &path) {
             Err(err) => {
                 tracing::info!(method = %path, reason = err.reason(), "call refused: {err}");
                 let status = tonic::Status::from(err);
-                Box::pin(async move { Ok(status.into_http()) })
+                let span = tracing::info_span!("rpc", method = %path, caller = "refused");
+                let answer = async move { Ok::<_, S::Error>(status.into_http()) };
+                observe(&self.observer, &path, span, answer, None)
             }
             Ok(None) => {
                 let span = tracing::info_span!("rpc", method = %path, caller = "unauthenticated");
-                Box::pin(inner.call(req).instrument(span))
+                observe(&self.observer, &path, span, inner.call(req), None)
             }
             Ok(Some((identity, admission))) => {
                 let span = tracing::info_span!("rpc", method = %path, caller = %identity.label);
                 req.extensions_mut().insert(identity);
-                let call = inner.call(req);
-                Box::pin(
-                    async move {
-                        let response = call.await?;
-                        // The slot is held until the response body is dropped: a stream keeps
-                        // it until it ends.
-                        Ok(response.map(|body| Body::new(GuardedBody::new(body, admission))))
-                    }
-                    .instrument(span),
+                // The slots are held until the response body is dropped: a stream keeps them
+                // until it ends.
+                observe(
+                    &self.observer,
+                    &path,
+                    span,
+                    inner.call(req),
+                    Some(admission),
                 )
             }
         }

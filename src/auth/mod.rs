@@ -16,6 +16,7 @@ pub mod jwks_url;
 pub mod jwt;
 pub mod layer;
 pub mod limits;
+mod observe;
 pub mod reload;
 pub mod roles;
 
@@ -28,6 +29,7 @@ use time::OffsetDateTime;
 pub use callers_file::{Callers, CallersError, LimitOverrides};
 pub use layer::AuthLayer;
 pub use limits::{CallerLimitSettings, CallerLimiter};
+pub use observe::CallObserver;
 pub use roles::{Access, Role, Weight};
 
 use crate::error::ServiceError;

@@ -7,7 +7,7 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::time::{Duration, Instant as StdInstant, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
@@ -90,7 +90,14 @@ pub(crate) struct TokenProvider {
     timeout: Duration,
     cache: Cache<TokenKey, Arc<AccessToken>>,
     fetches: AtomicU64,
+    failures: AtomicU64,
+    /// The last token request's result: [`LAST_NONE`], [`LAST_OK`] or [`LAST_FAILED`].
+    last: AtomicU8,
 }
+
+const LAST_NONE: u8 = 0;
+const LAST_OK: u8 = 1;
+const LAST_FAILED: u8 = 2;
 
 /// Entra's token response. `expires_in` is a number (v2) or a string (v1).
 #[derive(Deserialize)]
@@ -139,12 +146,28 @@ impl TokenProvider {
                 .expire_after(TokenExpiry)
                 .build(),
             fetches: AtomicU64::new(0),
+            failures: AtomicU64::new(0),
+            last: AtomicU8::new(LAST_NONE),
         })
     }
 
     /// Token requests sent so far (for stats and tests).
     pub(crate) fn fetch_count(&self) -> u64 {
         self.fetches.load(Ordering::Relaxed)
+    }
+
+    /// Token requests that failed so far.
+    pub(crate) fn failure_count(&self) -> u64 {
+        self.failures.load(Ordering::Relaxed)
+    }
+
+    /// Whether the last token request succeeded; `None` before the first one.
+    pub(crate) fn last_succeeded(&self) -> Option<bool> {
+        match self.last.load(Ordering::Relaxed) {
+            LAST_OK => Some(true),
+            LAST_FAILED => Some(false),
+            _ => None,
+        }
     }
 
     fn key(&self, scope: TokenScope) -> TokenKey {
@@ -183,6 +206,18 @@ impl TokenProvider {
 
     async fn fetch(&self, scope: TokenScope) -> Result<Arc<AccessToken>, DefenderError> {
         self.fetches.fetch_add(1, Ordering::Relaxed);
+        crate::metrics::CallContext::count_upstream();
+        let result = self.request_token(scope).await;
+        if result.is_ok() {
+            self.last.store(LAST_OK, Ordering::Relaxed);
+        } else {
+            self.failures.fetch_add(1, Ordering::Relaxed);
+            self.last.store(LAST_FAILED, Ordering::Relaxed);
+        }
+        result
+    }
+
+    async fn request_token(&self, scope: TokenScope) -> Result<Arc<AccessToken>, DefenderError> {
         let scope_value = match scope {
             TokenScope::Defender => self.defender_scope,
             TokenScope::Graph => self.graph_scope,

@@ -241,7 +241,13 @@ impl Executor {
             .acquire(&self.tenant, call.family, Some(latest_start))
             .await
         {
-            Ok(permit) => Ok(permit),
+            Ok(permit) => {
+                let waited = now.elapsed();
+                if !waited.is_zero() {
+                    self.stats.record_budget_wait(call.family, waited);
+                }
+                Ok(permit)
+            }
             Err(err) => {
                 self.stats.record_budget_refusal(call.family);
                 Err(err)
@@ -275,6 +281,7 @@ impl Executor {
             _ => (call.timeout, false),
         };
         let is_action = call.retry == RetryClass::Never;
+        let started = std::time::Instant::now();
         let mut request = self
             .http
             .request(call.method.clone(), call.url.clone())
@@ -302,7 +309,8 @@ impl Executor {
         };
         let (status, retry_after, answer) = match tokio::time::timeout(timeout, exchange).await {
             Err(_) => {
-                self.stats.record(call.family, Outcome::Transport);
+                self.stats
+                    .record(call.family, Outcome::Transport, started.elapsed());
                 tracing::debug!(attempt = retries, "attempt timed out");
                 if limited_by_deadline && !is_action {
                     return Err(Failure::Fatal(DefenderError::DeadlineExceeded));
@@ -318,7 +326,8 @@ impl Executor {
                 });
             }
             Ok(Err(error)) => {
-                self.stats.record(call.family, Outcome::Transport);
+                self.stats
+                    .record(call.family, Outcome::Transport, started.elapsed());
                 tracing::debug!(attempt = retries, error = %error, "attempt failed");
                 let timed_out = matches!(error, DefenderError::Transport { timeout: true, .. });
                 return Err(Failure::Transient {
@@ -329,7 +338,8 @@ impl Executor {
             }
             Ok(Ok(answer)) => answer,
         };
-        self.stats.record(call.family, Outcome::Status(status));
+        self.stats
+            .record(call.family, Outcome::Status(status), started.elapsed());
         let body = match answer {
             Answer::Body(body) if !(200..300).contains(&status) => body,
             answer => {

@@ -108,7 +108,12 @@ pub async fn run_query(
         .await
         .map_err(|e| hunting_error(e, backend))?;
     let (tx, rx) = mpsc::channel(CHANNEL_MESSAGES);
-    tokio::spawn(stream::forward(upstream, backend, request.batch_rows, tx));
+    tokio::spawn(crate::metrics::in_current_call(stream::forward(
+        upstream,
+        backend,
+        request.batch_rows,
+        tx,
+    )));
     Ok(rx)
 }
 

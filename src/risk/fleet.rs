@@ -119,14 +119,15 @@ pub struct FleetRequest {
 /// the error.
 pub fn stream_fleet(request: FleetRequest) -> mpsc::Receiver<Result<FleetItem, ServiceError>> {
     let (tx, rx) = mpsc::channel(256);
-    tokio::spawn(async move {
+    // Run as part of the RPC: its upstream requests count in the call's access line.
+    tokio::spawn(crate::metrics::in_current_call(async move {
         let result = produce(&request, &tx).await;
         let last = match result {
             Ok(summary) => Ok(FleetItem::Summary(summary)),
             Err(err) => Err(err),
         };
         let _ = tx.send(last).await;
-    });
+    }));
     rx
 }
 

@@ -12,6 +12,7 @@
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
@@ -75,6 +76,59 @@ type SweepKey = (String, SweepNeeds);
 pub struct Sweeps {
     active_alerts: Mutex<HashMap<String, u64>>,
     fleet: Mutex<HashMap<SweepKey, Weak<Slot>>>,
+    /// Sweeps made and their durations (`/metrics`).
+    pub stats: SweepStats,
+}
+
+/// Fleet sweeps by outcome and their duration: `defender_bridge_fleet_sweeps_total` and
+/// `defender_bridge_fleet_sweep_duration_seconds`. [`SweepStats::record`] is the hook for any
+/// bulk sweep of the fleet (the streams' shared sweep records here).
+#[derive(Debug)]
+pub struct SweepStats {
+    ok: AtomicU64,
+    failed: AtomicU64,
+    duration: prometheus::Histogram,
+}
+
+impl Default for SweepStats {
+    fn default() -> Self {
+        #[allow(clippy::expect_used)]
+        let duration = prometheus::Histogram::with_opts(
+            prometheus::HistogramOpts::new(
+                "defender_bridge_fleet_sweep_duration_seconds",
+                "Duration of bulk reads of the whole fleet (alerts, vulnerabilities, CVEs).",
+            )
+            .buckets(vec![0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0]),
+        )
+        .expect("static histogram options are valid");
+        Self {
+            ok: AtomicU64::new(0),
+            failed: AtomicU64::new(0),
+            duration,
+        }
+    }
+}
+
+impl SweepStats {
+    /// Records one sweep.
+    pub fn record(&self, elapsed: Duration, ok: bool) {
+        let counter = if ok { &self.ok } else { &self.failed };
+        counter.fetch_add(1, Ordering::Relaxed);
+        self.duration.observe(elapsed.as_secs_f64());
+    }
+
+    /// Sweeps so far: (succeeded, failed).
+    pub fn counts(&self) -> (u64, u64) {
+        (
+            self.ok.load(Ordering::Relaxed),
+            self.failed.load(Ordering::Relaxed),
+        )
+    }
+
+    /// The duration histogram (registered by `crate::metrics`).
+    pub fn duration_histogram(&self) -> prometheus::Histogram {
+        self.duration.clone()
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -129,7 +183,12 @@ impl Sweeps {
         };
         let result = slot
             .result
-            .get_or_try_init(|| async move { read().await.map(Arc::new) })
+            .get_or_try_init(|| async move {
+                let started = Instant::now();
+                let result = read().await;
+                self.stats.record(started.elapsed(), result.is_ok());
+                result.map(Arc::new)
+            })
             .await?
             .clone();
         Ok(SharedSweep {

@@ -55,8 +55,11 @@ impl<T> Stream for UntilShutdown<T> {
             return Poll::Ready(Some(Err(ServiceError::ShuttingDown { resumable }.into())));
         }
         let next = self.inner.as_mut().poll_next(cx);
-        if let Poll::Ready(None) = next {
-            self.done = true;
+        match &next {
+            Poll::Ready(None) => self.done = true,
+            // For `rpc_server_stream_messages_sent_total` and the call's access line.
+            Poll::Ready(Some(Ok(_))) => crate::metrics::CallContext::count_message(),
+            _ => {}
         }
         next
     }

@@ -131,6 +131,30 @@ impl DefenderClient {
         self.inner.exec.tokens.fetch_count()
     }
 
+    /// Token requests that failed so far.
+    pub fn token_failures(&self) -> u64 {
+        self.inner.exec.tokens.failure_count()
+    }
+
+    /// Whether the last token request succeeded; `None` before the first one (readiness).
+    pub fn last_token_succeeded(&self) -> Option<bool> {
+        self.inner.exec.tokens.last_succeeded()
+    }
+
+    /// The `defender_request_duration_seconds` histogram of this client (for `/metrics`).
+    pub fn request_durations(&self) -> prometheus::HistogramVec {
+        self.inner.exec.stats.durations()
+    }
+
+    /// Calls the local rate budget would still admit now for `family`, per window (minute,
+    /// hour).
+    pub fn budget_remaining(&self, family: super::ApiFamily) -> [usize; 2] {
+        self.inner
+            .exec
+            .budget
+            .remaining(&self.inner.exec.tenant, family)
+    }
+
     /// The claims of our token for `scope` (roles, expiry, app, tenant, audience); fetches a
     /// token if none is cached. Contains no secret.
     pub async fn token_info(

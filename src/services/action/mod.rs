@@ -58,9 +58,10 @@ impl ActionHandlers {
         let req = request.into_inner();
         let client = tenant_client(&self.state, tenant(&req))?;
         let action = validate(&req)?;
-        let done =
-            actions::request_action(&self.state.actions, client, caller, action, opts).await?;
-        Ok(Response::new(messages::machine_action(&done)))
+        let name = action.kind.name();
+        let done = actions::request_action(&self.state.actions, client, caller, action, opts).await;
+        self.state.metrics.record_action(name, outcome(&done));
+        Ok(Response::new(messages::machine_action(&done?)))
     }
 }
 
@@ -158,7 +159,16 @@ impl ActionService for ActionHandlers {
         let client = tenant_client(&self.state, &req.tenant)?;
         let cancel = messages::cancel(&req)?;
         let action =
-            actions::cancel_action(&self.state.actions, client, caller, cancel, opts).await?;
-        Ok(Response::new(messages::machine_action(&action)))
+            actions::cancel_action(&self.state.actions, client, caller, cancel, opts).await;
+        self.state.metrics.record_action("Cancel", outcome(&action));
+        Ok(Response::new(messages::machine_action(&action?)))
+    }
+}
+
+/// The `outcome` label of an action: `ok`, or the error's stable reason (a closed set).
+fn outcome<T>(result: &Result<T, crate::error::ServiceError>) -> &'static str {
+    match result {
+        Ok(_) => "ok",
+        Err(err) => err.reason(),
     }
 }

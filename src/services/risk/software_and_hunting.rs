@@ -6,6 +6,7 @@
 use std::sync::Arc;
 
 use futures::StreamExt;
+use prost::Message as _;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
@@ -75,8 +76,18 @@ pub(super) async fn run_hunting_query(
             return Err(err.into());
         }
     };
-    let stream = hunting::audit::audited(ReceiverStream::new(rx), log, record)
-        .map(|message| message.map_err(Status::from));
+    let metrics = Arc::clone(&state.metrics);
+    let stream =
+        hunting::audit::audited(ReceiverStream::new(rx), log, record).map(move |message| {
+            if let Ok(response) = &message {
+                if let Some(proto::run_hunting_query_response::Payload::Rows(batch)) =
+                    &response.payload
+                {
+                    metrics.record_hunting(batch.rows.len() as u64, response.encoded_len() as u64);
+                }
+            }
+            message.map_err(Status::from)
+        });
     Ok(Response::new(until_shutdown(
         Box::pin(stream),
         state,
