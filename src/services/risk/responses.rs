@@ -310,12 +310,6 @@ fn render(a: &Assessment, portal: &Url) -> proto::EndpointRisk {
     let s = &a.score;
     proto::EndpointRisk {
         machine: Some(machine(&a.machine)),
-        risk_level: risk_level(s.risk_level),
-        defender_risk_score: risk_level(s.defender_risk_score),
-        exposure_level: risk_level(s.exposure_level),
-        exposure_risk_level: risk_level(s.exposure_risk_level),
-        alert_risk_level: risk_level(s.alert_risk_level),
-        vulnerability_count: i32::try_from(s.vulnerability_count).unwrap_or(i32::MAX),
         most_severe_vulnerability: s
             .most_severe_vulnerability
             .as_ref()
@@ -324,9 +318,29 @@ fn render(a: &Assessment, portal: &Url) -> proto::EndpointRisk {
             .most_severe_alert
             .as_ref()
             .map(|al| alert(al, portal, &a.tenant)),
+        reasons: s.reasons.clone(),
+        ..shared_fields(a)
+    }
+}
+
+/// What every view shows alike: levels, counts, links, missing permissions, time, tenant
+/// (records and reasons empty, per-request fields unset). Every field is named, so a field
+/// added to `EndpointRisk` has to be placed here or in a view.
+pub(super) fn shared_fields(a: &Assessment) -> proto::EndpointRisk {
+    let s = &a.score;
+    proto::EndpointRisk {
+        machine: None,
+        risk_level: risk_level(s.risk_level),
+        defender_risk_score: risk_level(s.defender_risk_score),
+        exposure_level: risk_level(s.exposure_level),
+        exposure_risk_level: risk_level(s.exposure_risk_level),
+        alert_risk_level: risk_level(s.alert_risk_level),
+        vulnerability_count: i32::try_from(s.vulnerability_count).unwrap_or(i32::MAX),
+        most_severe_vulnerability: None,
+        most_severe_alert: None,
         active_alert_count: i32::try_from(s.active_alert_count).unwrap_or(i32::MAX),
         links: Some(links(a)),
-        reasons: s.reasons.clone(),
+        reasons: Vec::new(),
         missing_permissions: s.missing_permissions.clone(),
         evaluated_at: Some(prost_types::Timestamp::from(a.evaluated_at)),
         stale: false,

@@ -14,8 +14,7 @@
 use url::Url;
 
 use super::responses::{
-    alert_severity, candidate, endpoint_risk as full, links, risk_level, text,
-    vulnerability_severity,
+    self, alert_severity, candidate, endpoint_risk as full, text, vulnerability_severity,
 };
 use crate::proto;
 use crate::risk::{Assessment, EndpointRisk};
@@ -55,12 +54,6 @@ pub(super) fn basic(a: &Assessment) -> proto::EndpointRisk {
             last_ip_address: text(&m.last_ip_address),
             ..Default::default()
         }),
-        risk_level: risk_level(s.risk_level),
-        defender_risk_score: risk_level(s.defender_risk_score),
-        exposure_level: risk_level(s.exposure_level),
-        exposure_risk_level: risk_level(s.exposure_risk_level),
-        alert_risk_level: risk_level(s.alert_risk_level),
-        vulnerability_count: i32::try_from(s.vulnerability_count).unwrap_or(i32::MAX),
         most_severe_vulnerability: s.most_severe_vulnerability.as_ref().map(|v| {
             proto::Vulnerability {
                 id: text(&v.id),
@@ -75,15 +68,7 @@ pub(super) fn basic(a: &Assessment) -> proto::EndpointRisk {
             severity: alert_severity(al.severity.as_ref()),
             ..Default::default()
         }),
-        active_alert_count: i32::try_from(s.active_alert_count).unwrap_or(i32::MAX),
-        links: Some(links(a)),
-        reasons: Vec::new(),
-        missing_permissions: s.missing_permissions.clone(),
-        evaluated_at: Some(prost_types::Timestamp::from(a.evaluated_at)),
-        stale: false,
-        other_candidates: Vec::new(),
-        tenant: a.tenant.clone(),
-        cached: false,
+        ..responses::shared_fields(a)
     }
 }
 
