@@ -322,3 +322,71 @@ async fn a_new_generation_drops_machines_gone_upstream() {
     assert!(api_calls(&env.sim) >= 1, "asked Defender");
     env.stop().await;
 }
+
+/// The table keeps each machine's two prepared answers, not its assessment: every way of
+/// answering (the encoded fast path of `GetEndpointRisk`, the messages of
+/// `BatchGetEndpointRisks`) must give the whole record from them, in both views.
+#[tokio::test]
+async fn answers_from_the_table_carry_every_field_in_both_views() {
+    let env = start(3600, 0, &[]).await;
+    first_generation(&env).await;
+    env.sim.clear_requests();
+    let ids: Vec<String> = env.sim.fleet().machines()[..40]
+        .iter()
+        .map(|m| m.id.clone())
+        .collect();
+    let in_view = |id: &str, view: proto::RiskView| proto::GetEndpointRiskRequest {
+        view: view as i32,
+        ..by_id(id)
+    };
+    for view in [proto::RiskView::Full, proto::RiskView::Basic] {
+        let batch = env
+            .risk()
+            .batch_get_endpoint_risks(BatchGetEndpointRisksRequest {
+                requests: ids.iter().map(|id| in_view(id, view)).collect(),
+                ..Default::default()
+            })
+            .await
+            .expect("batch")
+            .into_inner();
+        for (id, item) in ids.iter().zip(batch.results) {
+            let Some(proto::batch_endpoint_risk_result::Result::Risk(from_batch)) = item.result
+            else {
+                panic!("no risk for {id}: {item:?}");
+            };
+            let fast = env.endpoint_risk(in_view(id, view)).await;
+            assert_eq!(fast, from_batch, "{view:?} answers of {id} differ");
+            let links = fast.links.as_ref().expect("links");
+            assert!(!links.overview_url.is_empty() && fast.tenant.len() > 1);
+            let machine = fast.machine.as_ref().expect("machine");
+            assert_eq!(&machine.id, id);
+            assert!(fast.risk_level != proto::RiskLevel::Unspecified as i32);
+            if view == proto::RiskView::Full {
+                assert!(!machine.os_platform.is_empty(), "{fast:?}");
+                assert!(!machine.ip_addresses.is_empty(), "{fast:?}");
+                assert!(!fast.reasons.is_empty(), "{fast:?}");
+            } else {
+                assert!(machine.os_platform.is_empty() && fast.reasons.is_empty());
+            }
+        }
+    }
+    assert_eq!(api_calls(&env.sim), 0, "{:?}", env.sim.requests());
+
+    // The full record from the table is the one Defender serves for the machine.
+    let m = env.sim.fleet().machines()[0].clone();
+    let from_table = env.endpoint_risk(by_id(&m.id)).await;
+    let from_defender = env.endpoint_risk(bypassing_cache(by_id(&m.id))).await;
+    let record = |r: &proto::EndpointRisk| {
+        let mut machine = r.machine.clone().expect("machine");
+        // Times the simulator moves on its own.
+        machine.last_seen = None;
+        (
+            machine,
+            r.risk_level,
+            r.active_alert_count,
+            r.vulnerability_count,
+        )
+    };
+    assert_eq!(record(&from_table), record(&from_defender));
+    env.stop().await;
+}

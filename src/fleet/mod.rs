@@ -10,13 +10,15 @@
 //!   sweeps an incremental refresh of the machines whose alerts changed.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use crate::risk::{Assessment, EndpointKey, Resolution};
 
+mod row;
 pub mod sync;
 pub mod table;
 
+pub use row::{Render, RenderFn};
 pub use table::{Generation, GenerationBuilder, LocalFleetTable};
 
 /// What the table reports (for `CheckConnection`, and for the metrics to read later).
@@ -54,7 +56,8 @@ pub struct FleetStatus {
 
 /// The fleet table as the rest of the service sees it.
 pub trait FleetStore: Send + Sync + std::fmt::Debug {
-    /// The machine's assessment, if the table has a valid one.
+    /// The machine's assessment, if the table has a valid one: its prepared answers and
+    /// identifiers (what every way of answering reads), not its score or records.
     fn risk(&self, tenant: &str, machine_id: &str) -> Option<Arc<Assessment>>;
 
     /// An IP or hostname look-up answered from the table's indexes (same rules and
@@ -71,6 +74,17 @@ pub trait FleetStore: Send + Sync + std::fmt::Debug {
 
     /// Whether the machine is in the table (valid or not).
     fn contains(&self, tenant: &str, machine_id: &str) -> bool;
+
+    /// A builder of the next generation, its rows rendered by `render`. It starts from the
+    /// table being served: each machine the sweep pushes replaces that machine's row there too,
+    /// so a sweep does not hold two copies of every row until it publishes.
+    fn next_generation(
+        &self,
+        tenant: &str,
+        read_at: SystemTime,
+        started: Instant,
+        render: Render,
+    ) -> GenerationBuilder;
 
     /// Replaces the whole table with `generation`; returns its machine count.
     fn publish(&self, generation: Generation) -> usize;

@@ -20,7 +20,7 @@ use time::OffsetDateTime;
 use tokio::task::JoinHandle;
 use url::Url;
 
-use super::{FleetStore, GenerationBuilder};
+use super::{FleetStore, GenerationBuilder, Render};
 use crate::cache::RiskCache;
 use crate::config::fleet::FleetConfig;
 use crate::defender::{
@@ -28,7 +28,7 @@ use crate::defender::{
 };
 use crate::error::ServiceError;
 use crate::risk::bulk::{CallCounter, fold_all};
-use crate::risk::{FleetItem, FleetRequest, MachineFilters, RiskEngine, fleet};
+use crate::risk::{Assessment, FleetItem, FleetRequest, MachineFilters, RiskEngine, fleet};
 use crate::state::AppState;
 
 /// Machines re-assessed per incremental refresh (each costs one to three calls).
@@ -64,6 +64,7 @@ pub struct FleetSync {
     portal: Url,
     cache: Arc<RiskCache>,
     config: FleetConfig,
+    render: Render,
 }
 
 /// Starts the sync task when `--fleet-sync` is on and the integration is enabled; it ends
@@ -80,9 +81,15 @@ pub fn start(state: &AppState) -> Option<JoinHandle<()>> {
             return None;
         }
     };
+    let portal = state.config.portal_url.clone();
+    let render_portal = portal.clone();
+    let render = Render(Arc::new(move |a: &Assessment| {
+        crate::services::prepared_answers(a, &render_portal).ok()
+    }));
     let sync = FleetSync {
         client,
-        portal: state.config.portal_url.clone(),
+        render,
+        portal,
         cache: Arc::clone(&state.cache),
         config,
     };
@@ -202,7 +209,9 @@ impl FleetSync {
             opts: CallOptions::default(),
             sweeps: Arc::clone(self.cache.sweeps()),
         });
-        let mut builder = GenerationBuilder::new(self.tenant(), read_at, started);
+        let mut builder =
+            self.store()
+                .next_generation(self.tenant(), read_at, started, self.render.clone());
         while let Some(item) = rx.recv().await {
             match item {
                 Ok(FleetItem::Risk(mut assessment)) => {
@@ -210,7 +219,7 @@ impl FleetSync {
                     if let Some(a) = Arc::get_mut(&mut assessment) {
                         a.evaluated_at = read_at;
                     }
-                    builder.push(assessment);
+                    builder.push(&assessment);
                 }
                 Ok(FleetItem::Summary(summary)) if summary.complete => return Ok(builder),
                 Ok(FleetItem::Summary(summary)) => {

@@ -1,11 +1,16 @@
-//! The in-process fleet table: one generation of every machine's assessment with its look-up
-//! indexes, swapped whole when a sweep finishes.
+//! The in-process fleet table: one generation of every machine's row (its prepared answers and
+//! look-up facts, [`super::row`]) with its look-up indexes, swapped whole when a sweep finishes.
 //!
-//! Per machine a generation holds a slot (the shared assessment and an "invalidated" flag) and
-//! a few 16-byte index entries: (hash, slot) pairs for the machine id, each IP address and the
-//! hostname (full and short), kept in sorted vectors. A hit is checked against the assessment's
-//! own machine entity, so a hash collision costs a comparison, never a wrong answer, and the
-//! indexes hold no copy of any text.
+//! Per machine a generation holds a slot (the shared row and an "invalidated" flag) and a few
+//! 16-byte index entries: (hash, slot) pairs for the machine id, each IP address and the
+//! hostname (full and short), kept in sorted vectors. A hit is checked against the row's own
+//! facts, so a hash collision costs a comparison, never a wrong answer, and the indexes hold no
+//! copy of any text.
+//!
+//! A sweep builds the next generation from the current one: each machine it reads replaces
+//! that machine's row in the generation being served at once (so the previous row is freed as
+//! the sweep goes, not when it ends), and the new generation shares the row. Only the slots and
+//! indexes (about 100 bytes a machine) exist twice until the swap.
 
 use std::hash::BuildHasher;
 use std::net::IpAddr;
@@ -15,9 +20,10 @@ use std::time::{Instant, SystemTime};
 
 use time::OffsetDateTime;
 
+use super::row::{Render, Row};
 use super::{FleetStatus, FleetStore};
-use crate::defender::{HealthStatus, Machine};
-use crate::risk::lookup::{Candidate, hostname_matches, machine_key};
+use crate::risk::engine::MACHINE_REUSE;
+use crate::risk::lookup::hostname_matches;
 use crate::risk::machine_key::MachineKey;
 use crate::risk::{Assessment, EndpointKey, Resolution};
 
@@ -31,14 +37,14 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// One machine of a generation.
 #[derive(Debug)]
 struct Slot {
-    current: Mutex<Arc<Assessment>>,
+    row: Mutex<Arc<Row>>,
     /// Set by an action on the machine: answers go to Defender until it is re-assessed.
     invalid: AtomicBool,
 }
 
 impl Slot {
-    fn get(&self) -> Arc<Assessment> {
-        Arc::clone(&lock(&self.current))
+    fn get(&self) -> Arc<Row> {
+        Arc::clone(&lock(&self.row))
     }
 }
 
@@ -52,6 +58,7 @@ pub struct Generation {
     /// When the sweep started reading (every part is at least this fresh).
     read_at: SystemTime,
     started: Instant,
+    render: Render,
     hasher: foldhash::fast::RandomState,
     slots: Vec<Slot>,
     ids: Index,
@@ -63,50 +70,64 @@ pub struct Generation {
 #[derive(Debug)]
 pub struct GenerationBuilder {
     generation: Generation,
+    /// The generation being served, whose rows this sweep replaces as it reads them.
+    previous: Option<Arc<Generation>>,
 }
 
 impl GenerationBuilder {
     /// An empty generation of `tenant` whose reads started at `read_at` (`started` on the
-    /// monotonic clock).
-    pub fn new(tenant: &str, read_at: SystemTime, started: Instant) -> Self {
+    /// monotonic clock), its rows rendered by `render`.
+    pub fn new(tenant: &str, read_at: SystemTime, started: Instant, render: Render) -> Self {
         Self {
             generation: Generation {
                 tenant: tenant.to_ascii_lowercase(),
                 read_at,
                 started,
+                render,
                 hasher: foldhash::fast::RandomState::default(),
                 slots: Vec::new(),
                 ids: Vec::new(),
                 ips: Vec::new(),
                 names: Vec::new(),
             },
+            previous: None,
         }
     }
 
-    /// Adds one machine's assessment (a machine without an id is left out).
-    pub fn push(&mut self, assessment: Arc<Assessment>) {
+    /// Adds one machine's assessment (a machine without an id is left out). Only its row is
+    /// kept; if the generation being served has the machine, its row is replaced there too
+    /// (the older one is freed now rather than at the swap).
+    pub fn push(&mut self, assessment: &Assessment) {
         let g = &mut self.generation;
-        let Some(id) = assessment.machine.id.as_deref().filter(|id| !id.is_empty()) else {
+        let Some(row) = Row::of(assessment, &g.render) else {
             return;
         };
         let Ok(slot) = u32::try_from(g.slots.len()) else {
             return;
         };
-        g.ids.push((g.hasher.hash_one(MachineKey::of(id)), slot));
-        for ip in machine_ips(&assessment.machine) {
+        let f = &row.facts;
+        g.ids.push((g.hasher.hash_one(&f.key), slot));
+        for ip in f.ips.iter() {
             g.ips.push((g.hasher.hash_one(ip), slot));
         }
-        if let Some(dns) = assessment.machine.computer_dns_name.as_deref() {
-            let full = normal_name(dns);
-            if !full.is_empty() {
-                g.names.push((g.hasher.hash_one(&full), slot));
-                if let Some((short, _)) = full.split_once('.') {
-                    g.names.push((g.hasher.hash_one(short), slot));
-                }
+        let full = normal_name(&f.dns);
+        if !full.is_empty() {
+            g.names.push((g.hasher.hash_one(&full), slot));
+            if let Some((short, _)) = full.split_once('.') {
+                g.names.push((g.hasher.hash_one(short), slot));
             }
         }
+        let row = Arc::new(row);
+        if let Some(old) = self
+            .previous
+            .as_ref()
+            .filter(|p| p.tenant == g.tenant)
+            .and_then(|p| p.slot_of(&row.facts.key))
+        {
+            *lock(&old.row) = Arc::clone(&row);
+        }
         g.slots.push(Slot {
-            current: Mutex::new(assessment),
+            row: Mutex::new(row),
             invalid: AtomicBool::new(false),
         });
     }
@@ -139,21 +160,6 @@ fn normal_name(name: &str) -> String {
     name.trim().trim_end_matches('.').to_ascii_lowercase()
 }
 
-/// Every address of the machine: its interfaces' and its last local IP.
-fn machine_ips(m: &Machine) -> Vec<IpAddr> {
-    let mut ips: Vec<IpAddr> = m
-        .ip_addresses
-        .iter()
-        .flatten()
-        .filter_map(|a| a.ip_address.as_deref())
-        .chain(m.last_ip_address.as_deref())
-        .filter_map(|text| text.trim().parse().ok())
-        .collect();
-    ips.sort_unstable();
-    ips.dedup();
-    ips
-}
-
 impl Generation {
     /// Slots whose entry in `index` has the hash of `key`.
     fn candidates<'a>(&'a self, index: &'a Index, hash: u64) -> impl Iterator<Item = &'a Slot> {
@@ -164,10 +170,13 @@ impl Generation {
             .filter_map(move |(_, slot)| self.slots.get(*slot as usize))
     }
 
+    fn slot_of(&self, key: &MachineKey) -> Option<&Slot> {
+        self.candidates(&self.ids, self.hasher.hash_one(key))
+            .find(|slot| slot.get().facts.key == *key)
+    }
+
     fn slot(&self, machine_id: &str) -> Option<&Slot> {
-        let key = MachineKey::of(machine_id);
-        self.candidates(&self.ids, self.hasher.hash_one(&key))
-            .find(|slot| slot.get().machine.id.as_deref().map(MachineKey::of) == Some(key.clone()))
+        self.slot_of(&MachineKey::of(machine_id))
     }
 
     fn is_tenant(&self, tenant: &str) -> bool {
@@ -176,17 +185,16 @@ impl Generation {
 
     /// The machines that answer to `name` (hostname rules), or `None` if one of them is
     /// invalidated (the look-up then goes to Defender).
-    fn by_name(&self, name: &str) -> Option<Vec<Arc<Assessment>>> {
+    fn by_name(&self, name: &str) -> Option<Vec<Arc<Row>>> {
         let name = normal_name(name);
         let mut found = Vec::new();
         for slot in self.candidates(&self.names, self.hasher.hash_one(name.as_str())) {
-            let a = slot.get();
-            let dns = a.machine.computer_dns_name.as_deref().unwrap_or_default();
-            if hostname_matches(&name, dns) {
+            let row = slot.get();
+            if hostname_matches(&name, &row.facts.dns) {
                 if slot.invalid.load(Ordering::Acquire) {
                     return None;
                 }
-                found.push(a);
+                found.push(row);
             }
         }
         Some(found)
@@ -196,28 +204,29 @@ impl Generation {
     /// the address is one of the machine's, and `at` lies within 15 minutes of the time from
     /// its first to its last report, which runs to now for a machine still reporting), or
     /// `None` if one of them is invalidated.
-    fn by_ip(&self, ip: IpAddr, at: OffsetDateTime) -> Option<Vec<Arc<Assessment>>> {
+    fn by_ip(&self, ip: IpAddr, at: OffsetDateTime) -> Option<Vec<Arc<Row>>> {
         let now = OffsetDateTime::now_utc();
         let mut found = Vec::new();
         for slot in self.candidates(&self.ips, self.hasher.hash_one(ip)) {
-            let a = slot.get();
-            let m = &a.machine;
-            if !machine_ips(m).contains(&ip) {
+            let row = slot.get();
+            let f = &row.facts;
+            if f.ips.binary_search(&ip).is_err() {
                 continue;
             }
             if slot.invalid.load(Ordering::Acquire) {
                 return None;
             }
-            let first = m.first_seen.as_ref().and_then(|t| t.datetime());
-            let last = m.last_seen.as_ref().and_then(|t| t.datetime());
-            let until = match (&m.health_status, last) {
-                (Some(HealthStatus::Active), last) => Some(last.map_or(now, |l| l.max(now))),
-                (_, last) => last,
+            let first = f.first_seen.as_ref().and_then(|t| t.datetime());
+            let last = f.last_seen.as_ref().and_then(|t| t.datetime());
+            let until = if f.active {
+                Some(last.map_or(now, |l| l.max(now)))
+            } else {
+                last
             };
             let after_first = first.is_none_or(|f| f - IP_WINDOW <= at);
             let before_last = until.is_some_and(|u| at <= u + IP_WINDOW);
             if after_first && before_last {
-                found.push(a);
+                found.push(row);
             }
         }
         Some(found)
@@ -225,23 +234,29 @@ impl Generation {
 }
 
 /// The most recently seen machine and the others (the look-up's rule, [`lookup::choose`]),
-/// over the table's shared entities.
+/// over the table's rows. `None` when nothing matched.
+///
+/// The resolution's machine entity holds only what the table knows (identifiers and times),
+/// so it is dated as too old for a cold assessment to start from it: should the table stop
+/// answering the machine's risk in between, that assessment reads the machine again.
 ///
 /// [`lookup::choose`]: crate::risk::lookup::choose
-fn choose(mut found: Vec<Arc<Assessment>>) -> Option<Resolution> {
-    found.sort_by(|a, b| {
-        std::cmp::Reverse(&a.machine.last_seen)
-            .cmp(&std::cmp::Reverse(&b.machine.last_seen))
-            .then_with(|| machine_key(&a.machine).cmp(&machine_key(&b.machine)))
+fn choose(found: Vec<Arc<Row>>) -> Option<Resolution> {
+    let mut found: Vec<(String, Arc<Row>)> = found.into_iter().map(|r| (r.facts.id(), r)).collect();
+    found.sort_by(|(a_id, a), (b_id, b)| {
+        std::cmp::Reverse(&a.facts.last_seen)
+            .cmp(&std::cmp::Reverse(&b.facts.last_seen))
+            .then_with(|| a_id.cmp(b_id))
     });
-    found.dedup_by(|a, b| machine_key(&a.machine) == machine_key(&b.machine));
+    found.dedup_by(|(a, _), (b, _)| a == b);
+    let resolved_at = tokio::time::Instant::now().checked_sub(2 * MACHINE_REUSE)?;
     let mut rest = found.into_iter();
-    let chosen = rest.next()?;
+    let (machine_id, chosen) = rest.next()?;
     Some(Resolution {
-        machine_id: machine_key(&chosen.machine),
-        machine: Arc::clone(&chosen.machine),
-        candidates: rest.map(|a| Candidate::of(&a.machine)).collect(),
-        resolved_at: tokio::time::Instant::now(),
+        machine_id,
+        machine: Arc::new(chosen.facts.machine()),
+        candidates: rest.map(|(_, r)| r.facts.candidate()).collect(),
+        resolved_at,
     })
 }
 
@@ -277,7 +292,7 @@ impl FleetStore for LocalFleetTable {
         if slot.invalid.load(Ordering::Acquire) {
             return None;
         }
-        Some(slot.get())
+        Some(slot.get().assessment(&g.tenant))
     }
 
     fn resolve(&self, tenant: &str, key: &EndpointKey) -> Option<Resolution> {
@@ -320,15 +335,27 @@ impl FleetStore for LocalFleetTable {
         let Some(g) = self.generation().filter(|g| g.is_tenant(tenant)) else {
             return false;
         };
-        let Some(id) = assessment.machine.id.as_deref() else {
+        let Some(row) = Row::of(&assessment, &g.render) else {
             return false;
         };
-        let Some(slot) = g.slot(id) else {
+        let Some(slot) = g.slot_of(&row.facts.key) else {
             return false;
         };
-        *lock(&slot.current) = assessment;
+        *lock(&slot.row) = Arc::new(row);
         slot.invalid.store(false, Ordering::Release);
         true
+    }
+
+    fn next_generation(
+        &self,
+        tenant: &str,
+        read_at: SystemTime,
+        started: Instant,
+        render: Render,
+    ) -> GenerationBuilder {
+        let mut builder = GenerationBuilder::new(tenant, read_at, started, render);
+        builder.previous = self.generation();
+        builder
     }
 
     fn contains(&self, tenant: &str, machine_id: &str) -> bool {
@@ -341,11 +368,7 @@ impl FleetStore for LocalFleetTable {
         // Invalidations since the sweep started may be newer than what it read.
         for (key, at) in lock(&self.invalidations).iter() {
             if *at >= generation.started {
-                let hash = generation.hasher.hash_one(key);
-                let hit = generation.candidates(&generation.ids, hash).find(|slot| {
-                    slot.get().machine.id.as_deref().map(MachineKey::of) == Some(key.clone())
-                });
-                if let Some(slot) = hit {
+                if let Some(slot) = generation.slot_of(key) {
                     slot.invalid.store(true, Ordering::Release);
                 }
             }

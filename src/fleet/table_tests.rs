@@ -2,6 +2,7 @@ use std::time::Duration;
 
 use super::*;
 use crate::defender::{DefenderTime, IpAddressInfo};
+use crate::defender::{HealthStatus, Machine};
 use crate::risk::scoring::{self, Part};
 
 const TENANT: &str = "tenant-a";
@@ -36,15 +37,22 @@ fn assessment(m: Machine) -> Arc<Assessment> {
     Arc::new(Assessment::new(TENANT, &portal, Arc::new(m), score))
 }
 
+fn render() -> Render {
+    let portal: url::Url = "https://security.microsoft.com".parse().expect("url");
+    Render(Arc::new(move |a: &Assessment| {
+        crate::services::prepared_answers(a, &portal).ok()
+    }))
+}
+
 fn id(n: u8) -> String {
     format!("{n:02x}").repeat(20)
 }
 
 fn table(machines: Vec<Machine>) -> LocalFleetTable {
     let table = LocalFleetTable::default();
-    let mut builder = GenerationBuilder::new(TENANT, SystemTime::now(), Instant::now());
+    let mut builder = GenerationBuilder::new(TENANT, SystemTime::now(), Instant::now(), render());
     for m in machines {
-        builder.push(assessment(m));
+        builder.push(&assessment(m));
     }
     table.publish(builder.finish());
     table
@@ -166,14 +174,14 @@ fn invalidated_machines_go_to_defender_until_updated_also_across_a_swap() {
 
     // A sweep that started before an invalidation is published with the machine invalid.
     let started = Instant::now();
-    let mut builder = GenerationBuilder::new(TENANT, SystemTime::now(), started);
-    builder.push(assessment(m1.clone()));
+    let mut builder = GenerationBuilder::new(TENANT, SystemTime::now(), started, render());
+    builder.push(&assessment(m1.clone()));
     t.invalidate(TENANT, &id(1));
     t.publish(builder.finish());
     assert!(t.risk(TENANT, &id(1)).is_none());
     // One that started after it is not.
-    let mut builder = GenerationBuilder::new(TENANT, SystemTime::now(), Instant::now());
-    builder.push(assessment(m1));
+    let mut builder = GenerationBuilder::new(TENANT, SystemTime::now(), Instant::now(), render());
+    builder.push(&assessment(m1));
     t.publish(builder.finish());
     assert!(t.risk(TENANT, &id(1)).is_some());
 }
@@ -194,8 +202,8 @@ fn a_new_generation_replaces_the_old_one_whole() {
             "2026-01-01T00:00:00Z",
         ),
     ]);
-    let mut builder = GenerationBuilder::new(TENANT, SystemTime::now(), Instant::now());
-    builder.push(assessment(machine(
+    let mut builder = GenerationBuilder::new(TENANT, SystemTime::now(), Instant::now(), render());
+    builder.push(&assessment(machine(
         &id(2),
         "b.contoso.com",
         &["10.0.0.2"],

@@ -218,7 +218,8 @@ pub(super) fn candidate(c: &Candidate) -> proto::CandidateMachine {
 
 /// One endpoint's risk as a message. A stale answer says so first in `reasons`.
 pub fn endpoint_risk(r: &EndpointRisk, portal: &Url) -> proto::EndpointRisk {
-    let mut msg = render(&r.assessment, portal);
+    let mut msg = prepared_fields(r.assessment.rendered.get())
+        .unwrap_or_else(|| render(&r.assessment, portal));
     if let Some(err) = &r.stale_because {
         msg.reasons.insert(0, stale_reason(err));
     }
@@ -303,6 +304,51 @@ fn render_answer(message: &proto::EndpointRisk) -> Result<RenderedAnswer, Status
         hit_frame: frame(&fields, &hit)?,
         fields_len: fields.len(),
     })
+}
+
+/// The fields kept in a prepared answer, decoded. An assessment's prepared bytes are the
+/// encoding of exactly what [`render`] (or [`views::basic`]) makes of it, so decoding them gives
+/// the same message; the fleet table's assessments carry only these bytes (their records,
+/// links and texts are not kept apart), so every way of answering reads them first.
+pub(super) fn prepared_fields(rendered: Option<&RenderedAnswer>) -> Option<proto::EndpointRisk> {
+    let r = rendered?;
+    let end = grpc_raw::PREFIX_LEN.checked_add(r.fields_len)?;
+    let fields = r.hit_frame.get(grpc_raw::PREFIX_LEN..end)?;
+    proto::EndpointRisk::decode(fields).ok()
+}
+
+/// Both views' prepared answers of `a` (full, basic), the two frames in one buffer: what the
+/// fleet table keeps per machine instead of the assessment.
+pub fn prepared_answers(
+    a: &Assessment,
+    portal: &Url,
+) -> Result<(RenderedAnswer, RenderedAnswer), Status> {
+    let full = render(a, portal).encode_to_vec();
+    let basic = views::basic(a).encode_to_vec();
+    let hit = proto::EndpointRisk {
+        cached: true,
+        ..Default::default()
+    };
+    let frame_len = |fields: &[u8]| grpc_raw::PREFIX_LEN + fields.len() + hit.encoded_len();
+    let full_frame = frame_len(&full);
+    let mut buf = BytesMut::with_capacity(full_frame + frame_len(&basic));
+    for fields in [&full, &basic] {
+        grpc_raw::put_prefix(&mut buf, fields.len() + hit.encoded_len())?;
+        buf.put_slice(fields);
+        hit.encode(&mut buf)
+            .map_err(|err| Status::internal(format!("cannot encode the answer: {err}")))?;
+    }
+    let both = buf.freeze();
+    Ok((
+        RenderedAnswer {
+            hit_frame: both.slice(..full_frame),
+            fields_len: full.len(),
+        },
+        RenderedAnswer {
+            hit_frame: both.slice(full_frame..),
+            fields_len: basic.len(),
+        },
+    ))
 }
 
 /// The assessment as the API message, without the per-request fields.

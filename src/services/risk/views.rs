@@ -37,7 +37,8 @@ pub fn endpoint_risk(r: &EndpointRisk, view: View, portal: &Url) -> proto::Endpo
             stale: r.stale_because.is_some(),
             cached: r.cached,
             other_candidates: r.other_candidates.iter().map(candidate).collect(),
-            ..basic(&r.assessment)
+            ..responses::prepared_fields(r.assessment.rendered_basic.get())
+                .unwrap_or_else(|| basic(&r.assessment))
         },
     }
 }

@@ -1,0 +1,150 @@
+//! One machine as the fleet table keeps it: its two prepared answers (the encoded full and
+//! basic views, in one buffer) and the few facts the look-ups read. Not the assessment: its
+//! machine record, alert and vulnerability, links and reasons exist only inside the encoded
+//! answers, which is what makes a 100,000-machine table fit in a few hundred megabytes
+//! (docs/fleet-table.md, "Memory").
+//!
+//! A reader that needs an [`Assessment`] gets a light one made on demand
+//! ([`Row::assessment`]): the prepared answers and the identifiers, no score or records. Every
+//! way of answering reads the prepared answers first (`services::risk::responses`), so the
+//! answer is the same as the full assessment's.
+
+use std::net::IpAddr;
+use std::sync::{Arc, OnceLock};
+use std::time::SystemTime;
+
+use crate::defender::{DefenderTime, HealthStatus, Machine};
+use crate::risk::assess::RenderedAnswer;
+use crate::risk::machine_key::MachineKey;
+use crate::risk::{Assessment, Candidate, PortalLinks, Score};
+
+/// Makes an assessment's two prepared answers (full, basic); `None` if it cannot be encoded
+/// (the machine is then left out of the table and answered by the cold path).
+pub type RenderFn = dyn Fn(&Assessment) -> Option<(RenderedAnswer, RenderedAnswer)> + Send + Sync;
+
+/// The renderer a generation uses (the service layer's encoder, with the configured portal).
+#[derive(Clone)]
+pub struct Render(pub Arc<RenderFn>);
+
+impl std::fmt::Debug for Render {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Render")
+    }
+}
+
+/// What the look-ups read of a machine.
+#[derive(Debug)]
+pub(super) struct Facts {
+    /// The id, compact (20 bytes inline for Defender's 40-hex ids).
+    pub(super) key: MachineKey,
+    /// `computerDnsName` as sent (empty when none).
+    pub(super) dns: Box<str>,
+    /// `lastIpAddress` as sent (empty when none).
+    pub(super) last_ip: Box<str>,
+    /// Every address of the machine, sorted: its interfaces' and its last IP.
+    pub(super) ips: Box<[IpAddr]>,
+    pub(super) first_seen: Option<DefenderTime>,
+    pub(super) last_seen: Option<DefenderTime>,
+    /// `healthStatus` is `Active` (its reports run to now).
+    pub(super) active: bool,
+}
+
+impl Facts {
+    /// The facts of `m`; `None` for a machine without an id.
+    pub(super) fn of(m: &Machine) -> Option<Self> {
+        let id = m.id.as_deref().filter(|id| !id.is_empty())?;
+        Some(Self {
+            key: MachineKey::of(id),
+            dns: m.computer_dns_name.as_deref().unwrap_or_default().into(),
+            last_ip: m.last_ip_address.as_deref().unwrap_or_default().into(),
+            ips: machine_ips(m).into_boxed_slice(),
+            first_seen: m.first_seen.clone(),
+            last_seen: m.last_seen.clone(),
+            active: matches!(m.health_status, Some(HealthStatus::Active)),
+        })
+    }
+
+    /// The id in lower case.
+    pub(super) fn id(&self) -> String {
+        match &self.key {
+            MachineKey::Hex(bytes) => hex::encode(bytes),
+            MachineKey::Text(text) => text.to_string(),
+        }
+    }
+
+    /// The candidate entry of the machine (the look-up's `other_candidates`).
+    pub(super) fn candidate(&self) -> Candidate {
+        Candidate {
+            machine_id: self.id(),
+            computer_dns_name: self.dns.to_string(),
+            last_ip_address: self.last_ip.to_string(),
+            last_seen: self.last_seen.clone(),
+        }
+    }
+
+    /// The machine entity as far as the table knows it (identifiers and times only).
+    pub(super) fn machine(&self) -> Machine {
+        let text = |s: &str| (!s.is_empty()).then(|| s.to_string());
+        Machine {
+            id: Some(self.id()),
+            computer_dns_name: text(&self.dns),
+            last_ip_address: text(&self.last_ip),
+            first_seen: self.first_seen.clone(),
+            last_seen: self.last_seen.clone(),
+            health_status: self.active.then_some(HealthStatus::Active),
+            ..Machine::default()
+        }
+    }
+}
+
+/// Every address of the machine: its interfaces' and its last local IP, sorted, once each.
+pub(super) fn machine_ips(m: &Machine) -> Vec<IpAddr> {
+    let mut ips: Vec<IpAddr> = m
+        .ip_addresses
+        .iter()
+        .flatten()
+        .filter_map(|a| a.ip_address.as_deref())
+        .chain(m.last_ip_address.as_deref())
+        .filter_map(|text| text.trim().parse().ok())
+        .collect();
+    ips.sort_unstable();
+    ips.dedup();
+    ips
+}
+
+/// One machine of the table.
+#[derive(Debug)]
+pub(super) struct Row {
+    pub(super) facts: Facts,
+    full: RenderedAnswer,
+    basic: RenderedAnswer,
+    evaluated_at: SystemTime,
+}
+
+impl Row {
+    /// The row of `a`, rendered by `render`; `None` without an id or when it cannot be encoded.
+    pub(super) fn of(a: &Assessment, render: &Render) -> Option<Self> {
+        let facts = Facts::of(&a.machine)?;
+        let (full, basic) = (render.0)(a)?;
+        Some(Self {
+            facts,
+            full,
+            basic,
+            evaluated_at: a.evaluated_at,
+        })
+    }
+
+    /// A light assessment of the row: its prepared answers and identifiers (no score or
+    /// records; every way of answering reads the prepared answers).
+    pub(super) fn assessment(&self, tenant: &str) -> Arc<Assessment> {
+        Arc::new(Assessment {
+            tenant: tenant.to_string(),
+            machine: Arc::new(self.facts.machine()),
+            score: Score::default(),
+            links: PortalLinks::default(),
+            evaluated_at: self.evaluated_at,
+            rendered: OnceLock::from(self.full.clone()),
+            rendered_basic: OnceLock::from(self.basic.clone()),
+        })
+    }
+}
