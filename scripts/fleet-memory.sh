@@ -15,6 +15,8 @@ sim_flags=--no-rate-limits
 log="${LOG_DIR:-/tmp/fleet-memory-sh}"
 interval="${SWEEP_SECS:-120}"
 mkdir -p "$log"
+# No admin listener: another service on this machine may hold its default port.
+export DEFENDER_BRIDGE_ADMIN_LISTEN="${DEFENDER_BRIDGE_ADMIN_LISTEN:-off}"
 SERVE_FLAGS="--fleet-sync --fleet-sync-interval $interval --fleet-refresh-interval 0"
 # shellcheck source=scripts/lib-rss.sh
 source scripts/lib-rss.sh

@@ -15,7 +15,7 @@ use defender_bridge::proto::{
     self, BatchGetEndpointRisksRequest, CheckConnectionRequest, FleetTableStatus,
 };
 use defender_bridge::server;
-use defender_bridge::sim::{Fault, FaultKind, SimConfig};
+use defender_bridge::sim::{Fault, FaultKind, MachineChange, SimConfig};
 
 /// Bound of every wait for the background task (never a timing assertion: a slow machine
 /// only makes the test take longer, up to this).
@@ -236,6 +236,52 @@ async fn an_alert_added_upstream_shows_after_the_incremental_refresh() {
     let s = status(&env).await;
     assert_eq!(s.generation, 1, "picked up by the refresh, not a sweep");
     assert!(s.refreshed_machines >= 1 && s.refresh_upstream_calls >= 1);
+    env.stop().await;
+}
+
+/// A machine whose risk score and exposure change with a new device report, with no alert:
+/// the refresh's machine poll (`lastSeen gt …`) sees it and re-assesses it, long before the
+/// next sweep.
+#[tokio::test]
+async fn a_machine_whose_risk_changes_without_an_alert_shows_after_the_incremental_refresh() {
+    let env = start(3600, 1, &[]).await;
+    first_generation(&env).await;
+    let m = env
+        .sim
+        .fleet()
+        .machines()
+        .iter()
+        .find(|m| matches!(m.risk_score, Some("Low") | Some("Informational")))
+        .expect("a machine rated Low")
+        .id
+        .clone();
+    let before = env.endpoint_risk(by_id(&m)).await;
+    assert_ne!(level(before.defender_risk_score), proto::RiskLevel::High);
+
+    assert!(env.sim.change_machine(&MachineChange {
+        machine_id: m.clone(),
+        risk_score: Some("High".into()),
+        exposure_level: Some("High".into()),
+        ..MachineChange::default()
+    }));
+    let until = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        let now = env.endpoint_risk(by_id(&m)).await;
+        if level(now.defender_risk_score) == proto::RiskLevel::High {
+            assert_eq!(level(now.exposure_level), proto::RiskLevel::High);
+            assert!(now.risk_level >= proto::RiskLevel::High as i32);
+            assert!(now.cached, "served from the table");
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < until,
+            "the refresh never picked the change up"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let s = status(&env).await;
+    assert_eq!(s.generation, 1, "picked up by the refresh, not a sweep");
+    assert!(s.refreshed_machines >= 1);
     env.stop().await;
 }
 

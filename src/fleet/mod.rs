@@ -12,13 +12,14 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
+use crate::defender::Machine;
 use crate::risk::{Assessment, EndpointKey, Resolution};
 
 mod row;
 pub mod sync;
 pub mod table;
 
-pub use row::{Render, RenderFn};
+pub use row::{Render, RenderFn, fingerprint};
 pub use table::{Generation, GenerationBuilder, LocalFleetTable};
 
 /// What the table reports (for `CheckConnection`, and for the metrics to read later).
@@ -71,6 +72,10 @@ pub trait FleetStore: Send + Sync + std::fmt::Debug {
     /// Replaces a machine's assessment if the machine is in the table (a fresher read);
     /// returns whether it was.
     fn update(&self, tenant: &str, assessment: Arc<Assessment>) -> bool;
+
+    /// Whether the machine is in the table and `machine` (a newer read of it) differs from
+    /// what its row was assessed from ([`fingerprint`]), so its answer may have changed.
+    fn changed(&self, tenant: &str, machine: &Machine) -> bool;
 
     /// Whether the machine is in the table (valid or not).
     fn contains(&self, tenant: &str, machine_id: &str) -> bool;

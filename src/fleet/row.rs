@@ -47,6 +47,46 @@ pub(super) struct Facts {
     pub(super) last_seen: Option<DefenderTime>,
     /// `healthStatus` is `Active` (its reports run to now).
     pub(super) active: bool,
+    /// [`fingerprint`] of the machine entity the row was assessed from.
+    pub(super) fingerprint: u64,
+}
+
+/// A hash of what a device report can change in the machine entity and what the answer
+/// shows of it (levels, health, names, addresses, OS, group, tags, agent), but not its
+/// times: two reads with the same fingerprint give the same answer for the same alerts and
+/// vulnerabilities. The incremental refresh re-assesses a machine whose fingerprint moved.
+pub fn fingerprint(m: &Machine) -> u64 {
+    use std::hash::{BuildHasher, Hash, Hasher};
+    let mut h = foldhash::fast::FixedState::default().build_hasher();
+    m.id.hash(&mut h);
+    m.risk_score.hash(&mut h);
+    m.exposure_level.hash(&mut h);
+    m.health_status.hash(&mut h);
+    m.onboarding_status.hash(&mut h);
+    m.device_value.hash(&mut h);
+    m.computer_dns_name.hash(&mut h);
+    m.last_ip_address.hash(&mut h);
+    m.last_external_ip_address.hash(&mut h);
+    for ip in m.ip_addresses.iter().flatten() {
+        ip.ip_address.hash(&mut h);
+        ip.mac_address.hash(&mut h);
+        ip.r#type.hash(&mut h);
+        ip.operational_status.hash(&mut h);
+    }
+    m.os_platform.hash(&mut h);
+    m.os_processor.hash(&mut h);
+    m.os_architecture.hash(&mut h);
+    m.version.hash(&mut h);
+    m.os_version.hash(&mut h);
+    m.os_build.hash(&mut h);
+    m.rbac_group_name.hash(&mut h);
+    m.is_aad_joined.hash(&mut h);
+    m.aad_device_id.hash(&mut h);
+    m.machine_tags.hash(&mut h);
+    m.agent_version.hash(&mut h);
+    m.defender_av_status.hash(&mut h);
+    m.managed_by.hash(&mut h);
+    h.finish()
 }
 
 impl Facts {
@@ -61,6 +101,7 @@ impl Facts {
             first_seen: m.first_seen.clone(),
             last_seen: m.last_seen.clone(),
             active: matches!(m.health_status, Some(HealthStatus::Active)),
+            fingerprint: fingerprint(m),
         })
     }
 

@@ -5,8 +5,10 @@
 //!   page), every machine assessed into a new [`Generation`], published whole when the sweep
 //!   is complete. A failed or partial sweep publishes nothing: the previous generation stays.
 //! - Every `refresh_interval` in between: the alerts updated since the last poll
-//!   (`$filter=lastUpdateTime gt …`), and the machines they belong to re-assessed one by one
-//!   (at most [`MAX_REFRESH_MACHINES`] a round; the rest wait for the next).
+//!   (`$filter=lastUpdateTime gt …`) and the machines that reported since then
+//!   (`/api/machines?$filter=lastSeen gt …`, kept only if what the answer shows of the
+//!   machine changed, [`super::fingerprint`]); those machines are re-assessed one by one (at
+//!   most [`MAX_REFRESH_MACHINES`] a round; the rest wait for the next).
 //!
 //! Every call goes through a background client whose rate budget is the configured share of
 //! the service's ([`DefenderClient::background`]): a sweep waits for its share rather than take
@@ -24,7 +26,8 @@ use super::{FleetStore, GenerationBuilder, Render};
 use crate::cache::RiskCache;
 use crate::config::fleet::FleetConfig;
 use crate::defender::{
-    Alert, BulkList, CallOptions, DefenderClient, DefenderError, DefenderTime, Filter, ODataQuery,
+    Alert, ApiFamily, BulkList, CallOptions, DefenderClient, DefenderError, DefenderTime, Filter,
+    Machine, ODataQuery, Page,
 };
 use crate::error::ServiceError;
 use crate::risk::bulk::{CallCounter, fold_all};
@@ -38,6 +41,15 @@ pub const MAX_REFRESH_MACHINES: usize = 50;
 /// each poll reaches this far back before the previous one.
 const POLL_OVERLAP: time::Duration = time::Duration::minutes(2);
 
+/// A device report's `lastSeen` is when the device sent it, which may be well before the
+/// report is processed and the machine list shows it: the machine poll reaches this far back
+/// (re-reading a machine list row costs nothing per row, and unchanged machines are skipped).
+const MACHINE_POLL_OVERLAP: time::Duration = time::Duration::minutes(30);
+
+/// Machines whose newer entity is kept for their re-assessment (it saves the machine read);
+/// past this, a queued machine is read again when its turn comes.
+const MAX_HINTS: usize = 1_000;
+
 /// The machines waiting for a re-read, and the latest alert update each was queued for: a
 /// poll that sees the same update again (the polls overlap, and an alert may carry an update
 /// time ahead of ours) does not queue the machine again.
@@ -45,6 +57,8 @@ const POLL_OVERLAP: time::Duration = time::Duration::minutes(2);
 struct RefreshQueue {
     pending: BTreeSet<String>,
     queued_for: HashMap<String, Option<DefenderTime>>,
+    /// The machine entity read by the machine poll, for machines queued by it.
+    hints: HashMap<String, Arc<Machine>>,
 }
 
 impl RefreshQueue {
@@ -54,6 +68,14 @@ impl RefreshQueue {
             self.queued_for.insert(id.clone(), updated);
             self.pending.insert(id);
         }
+    }
+
+    /// Queues a machine whose entity changed, with that entity.
+    fn offer_machine(&mut self, id: String, machine: Machine) {
+        if self.hints.len() < MAX_HINTS || self.hints.contains_key(&id) {
+            self.hints.insert(id.clone(), Arc::new(machine));
+        }
+        self.pending.insert(id);
     }
 }
 
@@ -240,7 +262,7 @@ impl FleetSync {
     async fn refresh(&self, from: OffsetDateTime, queue: &mut RefreshQueue) -> bool {
         let before = requests(&self.client);
         let polled = self.poll_alerts(from - POLL_OVERLAP).await;
-        let ok = match polled {
+        let mut ok = match polled {
             Ok(updates) => {
                 for (id, updated) in updates {
                     if self.store().contains(self.tenant(), &id) {
@@ -254,22 +276,40 @@ impl FleetSync {
                 false
             }
         };
-        let pending = &mut queue.pending;
-        let batch: Vec<String> = pending.iter().take(MAX_REFRESH_MACHINES).cloned().collect();
+        match self.poll_machines(from - MACHINE_POLL_OVERLAP).await {
+            Ok(changed) => {
+                for m in changed {
+                    if let Some(id) = m.id.as_deref().map(str::to_ascii_lowercase) {
+                        queue.offer_machine(id, m);
+                    }
+                }
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, "fleet refresh: polling machines failed");
+                ok = false;
+            }
+        }
+        let batch: Vec<String> = queue
+            .pending
+            .iter()
+            .take(MAX_REFRESH_MACHINES)
+            .cloned()
+            .collect();
         let engine = RiskEngine::new(&self.client, &self.cache, &self.portal);
         let opts = CallOptions::default();
         let mut refreshed = 0u64;
         for id in batch {
-            match engine.load(&id, None, &opts).await {
+            let hint = queue.hints.remove(&id);
+            match engine.load(&id, hint, &opts).await {
                 Ok(assessment) => {
-                    pending.remove(&id);
+                    queue.pending.remove(&id);
                     if self.store().update(self.tenant(), Arc::new(assessment)) {
                         refreshed += 1;
                     }
                 }
                 // Gone from Defender: the next sweep drops it.
                 Err(ServiceError::NotFound { .. }) => {
-                    pending.remove(&id);
+                    queue.pending.remove(&id);
                     self.store().invalidate(self.tenant(), &id);
                 }
                 Err(err) => {
@@ -286,6 +326,33 @@ impl FleetSync {
             s.refreshed_machines += refreshed;
         });
         ok
+    }
+
+    /// The table's machines that reported after `since` (`lastSeen`) and whose entity differs
+    /// from what their row was assessed from.
+    async fn poll_machines(&self, since: OffsetDateTime) -> Result<Vec<Machine>, DefenderError> {
+        let query = ODataQuery {
+            filter: Some(Filter::gt_time("lastSeen", since).into()),
+            top: Some(ApiFamily::Machines.max_page_size()),
+            skip: None,
+        };
+        let opts = CallOptions::default();
+        let mut page: Page<Machine> = self.client.list_machines(&query, &opts).await?;
+        let mut changed = Vec::new();
+        loop {
+            changed.extend(
+                page.items
+                    .drain(..)
+                    .filter(|m| self.store().changed(self.tenant(), m)),
+            );
+            let Some(next) = page.next.take() else {
+                return Ok(changed);
+            };
+            page = self
+                .client
+                .next_page(&next, ApiFamily::Machines, &opts)
+                .await?;
+        }
     }
 
     /// Lower-case ids of the machines whose alerts were updated after `since` (any status: a

@@ -20,8 +20,9 @@ use std::time::{Instant, SystemTime};
 
 use time::OffsetDateTime;
 
-use super::row::{Render, Row};
+use super::row::{Render, Row, fingerprint};
 use super::{FleetStatus, FleetStore};
+use crate::defender::Machine;
 use crate::risk::engine::MACHINE_REUSE;
 use crate::risk::lookup::hostname_matches;
 use crate::risk::machine_key::MachineKey;
@@ -356,6 +357,16 @@ impl FleetStore for LocalFleetTable {
         let mut builder = GenerationBuilder::new(tenant, read_at, started, render);
         builder.previous = self.generation();
         builder
+    }
+
+    fn changed(&self, tenant: &str, machine: &Machine) -> bool {
+        let Some(id) = machine.id.as_deref() else {
+            return false;
+        };
+        self.generation()
+            .filter(|g| g.is_tenant(tenant))
+            .and_then(|g| g.slot(id).map(|slot| slot.get().facts.fingerprint))
+            .is_some_and(|was| was != fingerprint(machine))
     }
 
     fn contains(&self, tenant: &str, machine_id: &str) -> bool {

@@ -210,7 +210,7 @@ pub(crate) fn list(c: &Call<'_>) -> ApiResult {
 /// `GET /api/machines/{id}/alerts` and `.../alerts/$count` (a bare integer).
 pub(crate) fn machine_alerts(c: &Call<'_>, id: &str, count: bool) -> ApiResult {
     let m = lookup(c, id)?;
-    let mut alerts = c.fleet().alerts_of(m);
+    let mut alerts = c.fleet().alerts_of(&m);
     alerts.extend(super::lock(&c.shared.changes).added_alerts(Some(m.index)));
     if !count {
         return page_of_alerts(c, alerts.into_iter());

@@ -173,10 +173,10 @@ pub(crate) fn machine_dto(m: &SimMachine) -> MachineDto<'_> {
 
 /// The machine for a path id: a device id, or (as the docs allow) a computer name; several
 /// machines with that name resolve to the most recently seen.
-pub(crate) fn lookup<'f>(c: &'f Call<'_>, id: &str) -> Result<&'f SimMachine, ApiError> {
+pub(crate) fn lookup<'f>(c: &'f Call<'_>, id: &str) -> Result<Cow<'f, SimMachine>, ApiError> {
     let fleet = c.fleet();
     let changes = super::lock(&c.shared.changes);
-    fleet
+    let found = fleet
         .find(id)
         .filter(|m| !changes.is_hidden(m))
         .or_else(|| {
@@ -188,9 +188,15 @@ pub(crate) fn lookup<'f>(c: &'f Call<'_>, id: &str) -> Result<&'f SimMachine, Ap
                         && m.computer_dns_name.eq_ignore_ascii_case(id)
                         && !changes.is_hidden(m)
                 })
-                .max_by_key(|m| m.last_seen)
+                .max_by_key(|m| changes.current(m).last_seen)
         })
-        .ok_or_else(|| wire::not_found(format!("Machine {id} was not found")))
+        .ok_or_else(|| wire::not_found(format!("Machine {id} was not found")))?;
+    let now = changes.current(found);
+    Ok(if std::ptr::eq(now, found) {
+        Cow::Borrowed(found)
+    } else {
+        Cow::Owned(now.clone())
+    })
 }
 
 /// `GET /api/machines`.
@@ -208,6 +214,7 @@ pub(crate) fn list(c: &Call<'_>) -> ApiResult {
         .machines()
         .iter()
         .filter(|m| !changes.is_hidden(m))
+        .map(|m| changes.current(m))
         .filter(|m| filter.as_ref().is_none_or(|f| f.matches(*m)));
     let (page, more) = paginate(matching, opts.skip, paging.size);
     let value: Vec<MachineDto<'_>> = page.into_iter().map(machine_dto).collect();
@@ -216,7 +223,7 @@ pub(crate) fn list(c: &Call<'_>) -> ApiResult {
 
 /// `GET /api/machines/{id}`.
 pub(crate) fn get(c: &Call<'_>, id: &str) -> ApiResult {
-    lookup(c, id).map(|m| wire::entity("Machines/$entity", machine_dto(m)))
+    lookup(c, id).map(|m| wire::entity("Machines/$entity", machine_dto(&m)))
 }
 
 /// Parses `findbyip(ip='10.1.2.3',timestamp=2024-01-01T00:00:00Z)`.
@@ -281,6 +288,7 @@ pub(crate) fn find_by_ip(c: &Call<'_>, segment: &str) -> ApiResult {
         if changes.is_hidden(m) {
             return false;
         }
+        let m = changes.current(m);
         let until = if m.health_status == "Active" {
             m.last_seen.max(now)
         } else {
@@ -290,7 +298,7 @@ pub(crate) fn find_by_ip(c: &Call<'_>, segment: &str) -> ApiResult {
             && m.first_seen - window <= ts
             && ts <= until + window
     });
-    let (page, more) = paginate(matching, opts.skip, paging.size);
+    let (page, more) = paginate(matching.map(|m| changes.current(m)), opts.skip, paging.size);
     let value: Vec<MachineDto<'_>> = page.into_iter().map(machine_dto).collect();
     Ok(wire::collection("Machines", value, more, &paging))
 }

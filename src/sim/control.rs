@@ -24,6 +24,24 @@ pub(crate) fn router() -> Router<Arc<Shared>> {
         .route("/_sim/stats", get(stats))
         .route("/_sim/hidden-machines", put(set_hidden_machines))
         .route("/_sim/alerts", post(add_alert))
+        .route("/_sim/machine-changes", post(change_machine))
+}
+
+/// Body: `{"machineId": "...", "riskScore": "High", "exposureLevel": "Low", "healthStatus":
+/// "Inactive"}` (each level optional): the machine as a new device report would leave it,
+/// `lastSeen` now.
+async fn change_machine(
+    State(s): State<Arc<Shared>>,
+    Json(change): Json<super::MachineChange>,
+) -> (StatusCode, Json<serde_json::Value>) {
+    if lock(&s.changes).change_machine(&s.fleet, &change) {
+        (StatusCode::NO_CONTENT, Json(serde_json::Value::Null))
+    } else {
+        (
+            StatusCode::BAD_REQUEST,
+            Json(json!({ "error": "unknown machine or value" })),
+        )
+    }
 }
 
 /// Body: the machine ids to hide (`[]` shows every machine again).

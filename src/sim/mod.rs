@@ -56,6 +56,7 @@ pub use alerts::{ALERT_SEVERITIES, SimAlert, alert_severity_rank};
 pub use catalog::{
     PlatformClass, SimSoftware, SimVulnerability, VULN_SEVERITIES, vuln_severity_rank,
 };
+pub use changes::MachineChange;
 pub use faults::{Fault, FaultKind};
 pub use fleet::{EXPOSURE_LEVELS, Fleet, MachineSummary, RISK_SCORES, SimIpAddress, SimMachine};
 pub use odata::ODataError;
@@ -342,6 +343,14 @@ impl SimHandle {
     pub fn add_alert(&self, machine_id: &str, severity: &str) -> Option<String> {
         let shared = &self.inner.shared;
         lock(&shared.changes).add_alert(&shared.fleet, machine_id, severity)
+    }
+
+    /// Changes a machine as a new device report would (risk score, exposure level, health
+    /// status; `lastSeen` now): the machine list, get-by-id and find-by-IP show it changed.
+    /// `false` when the machine or a value is unknown.
+    pub fn change_machine(&self, change: &MachineChange) -> bool {
+        let shared = &self.inner.shared;
+        lock(&shared.changes).change_machine(&shared.fleet, change)
     }
 
     /// The generated data.
