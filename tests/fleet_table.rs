@@ -419,18 +419,34 @@ async fn answers_from_the_table_carry_every_field_in_both_views() {
     assert_eq!(api_calls(&env.sim), 0, "{:?}", env.sim.requests());
 
     // The full record from the table is the one Defender serves for the machine.
-    let m = env.sim.fleet().machines()[0].clone();
+    let m = env
+        .sim
+        .fleet()
+        .machines()
+        .iter()
+        .find(|m| m.risk_score == Some("High"))
+        .expect("a machine rated High (alerts and vulnerabilities read)")
+        .clone();
     let from_table = env.endpoint_risk(by_id(&m.id)).await;
     let from_defender = env.endpoint_risk(bypassing_cache(by_id(&m.id))).await;
     let record = |r: &proto::EndpointRisk| {
         let mut machine = r.machine.clone().expect("machine");
         // Times the simulator moves on its own.
         machine.last_seen = None;
+        let alert = r.most_severe_alert.as_ref().map(|a| (&a.id, &a.portal_url));
+        let vulnerability = r
+            .most_severe_vulnerability
+            .as_ref()
+            .map(|v| (&v.id, &v.portal_url));
         (
             machine,
             r.risk_level,
             r.active_alert_count,
             r.vulnerability_count,
+            r.links.clone(),
+            r.tenant.clone(),
+            alert.map(|(i, u)| (i.clone(), u.clone())),
+            vulnerability.map(|(i, u)| (i.clone(), u.clone())),
         )
     };
     assert_eq!(record(&from_table), record(&from_defender));

@@ -19,7 +19,7 @@ mod row;
 pub mod sync;
 pub mod table;
 
-pub use row::{Render, RenderFn, fingerprint};
+pub use row::{AnswerCore, AnswerEncoder, Render, fingerprint};
 pub use table::{Generation, GenerationBuilder, LocalFleetTable};
 
 /// What the table reports (for `CheckConnection`, and for the metrics to read later).

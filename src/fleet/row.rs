@@ -1,13 +1,15 @@
 //! One machine as the fleet table keeps it: its two prepared answers (the encoded full and
-//! basic views, in one buffer) and the few facts the look-ups read. Not the assessment: its
+//! basic views, less the links and tenant that are rebuilt from the id) and the few facts the
+//! look-ups read. Not the assessment: its
 //! machine record, alert and vulnerability, links and reasons exist only inside the encoded
 //! answers, which is what makes a 100,000-machine table fit in a few hundred megabytes
 //! (docs/fleet-table.md, "Memory").
 //!
 //! A reader that needs an [`Assessment`] gets a light one made on demand
-//! ([`Row::assessment`]): the prepared answers and the identifiers, no score or records. Every
-//! way of answering reads the prepared answers first (`services::risk::responses`), so the
-//! answer is the same as the full assessment's.
+//! ([`Row::assessment`]): the whole answers (the kept part, with the links and tenant added
+//! back) and the identifiers, no score or records. Every way of answering reads the prepared
+//! answers first (`services::risk::responses`), so the answer is the same as the full
+//! assessment's.
 
 use std::net::IpAddr;
 use std::sync::{Arc, OnceLock};
@@ -18,19 +20,36 @@ use crate::risk::assess::RenderedAnswer;
 use crate::risk::machine_key::MachineKey;
 use crate::risk::{Assessment, Candidate, PortalLinks, Score};
 
-/// Makes an assessment's two prepared answers (full, basic); `None` if it cannot be encoded
-/// (the machine is then left out of the table and answered by the cold path).
-pub type RenderFn = dyn Fn(&Assessment) -> Option<(RenderedAnswer, RenderedAnswer)> + Send + Sync;
-
-/// The renderer a generation uses (the service layer's encoder, with the configured portal).
-#[derive(Clone)]
-pub struct Render(pub Arc<RenderFn>);
-
-impl std::fmt::Debug for Render {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Render")
-    }
+/// What the table keeps of an assessment's two answers (full, basic): each view's encoded
+/// fields without the three portal links and the tenant, which are the same for every
+/// machine but its id and cost about 900 bytes a machine in the two views.
+#[derive(Clone, Debug)]
+pub struct AnswerCore {
+    /// The full view's fields, less links and tenant.
+    pub full: bytes::Bytes,
+    /// The basic view's fields, less links and tenant.
+    pub basic: bytes::Bytes,
 }
+
+/// Encodes the table's answers (the service layer, which knows the wire format and the
+/// portal: `services::TablePortalEncoder`).
+pub trait AnswerEncoder: Send + Sync + std::fmt::Debug {
+    /// The kept part of `a`'s answers; `None` if it cannot be encoded (the machine is then
+    /// left out of the table and answered by the cold path).
+    fn core(&self, a: &Assessment) -> Option<AnswerCore>;
+
+    /// The two whole answers (full, basic) of a machine from their kept part, its id and
+    /// the tenant.
+    fn answers(
+        &self,
+        core: &AnswerCore,
+        machine_id: &str,
+        tenant: &str,
+    ) -> Option<(RenderedAnswer, RenderedAnswer)>;
+}
+
+/// The encoder a generation uses.
+pub type Render = Arc<dyn AnswerEncoder>;
 
 /// What the look-ups read of a machine.
 #[derive(Debug)]
@@ -125,9 +144,13 @@ impl Facts {
 
     /// The machine entity as far as the table knows it (identifiers and times only).
     pub(super) fn machine(&self) -> Machine {
+        self.machine_with_id(self.id())
+    }
+
+    fn machine_with_id(&self, id: String) -> Machine {
         let text = |s: &str| (!s.is_empty()).then(|| s.to_string());
         Machine {
-            id: Some(self.id()),
+            id: Some(id),
             computer_dns_name: text(&self.dns),
             last_ip_address: text(&self.last_ip),
             first_seen: self.first_seen.clone(),
@@ -157,35 +180,35 @@ pub(super) fn machine_ips(m: &Machine) -> Vec<IpAddr> {
 #[derive(Debug)]
 pub(super) struct Row {
     pub(super) facts: Facts,
-    full: RenderedAnswer,
-    basic: RenderedAnswer,
+    core: AnswerCore,
     evaluated_at: SystemTime,
 }
 
 impl Row {
-    /// The row of `a`, rendered by `render`; `None` without an id or when it cannot be encoded.
+    /// The row of `a`, encoded by `render`; `None` without an id or when it cannot be encoded.
     pub(super) fn of(a: &Assessment, render: &Render) -> Option<Self> {
         let facts = Facts::of(&a.machine)?;
-        let (full, basic) = (render.0)(a)?;
+        let core = render.core(a)?;
         Some(Self {
             facts,
-            full,
-            basic,
+            core,
             evaluated_at: a.evaluated_at,
         })
     }
 
-    /// A light assessment of the row: its prepared answers and identifiers (no score or
-    /// records; every way of answering reads the prepared answers).
-    pub(super) fn assessment(&self, tenant: &str) -> Arc<Assessment> {
-        Arc::new(Assessment {
+    /// A light assessment of the row: its whole answers (made now from the kept part) and
+    /// identifiers, no score or records; every way of answering reads the answers.
+    pub(super) fn assessment(&self, tenant: &str, render: &Render) -> Option<Arc<Assessment>> {
+        let id = self.facts.id();
+        let (full, basic) = render.answers(&self.core, &id, tenant)?;
+        Some(Arc::new(Assessment {
             tenant: tenant.to_string(),
-            machine: Arc::new(self.facts.machine()),
+            machine: Arc::new(self.facts.machine_with_id(id)),
             score: Score::default(),
             links: PortalLinks::default(),
             evaluated_at: self.evaluated_at,
-            rendered: OnceLock::from(self.full.clone()),
-            rendered_basic: OnceLock::from(self.basic.clone()),
-        })
+            rendered: OnceLock::from(full),
+            rendered_basic: OnceLock::from(basic),
+        }))
     }
 }

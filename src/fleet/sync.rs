@@ -31,7 +31,7 @@ use crate::defender::{
 };
 use crate::error::ServiceError;
 use crate::risk::bulk::{CallCounter, fold_all};
-use crate::risk::{Assessment, FleetItem, FleetRequest, MachineFilters, RiskEngine, fleet};
+use crate::risk::{FleetItem, FleetRequest, MachineFilters, RiskEngine, fleet};
 use crate::state::AppState;
 
 /// Machines re-assessed per incremental refresh (each costs one to three calls).
@@ -104,10 +104,7 @@ pub fn start(state: &AppState) -> Option<JoinHandle<()>> {
         }
     };
     let portal = state.config.portal_url.clone();
-    let render_portal = portal.clone();
-    let render = Render(Arc::new(move |a: &Assessment| {
-        crate::services::prepared_answers(a, &render_portal).ok()
-    }));
+    let render: Render = Arc::new(crate::services::TablePortalEncoder::new(portal.clone()));
     let sync = FleetSync {
         client,
         render,

@@ -55,7 +55,10 @@ type Index = Vec<(u64, u32)>;
 /// One sweep's table: immutable but for the slots' contents.
 #[derive(Debug)]
 pub struct Generation {
+    /// Lower case, for comparisons.
     tenant: String,
+    /// As configured: the answers' `tenant`.
+    tenant_text: String,
     /// When the sweep started reading (every part is at least this fresh).
     read_at: SystemTime,
     started: Instant,
@@ -82,6 +85,7 @@ impl GenerationBuilder {
         Self {
             generation: Generation {
                 tenant: tenant.to_ascii_lowercase(),
+                tenant_text: tenant.to_string(),
                 read_at,
                 started,
                 render,
@@ -293,7 +297,7 @@ impl FleetStore for LocalFleetTable {
         if slot.invalid.load(Ordering::Acquire) {
             return None;
         }
-        Some(slot.get().assessment(&g.tenant))
+        slot.get().assessment(&g.tenant_text, &g.render)
     }
 
     fn resolve(&self, tenant: &str, key: &EndpointKey) -> Option<Resolution> {

@@ -39,9 +39,7 @@ fn assessment(m: Machine) -> Arc<Assessment> {
 
 fn render() -> Render {
     let portal: url::Url = "https://security.microsoft.com".parse().expect("url");
-    Render(Arc::new(move |a: &Assessment| {
-        crate::services::prepared_answers(a, &portal).ok()
-    }))
+    Arc::new(crate::services::TablePortalEncoder::new(portal))
 }
 
 fn id(n: u8) -> String {

@@ -35,7 +35,7 @@ use tonic::Status;
 pub use action::ActionHandlers;
 pub use risk::RiskHandlers;
 pub use risk::fast_path::FastPathRiskServer;
-pub use risk::responses::prepared_answers;
+pub use risk::table_answers::TablePortalEncoder;
 
 use crate::defender::{CallOptions, DefenderClient};
 use crate::error::{ServiceError, echo};

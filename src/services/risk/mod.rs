@@ -9,6 +9,7 @@ mod grpc_raw;
 pub(super) mod requests;
 pub(super) mod responses;
 mod software_and_hunting;
+pub(super) mod table_answers;
 pub(super) mod views;
 
 use std::sync::Arc;

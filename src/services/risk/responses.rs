@@ -317,42 +317,8 @@ pub(super) fn prepared_fields(rendered: Option<&RenderedAnswer>) -> Option<proto
     proto::EndpointRisk::decode(fields).ok()
 }
 
-/// Both views' prepared answers of `a` (full, basic), the two frames in one buffer: what the
-/// fleet table keeps per machine instead of the assessment.
-pub fn prepared_answers(
-    a: &Assessment,
-    portal: &Url,
-) -> Result<(RenderedAnswer, RenderedAnswer), Status> {
-    let full = render(a, portal).encode_to_vec();
-    let basic = views::basic(a).encode_to_vec();
-    let hit = proto::EndpointRisk {
-        cached: true,
-        ..Default::default()
-    };
-    let frame_len = |fields: &[u8]| grpc_raw::PREFIX_LEN + fields.len() + hit.encoded_len();
-    let full_frame = frame_len(&full);
-    let mut buf = BytesMut::with_capacity(full_frame + frame_len(&basic));
-    for fields in [&full, &basic] {
-        grpc_raw::put_prefix(&mut buf, fields.len() + hit.encoded_len())?;
-        buf.put_slice(fields);
-        hit.encode(&mut buf)
-            .map_err(|err| Status::internal(format!("cannot encode the answer: {err}")))?;
-    }
-    let both = buf.freeze();
-    Ok((
-        RenderedAnswer {
-            hit_frame: both.slice(..full_frame),
-            fields_len: full.len(),
-        },
-        RenderedAnswer {
-            hit_frame: both.slice(full_frame..),
-            fields_len: basic.len(),
-        },
-    ))
-}
-
 /// The assessment as the API message, without the per-request fields.
-fn render(a: &Assessment, portal: &Url) -> proto::EndpointRisk {
+pub(super) fn render(a: &Assessment, portal: &Url) -> proto::EndpointRisk {
     let s = &a.score;
     proto::EndpointRisk {
         machine: Some(machine(&a.machine)),
