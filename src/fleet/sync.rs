@@ -186,6 +186,9 @@ impl FleetSync {
             }
             Err(message) => (false, message, self.store().len()),
         };
+        // `/metrics`: defender_bridge_fleet_sweeps_total and its duration histogram (the
+        // bulk alert and vulnerability reads inside the sweep record there too, on their own).
+        self.cache.sweeps().stats.record(duration, ok);
         if ok {
             tracing::info!(
                 machines,
