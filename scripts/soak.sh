@@ -34,6 +34,14 @@ sampler_pid=$!
 sleep 2
 rest=$(kib VmRSS)
 read -r calls0 limited0 < <(upstream)
+# With the fleet table, the load starts once its first generation is published (before that,
+# every call is a cold miss); the first sweep's calls still count in the upstream figures.
+case " ${SERVE_FLAGS:-} " in *" --fleet-sync "*)
+  until grep -q "fleet sweep published" "$log/serve.log"; do
+    kill -0 "$serve_pid" 2>/dev/null || { cat "$log/serve.log" >&2; exit 1; }
+    sleep 1
+  done ;;
+esac
 echo "soak: ${secs}s at ${rate}/s, deadline ${deadline} ms (0 = none), $machines machines," \
   "warm-up ${warmup}s; build: ${CARGO_FLAGS:-default features}; serve flags: ${SERVE_FLAGS:-none}"
 "$load" soak "$grpc" "$sim" "$warmup" "$rate" "$deadline" 0 >"$log/warmup.txt" 2>&1

@@ -180,7 +180,7 @@ pub(super) fn machine_ips(m: &Machine) -> Vec<IpAddr> {
 #[derive(Debug)]
 pub(super) struct Row {
     pub(super) facts: Facts,
-    core: AnswerCore,
+    pub(super) core: AnswerCore,
     evaluated_at: SystemTime,
 }
 

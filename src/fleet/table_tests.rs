@@ -216,3 +216,49 @@ fn a_new_generation_replaces_the_old_one_whole() {
     assert!(t.risk(TENANT, &id(2)).is_some());
     assert!(t.resolve(TENANT, &ip_now("10.0.0.1")).is_none());
 }
+
+/// Prints what a hit from the table costs (the light assessment and its two whole answers,
+/// made per read), next to the bare look-up: `cargo test --lib table_hit_cost -- --ignored
+/// --nocapture`. A figure to read, not a check (no timing assertion).
+#[test]
+#[ignore = "prints a timing; run by hand"]
+fn table_hit_cost() {
+    let mut m = machine(
+        &id(7),
+        "desk7.contoso.com",
+        &["10.0.0.7"],
+        "2026-01-01T00:00:00Z",
+    );
+    m.os_platform = Some("Windows11".into());
+    let t = table(vec![m]);
+    let rounds = 50_000u32;
+    let started = std::time::Instant::now();
+    for _ in 0..rounds {
+        assert!(t.contains(TENANT, &id(7)));
+    }
+    let lookup = started.elapsed() / rounds;
+    let started = std::time::Instant::now();
+    let mut bytes = 0;
+    for _ in 0..rounds {
+        let a = t.risk(TENANT, &id(7)).expect("hit");
+        bytes += a.rendered.get().map_or(0, |r| r.hit_frame.len());
+    }
+    let hit = started.elapsed() / rounds;
+    let g = t.generation().expect("generation");
+    let row = g.slot(&id(7)).expect("slot").get();
+    let started = std::time::Instant::now();
+    for _ in 0..rounds {
+        assert!(g.render.answers(&row.core, &id(7), TENANT).is_some());
+    }
+    let answers = started.elapsed() / rounds;
+    let started = std::time::Instant::now();
+    for _ in 0..rounds {
+        assert!(row.facts.machine().id.is_some());
+    }
+    let machine = started.elapsed() / rounds;
+    println!(
+        "table hit: {hit:?} per read (look-up alone {lookup:?}, answers {answers:?}, \
+         machine entity {machine:?}); full frame {} bytes",
+        bytes / rounds as usize
+    );
+}

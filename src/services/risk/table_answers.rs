@@ -122,26 +122,28 @@ impl AnswerEncoder for TablePortalEncoder {
             cached: true,
             ..Default::default()
         };
-        let tail = added.encoded_len() + hit.encoded_len();
-        let frame = |kept: &[u8]| grpc_raw::PREFIX_LEN + kept.len() + tail;
+        // The appended fields, then `cached`, encoded once for both views.
+        let mut tail = Vec::with_capacity(added.encoded_len() + hit.encoded_len());
+        added.encode(&mut tail).ok()?;
+        let added_len = tail.len();
+        hit.encode(&mut tail).ok()?;
+        let frame = |kept: &[u8]| grpc_raw::PREFIX_LEN + kept.len() + tail.len();
         let full_frame = frame(&core.full);
         let mut buf = BytesMut::with_capacity(full_frame + frame(&core.basic));
         for kept in [&core.full, &core.basic] {
-            grpc_raw::put_prefix(&mut buf, kept.len() + tail).ok()?;
+            grpc_raw::put_prefix(&mut buf, kept.len() + tail.len()).ok()?;
             buf.put_slice(kept);
-            added.encode(&mut buf).ok()?;
-            hit.encode(&mut buf).ok()?;
+            buf.put_slice(&tail);
         }
         let both = buf.freeze();
-        let fields_len = |kept: &[u8]| kept.len() + added.encoded_len();
         Some((
             RenderedAnswer {
                 hit_frame: both.slice(..full_frame),
-                fields_len: fields_len(&core.full),
+                fields_len: core.full.len() + added_len,
             },
             RenderedAnswer {
                 hit_frame: both.slice(full_frame..),
-                fields_len: fields_len(&core.basic),
+                fields_len: core.basic.len() + added_len,
             },
         ))
     }
