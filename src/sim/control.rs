@@ -33,14 +33,14 @@ pub(crate) fn router() -> Router<Arc<Shared>> {
 async fn change_machine(
     State(s): State<Arc<Shared>>,
     Json(change): Json<super::MachineChange>,
-) -> (StatusCode, Json<serde_json::Value>) {
+) -> Result<StatusCode, (StatusCode, Json<serde_json::Value>)> {
     if lock(&s.changes).change_machine(&s.fleet, &change) {
-        (StatusCode::NO_CONTENT, Json(serde_json::Value::Null))
+        Ok(StatusCode::NO_CONTENT)
     } else {
-        (
+        Err((
             StatusCode::BAD_REQUEST,
             Json(json!({ "error": "unknown machine or value" })),
-        )
+        ))
     }
 }
 

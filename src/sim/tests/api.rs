@@ -385,3 +385,66 @@ async fn hunting_quota_is_45_per_minute_with_the_observed_429_body() {
     );
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_changed_machine_is_listed_as_reported_now_with_its_new_levels() {
+    let sim = start(small()).await;
+    let t = token(&sim).await;
+    let m = sim
+        .fleet()
+        .machines()
+        .iter()
+        .find(|m| m.risk_score != Some("High"))
+        .expect("a machine below High")
+        .clone();
+    let since = time::OffsetDateTime::now_utc() - Duration::from_secs(60);
+    let recent = format!(
+        "/api/machines?$filter=lastSeen gt {}",
+        since
+            .format(&time::format_description::well_known::Rfc3339)
+            .expect("format")
+    );
+    let (_, _, before) = get(&sim, &t, &recent).await;
+    let listed = |page: &serde_json::Value| -> Vec<String> {
+        page["value"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|m| m["id"].as_str().map(str::to_string))
+            .collect()
+    };
+    assert!(!listed(&before).contains(&m.id));
+
+    let http = reqwest::Client::new();
+    let change = |body: serde_json::Value| {
+        http.post(format!("{}/_sim/machine-changes", sim.base_url()))
+            .json(&body)
+            .send()
+    };
+    let bad = change(json!({"machineId": m.id, "riskScore": "Severe"}))
+        .await
+        .expect("post");
+    assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+    let ok = change(json!({"machineId": m.id, "riskScore": "high", "healthStatus": "Inactive"}))
+        .await
+        .expect("post");
+    assert_eq!(ok.status(), StatusCode::NO_CONTENT);
+
+    let (_, _, after) = get(&sim, &t, &recent).await;
+    let new: Vec<String> = listed(&after)
+        .into_iter()
+        .filter(|id| !listed(&before).contains(id))
+        .collect();
+    assert_eq!(
+        new,
+        [m.id.clone()],
+        "only the changed machine reported since"
+    );
+    let (_, _, one) = get(&sim, &t, &format!("/api/machines/{}", m.id)).await;
+    assert_eq!(
+        (one["riskScore"].as_str(), one["healthStatus"].as_str()),
+        (Some("High"), Some("Inactive"))
+    );
+    assert_eq!(one["exposureLevel"].as_str(), m.exposure_level, "unchanged");
+    sim.shutdown().await;
+}
