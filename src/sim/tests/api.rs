@@ -437,7 +437,7 @@ async fn a_changed_machine_is_listed_as_reported_now_with_its_new_levels() {
         .collect();
     assert_eq!(
         new,
-        [m.id.clone()],
+        [m.id.as_str()],
         "only the changed machine reported since"
     );
     let (_, _, one) = get(&sim, &t, &format!("/api/machines/{}", m.id)).await;
