@@ -99,12 +99,19 @@ async fn sighup_rereads_the_secret_and_the_log_filter_and_counts_it() {
         .await
         .expect("rpc")
         .into_inner();
-    assert!(!before.token.expect("token").ok, "the old secret is refused");
+    assert!(
+        !before.token.expect("token").ok,
+        "the old secret is refused"
+    );
     assert_eq!(token_answers(&sim, 200), 0);
     assert_eq!(access_lines(&log), 0, "access lines are filtered out");
     let text = metrics_text(admin).await;
     assert_eq!(
-        sample(&text, "defender_bridge_config_last_reload_timestamp_seconds", &[]),
+        sample(
+            &text,
+            "defender_bridge_config_last_reload_timestamp_seconds",
+            &[]
+        ),
         Some(0.0),
         "no reload yet"
     );
@@ -121,7 +128,11 @@ async fn sighup_rereads_the_secret_and_the_log_filter_and_counts_it() {
     )
     .await;
     assert_eq!(
-        sample(&text, RELOADS, &[("what", "log_filter"), ("result", "applied")]),
+        sample(
+            &text,
+            RELOADS,
+            &[("what", "log_filter"), ("result", "applied")]
+        ),
         Some(1.0),
         "{text}"
     );
@@ -129,8 +140,12 @@ async fn sighup_rereads_the_secret_and_the_log_filter_and_counts_it() {
         sample(&text, "defender_bridge_config_last_reload_successful", &[]),
         Some(1.0)
     );
-    let at = sample(&text, "defender_bridge_config_last_reload_timestamp_seconds", &[])
-        .expect("timestamp");
+    let at = sample(
+        &text,
+        "defender_bridge_config_last_reload_timestamp_seconds",
+        &[],
+    )
+    .expect("timestamp");
     assert!(at > 1.6e9, "a Unix time: {at}");
     // No callers or TLS files in this set-up: those parts are not counted.
     assert!(!text.contains("what=\"callers\"") && !text.contains("what=\"tls\""));
@@ -141,7 +156,10 @@ async fn sighup_rereads_the_secret_and_the_log_filter_and_counts_it() {
         .expect("rpc")
         .into_inner();
     assert!(after.token.expect("token").ok, "the new secret is used");
-    assert!(token_answers(&sim, 200) >= 1, "Entra accepted the new secret");
+    assert!(
+        token_answers(&sim, 200) >= 1,
+        "Entra accepted the new secret"
+    );
     assert_eq!(access_lines(&log), 1, "the new filter logs access lines");
 
     // The same files again: unchanged. Then a filter that does not parse: the previous filter
@@ -171,7 +189,11 @@ async fn sighup_rereads_the_secret_and_the_log_filter_and_counts_it() {
     risk.check_connection(CheckConnectionRequest::default())
         .await
         .expect("rpc");
-    assert_eq!(access_lines(&log), 2, "the previous filter is still in force");
+    assert_eq!(
+        access_lines(&log),
+        2,
+        "the previous filter is still in force"
+    );
 
     assert_eq!(server.terminate().await, 0, "graceful exit");
     let logs = std::fs::read_to_string(&log).expect("log");
