@@ -84,3 +84,25 @@ pub fn reload() -> FilterReload {
     *current = text.clone();
     FilterReload::Applied(text)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn comments_and_blank_lines_are_skipped_and_a_bad_directive_is_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("filter");
+        std::fs::write(
+            &path,
+            "# quiet access lines\n\ninfo\n  defender_bridge::access=warn \n",
+        )
+        .expect("write");
+        let (_, text) = read(&path).expect("parses");
+        assert_eq!(text, "info,defender_bridge::access=warn");
+        std::fs::write(&path, "defender_bridge=loud\n").expect("write");
+        let err = read(&path).expect_err("refused");
+        assert!(err.contains("not a log filter"), "{err}");
+        assert!(read(&dir.path().join("missing")).is_err());
+    }
+}

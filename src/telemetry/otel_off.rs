@@ -1,8 +1,5 @@
 //! Built without the `otel` feature: no trace export; the per-call hooks do nothing.
 
-use tracing::Subscriber;
-use tracing_subscriber::registry::LookupSpan;
-
 /// Whether traces are exported by this process: never in this build.
 pub fn is_active() -> bool {
     false
@@ -29,10 +26,7 @@ impl OtelGuard {
 }
 
 /// Always an error: this build has no exporter.
-pub fn layer<S>() -> Result<(tracing_subscriber::layer::Identity, OtelGuard), OtelError>
-where
-    S: Subscriber + for<'a> LookupSpan<'a> + Send + Sync,
-{
+pub fn layer() -> Result<(tracing_subscriber::layer::Identity, OtelGuard), OtelError> {
     Err(OtelError(
         "this binary was built without the `otel` feature".into(),
     ))
