@@ -94,10 +94,13 @@ pub fn init_with(
     } else {
         (None, None, None)
     };
-    let installed = tracing_subscriber::registry()
-        .with(output.with_filter(filter))
-        .with(traces)
-        .try_init();
+    // Without export, no second layer at all: an empty `Option` layer would still take part
+    // in every callsite's interest.
+    let logs = tracing_subscriber::registry().with(output.with_filter(filter));
+    let installed = match traces {
+        Some(traces) => logs.with(traces).try_init(),
+        None => logs.try_init(),
+    };
     // An already-installed subscriber (e.g. `demo` calling into `serve`) is fine.
     if installed.is_err() {
         return Ok(Telemetry::default());
