@@ -5,7 +5,8 @@
 //!
 //! Human logs are coloured only when stderr is a terminal (a file or a log collector gets plain
 //! text). JSON logs are one object per line written by [`json::JsonLines`]: no key twice, and an
-//! audit record is an object, not a string holding JSON.
+//! audit record is an object, not a string holding JSON. Lines are written to stderr in batches
+//! by a thread of their own ([`writer`]); [`writer::flush`] writes what waits.
 //!
 //! The log filter applies to the log output only (a per-layer filter), so trace export sees
 //! its spans whatever the log level.
@@ -14,6 +15,7 @@ pub mod json;
 pub mod log_filter;
 #[cfg_attr(not(feature = "otel"), path = "otel_off.rs")]
 pub mod otel;
+pub mod writer;
 
 use std::io::IsTerminal as _;
 use std::path::Path;
@@ -75,13 +77,14 @@ pub fn init_with(
     };
     let (filter, handle) = reload::Layer::new(filter);
     let output: Box<dyn tracing_subscriber::Layer<Registry> + Send + Sync> = match format {
+        // Batched off the calling thread: every RPC logs an access line (writer.rs).
         LogFormat::Human => tracing_subscriber::fmt::layer()
-            .with_writer(std::io::stderr)
+            .with_writer(writer::stderr())
             .with_target(true)
             .with_ansi(std::io::stderr().is_terminal())
             .boxed(),
         LogFormat::Json => tracing_subscriber::fmt::layer()
-            .with_writer(std::io::stderr)
+            .with_writer(writer::stderr())
             .fmt_fields(tracing_subscriber::fmt::format::JsonFields::new())
             .event_format(json::JsonLines)
             .boxed(),
