@@ -32,6 +32,8 @@ use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 use tracing_subscriber::Layer;
 use tracing_subscriber::registry::LookupSpan;
 
+use crate::metrics::rpc::{METHODS, method_index};
+
 /// The exported spans' names (see the module docs).
 pub const EXPORTED_SPANS: [&str; 2] = ["rpc", "defender_call"];
 
@@ -164,7 +166,8 @@ pub fn record_rpc_status(span: &tracing::Span, code: usize, code_name: &'static 
 }
 
 /// Applies the naming conventions before a span is queued for export: the `rpc` span is named
-/// after its method (`package.Service/Method`) with kind SERVER and the `rpc.*` attributes; a
+/// after its method (`package.Service/Method`, `_OTHER` for a path we do not serve) with kind
+/// SERVER and the `rpc.*` attributes; a
 /// `defender_call` span is kind CLIENT, named `defender <api family>`.
 #[derive(Debug)]
 struct Conventions<P>(P);
@@ -185,16 +188,16 @@ impl<P: SpanProcessor> SpanProcessor for Conventions<P> {
         match span.name.as_ref() {
             "rpc" => {
                 span.span_kind = SpanKind::Server;
-                if let Some(method) = attribute(&span, "method").map(|v| v.as_str().into_owned()) {
-                    let full = method.trim_start_matches('/').to_string();
-                    let (service, name) = full.split_once('/').unwrap_or(("", &full));
-                    let extra = [
+                if let Some(path) = attribute(&span, "method").map(|v| v.as_str().into_owned()) {
+                    // A method we do not serve is `_OTHER`: span names stay a closed set.
+                    let method: &'static str = METHODS[method_index(&path)];
+                    let (service, name) = method.split_once('/').unwrap_or(("", method));
+                    span.attributes.extend([
                         KeyValue::new("rpc.system", "grpc"),
-                        KeyValue::new("rpc.service", service.to_string()),
-                        KeyValue::new("rpc.method", name.to_string()),
-                    ];
-                    span.attributes.extend(extra);
-                    span.name = full.into();
+                        KeyValue::new("rpc.service", service),
+                        KeyValue::new("rpc.method", name),
+                    ]);
+                    span.name = method.into();
                 }
             }
             "defender_call" => {
@@ -218,5 +221,78 @@ impl<P: SpanProcessor> SpanProcessor for Conventions<P> {
 
     fn set_resource(&mut self, resource: &Resource) {
         self.0.set_resource(resource);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use opentelemetry::trace::{SpanContext, SpanId};
+
+    use super::*;
+
+    #[derive(Debug, Default, Clone)]
+    struct Kept(Arc<Mutex<Vec<SpanData>>>);
+
+    impl SpanProcessor for Kept {
+        fn on_start(&self, _: &mut Span, _: &Context) {}
+        fn on_end(&self, span: SpanData) {
+            self.0.lock().expect("lock").push(span);
+        }
+        fn force_flush(&self) -> OTelSdkResult {
+            Ok(())
+        }
+        fn shutdown_with_timeout(&self, _: Duration) -> OTelSdkResult {
+            Ok(())
+        }
+    }
+
+    fn ended(name: &'static str, attributes: Vec<KeyValue>) -> SpanData {
+        let kept = Kept::default();
+        let now = std::time::SystemTime::now();
+        Conventions(kept.clone()).on_end(SpanData {
+            span_context: SpanContext::empty_context(),
+            parent_span_id: SpanId::INVALID,
+            parent_span_is_remote: false,
+            span_kind: SpanKind::Internal,
+            name: name.into(),
+            start_time: now,
+            end_time: now,
+            attributes,
+            dropped_attributes_count: 0,
+            events: Default::default(),
+            links: Default::default(),
+            status: Status::Unset,
+            instrumentation_scope: Default::default(),
+        });
+        kept.0.lock().expect("lock").pop().expect("passed on")
+    }
+
+    fn attr(span: &SpanData, key: &str) -> Option<String> {
+        attribute(span, key).map(|v| v.as_str().into_owned())
+    }
+
+    #[test]
+    fn rpc_spans_are_named_after_a_served_method_or_other() {
+        let span = ended(
+            "rpc",
+            vec![KeyValue::new(
+                "method",
+                "/defenderbridge.v1.ActionService/IsolateMachine",
+            )],
+        );
+        assert_eq!(span.name, "defenderbridge.v1.ActionService/IsolateMachine");
+        assert_eq!(span.span_kind, SpanKind::Server);
+        assert_eq!(
+            attr(&span, "rpc.service").as_deref(),
+            Some("defenderbridge.v1.ActionService")
+        );
+        assert_eq!(attr(&span, "rpc.method").as_deref(), Some("IsolateMachine"));
+        let span = ended("rpc", vec![KeyValue::new("method", "/evil.Service/x?y=1")]);
+        assert_eq!(span.name, "_OTHER");
+        let span = ended("defender_call", vec![KeyValue::new("api", "machines")]);
+        assert_eq!(span.name, "defender machines");
+        assert_eq!(span.span_kind, SpanKind::Client);
     }
 }
