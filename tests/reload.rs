@@ -1,6 +1,7 @@
 //! SIGHUP to a running `serve` process re-reads its files without a restart: a rotated client
 //! secret is used by the next token request, a new log filter file takes effect, a broken one
-//! keeps the previous filter, and `/metrics` shows every reload with its result.
+//! keeps the previous filter, the callers file is re-read, and `/metrics` shows every reload
+//! with its result. (SIGHUP and the TLS files: `tls_sighup.rs`.)
 
 mod common;
 
@@ -64,6 +65,16 @@ async fn wait_for_access_lines(log: &std::path::Path, want: usize) {
 
 const RELOADS: &str = "defender_bridge_config_reloads_total";
 
+/// `CheckConnection` as the callers file's admin.
+fn as_admin(key: &str) -> tonic::Request<CheckConnectionRequest> {
+    let mut request = tonic::Request::new(CheckConnectionRequest::default());
+    request.metadata_mut().insert(
+        "authorization",
+        format!("Bearer {key}").parse().expect("metadata"),
+    );
+    request
+}
+
 #[cfg(unix)]
 #[tokio::test(flavor = "multi_thread")]
 async fn sighup_rereads_the_secret_and_the_log_filter_and_counts_it() {
@@ -75,6 +86,10 @@ async fn sighup_rereads_the_secret_and_the_log_filter_and_counts_it() {
     let dir = tempfile::tempdir().expect("tempdir");
     let secret_file = dir.path().join("client-secret");
     let filter_file = dir.path().join("log-filter");
+    let callers_file = dir.path().join("callers.toml");
+    let (key, entry) =
+        defender_bridge::auth::api_key::keygen("ops", &["admin".into()]).expect("key");
+    std::fs::write(&callers_file, entry).expect("write");
     let log = dir.path().join("serve.log");
     // A secret that Entra (the simulator) refuses, and access lines filtered out.
     std::fs::write(&secret_file, "an-old-revoked-secret\n").expect("write");
@@ -99,6 +114,10 @@ async fn sighup_rereads_the_secret_and_the_log_filter_and_counts_it() {
                 "DEFENDER_BRIDGE_LOG_FILTER_FILE",
                 filter_file.display().to_string(),
             ),
+            (
+                "DEFENDER_BRIDGE_CALLERS",
+                callers_file.display().to_string(),
+            ),
             // Ignored: the filter file decides.
             ("RUST_LOG", "trace".into()),
         ],
@@ -109,7 +128,7 @@ async fn sighup_rereads_the_secret_and_the_log_filter_and_counts_it() {
     let mut risk = RiskServiceClient::new(channel);
 
     let before = risk
-        .check_connection(CheckConnectionRequest::default())
+        .check_connection(as_admin(&key))
         .await
         .expect("rpc")
         .into_inner();
@@ -160,11 +179,21 @@ async fn sighup_rereads_the_secret_and_the_log_filter_and_counts_it() {
     )
     .expect("timestamp");
     assert!(at > 1.6e9, "a Unix time: {at}");
-    // No callers or TLS files in this set-up: those parts are not counted.
-    assert!(!text.contains("what=\"callers\"") && !text.contains("what=\"tls\""));
+    // The callers file is re-read too (it did not change); there are no TLS files, so that
+    // part is not counted.
+    assert_eq!(
+        sample(
+            &text,
+            RELOADS,
+            &[("what", "callers"), ("result", "unchanged")]
+        ),
+        Some(1.0),
+        "{text}"
+    );
+    assert!(!text.contains("what=\"tls\""), "{text}");
 
     let after = risk
-        .check_connection(CheckConnectionRequest::default())
+        .check_connection(as_admin(&key))
         .await
         .expect("rpc")
         .into_inner();
@@ -199,9 +228,7 @@ async fn sighup_rereads_the_secret_and_the_log_filter_and_counts_it() {
         Some(0.0),
         "{text}"
     );
-    risk.check_connection(CheckConnectionRequest::default())
-        .await
-        .expect("rpc");
+    risk.check_connection(as_admin(&key)).await.expect("rpc");
     // The previous filter (info) is still in force.
     wait_for_access_lines(&log, 2).await;
 
