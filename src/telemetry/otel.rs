@@ -113,6 +113,7 @@ where
         .with_tracer(tracer)
         .with_location(false)
         .with_threads(false)
+        .with_tracked_inactivity(false)
         .with_target(false)
         .with_filter(tracing_subscriber::filter::filter_fn(|meta| {
             meta.is_span()
