@@ -25,6 +25,7 @@ use crate::state::{AppState, StateError};
 pub mod conn;
 pub mod guard;
 pub mod tls;
+pub mod write_buffer;
 
 use tls::{TlsError, TlsReloader, TlsSetup};
 
