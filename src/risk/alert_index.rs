@@ -2,11 +2,17 @@
 //! most severe active alert (compact, its repeated texts shared) and the rank of the runner-up.
 //! A page of alerts is folded as it is decoded and never held, so a tenant-wide read of
 //! hundreds of thousands of alerts costs one summary per machine, not the alerts.
+//!
+//! Sizes matter here: a 100,000-machine tenant has a summary for every machine with alerts
+//! (about 62,000 on the simulator). A summary is 32 bytes plus its key; the kept alert is
+//! [`CompactAlert`], 96 bytes plus its id and host name, its texts and enums shared as one
+//! 4-byte [`Profile`] number. Once a read is complete, [`AlertIndex::freeze`] moves the
+//! summaries from the hash map (about twice the slots it uses) into an exact-size sorted list.
 
 use std::cmp::Reverse;
 use std::collections::HashMap;
-use std::sync::Arc;
 
+use super::intern::{Id, Interned};
 use super::level::RiskLevel;
 use super::machine_key::MachineKey;
 use super::scoring::{self, Alerts};
@@ -15,8 +21,11 @@ use crate::defender::{Alert, AlertSeverity, AlertStatus, DefenderTime};
 /// Per-machine alert summaries.
 #[derive(Debug, Default)]
 pub struct AlertIndex {
-    by_machine: HashMap<MachineKey, AlertSummary>,
-    texts: Interner,
+    /// Summaries while a read folds alerts in.
+    building: HashMap<MachineKey, AlertSummary>,
+    /// Summaries of finished reads, sorted by key (see [`AlertIndex::freeze`]).
+    frozen: Vec<(MachineKey, AlertSummary)>,
+    shared: Shared,
     /// Active alerts folded in (every machine's, kept or not).
     active_seen: u64,
 }
@@ -39,19 +48,36 @@ impl AlertIndex {
 
     /// Folds in an alert read for machine `machine_id` (a per-machine list).
     pub fn add_for(&mut self, machine_id: &str, alert: Alert) {
-        let summary = self
-            .by_machine
-            .entry(MachineKey::of(machine_id))
-            .or_default();
-        summary.add(alert, &mut self.texts);
+        summary_mut(
+            &mut self.building,
+            &mut self.frozen,
+            MachineKey::of(machine_id),
+        )
+        .add(alert, &mut self.shared);
     }
 
     /// Records that `machine_id` was read and has no alerts (absent machines read the same;
     /// this only makes the machine known).
     pub fn mark_read(&mut self, machine_id: &str) {
-        self.by_machine
-            .entry(MachineKey::of(machine_id))
-            .or_default();
+        summary_mut(
+            &mut self.building,
+            &mut self.frozen,
+            MachineKey::of(machine_id),
+        );
+    }
+
+    /// Moves the summaries folded so far into the exact-size sorted list: a hash map keeps
+    /// up to twice the slots it uses (62,000 summaries took 131,072 slots), the list none.
+    /// Call it when a read is complete; folding in more afterwards still works.
+    pub fn freeze(&mut self) {
+        if self.building.is_empty() {
+            return;
+        }
+        let building = std::mem::take(&mut self.building);
+        self.frozen.reserve_exact(building.len());
+        self.frozen.extend(building);
+        self.frozen.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        self.frozen.shrink_to_fit();
     }
 
     /// Active alerts folded in, over every machine (the size of the tenant's active list when
@@ -62,69 +88,137 @@ impl AlertIndex {
 
     /// Machines with a summary.
     pub fn len(&self) -> usize {
-        self.by_machine.len()
+        self.building.len() + self.frozen.len()
     }
 
     /// No machine has a summary.
     pub fn is_empty(&self) -> bool {
-        self.by_machine.is_empty()
+        self.len() == 0
     }
 
     /// One machine's alerts as scoring needs them.
     pub fn for_machine(&self, machine_id: &str) -> Alerts {
-        match self.by_machine.get(&MachineKey::of(machine_id)) {
-            Some(summary) => summary.alerts(machine_id, &self.texts),
+        let key = MachineKey::of(machine_id);
+        let summary = match self.frozen.binary_search_by(|(k, _)| k.cmp(&key)) {
+            Ok(at) => Some(&self.frozen[at].1),
+            Err(_) => self.building.get(&key),
+        };
+        match summary {
+            Some(summary) => summary.alerts(machine_id, &self.shared),
             None => Alerts::default(),
         }
     }
 }
 
-/// One machine's alerts, folded. Small (the alerts are boxed): a tenant has one per machine
+/// The summary of `key`: the frozen one when there is one, else one being built.
+fn summary_mut<'a>(
+    building: &'a mut HashMap<MachineKey, AlertSummary>,
+    frozen: &'a mut [(MachineKey, AlertSummary)],
+    key: MachineKey,
+) -> &'a mut AlertSummary {
+    match frozen.binary_search_by(|(k, _)| k.cmp(&key)) {
+        Ok(at) => &mut frozen[at].1,
+        Err(_) => building.entry(key).or_default(),
+    }
+}
+
+/// One machine's alerts, folded. Small (the alert is boxed): a tenant has one per machine
 /// with alerts, and most have a single alert, so no runner-up.
 #[derive(Debug, Default)]
 struct AlertSummary {
     active: u32,
     resolved: u32,
     best: Option<Box<CompactAlert>>,
-    runner_up: Option<Box<Rank>>,
+    runner_up: Option<RunnerUp>,
+}
+
+/// What scoring needs of the runner-up: whether it is as severe as the most severe alert,
+/// and whether it was created at the same time (the tie-break named in the reasons). Its id
+/// only orders alerts of the same severity and time, which give the same answer either way.
+#[derive(Clone, Copy, Debug)]
+struct RunnerUp {
+    /// Its [`Created`] parts (flat: a nested [`Created`] would pad this to 24 bytes).
+    created_nanos: i64,
+    created_odd: Id,
+    level: RiskLevel,
+}
+
+impl RunnerUp {
+    fn new(created: Created, level: RiskLevel) -> Self {
+        Self {
+            created_nanos: created.nanos,
+            created_odd: created.odd,
+            level,
+        }
+    }
+
+    fn created(&self) -> Created {
+        Created {
+            nanos: self.created_nanos,
+            odd: self.created_odd,
+        }
+    }
 }
 
 impl AlertSummary {
-    fn add(&mut self, alert: Alert, texts: &mut Interner) {
+    fn add(&mut self, alert: Alert, shared: &mut Shared) {
         if !scoring::is_active(&alert) {
             self.resolved = self.resolved.saturating_add(1);
             return;
         }
         self.active = self.active.saturating_add(1);
-        let rank = scoring::alert_rank(&alert);
-        match &self.best {
-            Some(best) if best.rank.key() >= rank => {
-                if self.runner_up.as_ref().is_none_or(|r| r.key() < rank) {
-                    self.runner_up = Some(Box::new(Rank::of(&alert)));
-                }
+        let outranked = match &self.best {
+            Some(best) => {
+                let created = best.created().get(shared);
+                let key = (
+                    best.level(shared),
+                    created.as_ref(),
+                    Reverse(best.id.as_deref()),
+                );
+                key >= scoring::alert_rank(&alert)
             }
-            _ => {
-                let previous = self.best.replace(Box::new(CompactAlert::new(alert, texts)));
-                if let Some(previous) = previous {
-                    self.runner_up = Some(Box::new(previous.rank));
-                }
+            None => false,
+        };
+        if outranked {
+            let (level, created, _) = scoring::alert_rank(&alert);
+            let higher = self.runner_up.is_none_or(|r| {
+                let runner_created = r.created().get(shared);
+                (r.level, runner_created.as_ref()) < (level, created)
+            });
+            if higher {
+                self.runner_up = Some(RunnerUp::new(Created::of(created, shared), level));
+            }
+        } else {
+            let new = Box::new(CompactAlert::new(alert, shared));
+            if let Some(previous) = self.best.replace(new) {
+                self.runner_up = Some(RunnerUp::new(previous.created(), previous.level(shared)));
             }
         }
     }
 
-    fn alerts(&self, machine_id: &str, texts: &Interner) -> Alerts {
+    fn alerts(&self, machine_id: &str, shared: &Shared) -> Alerts {
         let mut candidates = Vec::with_capacity(2);
         if let Some(best) = &self.best {
-            candidates.push(best.to_alert(machine_id, texts));
-        }
-        if let Some(r) = &self.runner_up {
-            // Only its rank matters: it names the tie-break of the most severe one.
-            candidates.push(Alert {
-                id: r.id.as_deref().map(str::to_string),
-                severity: r.severity.clone(),
-                alert_creation_time: r.created.clone(),
-                ..Alert::default()
-            });
+            let alert = best.to_alert(machine_id, shared);
+            if let Some(r) = self.runner_up.filter(|r| r.level == best.level(shared)) {
+                // Scoring sees the runner-up with the same severity, its own creation time,
+                // and an id that sorts after the best one's (the best wins any tie): exactly
+                // what its tie-break looks at. A less severe runner-up changes nothing.
+                let id = match &alert.id {
+                    Some(best_id) => format!("{best_id}\u{0}"),
+                    None => String::new(),
+                };
+                let runner_up = Alert {
+                    id: Some(id),
+                    severity: alert.severity.clone(),
+                    alert_creation_time: r.created().get(shared),
+                    ..Alert::default()
+                };
+                candidates.push(alert);
+                candidates.push(runner_up);
+            } else {
+                candidates.push(alert);
+            }
         }
         Alerts {
             active: self.active as usize,
@@ -134,54 +228,69 @@ impl AlertSummary {
     }
 }
 
-/// What orders an alert (rule 5).
-#[derive(Debug)]
-struct Rank {
+/// What alerts share: texts, their combinations ([`Profile`]s), lists of MITRE techniques
+/// and creation times that do not fit [`Created`]'s 8 bytes.
+#[derive(Debug, Default)]
+struct Shared {
+    texts: Interned<str>,
+    lists: Interned<[String]>,
+    profiles: Interned<Profile>,
+    odd_times: Interned<DefenderTime>,
+}
+
+impl Shared {
+    fn profile(&self, id: Id) -> &Profile {
+        static NONE: Profile = Profile {
+            texts: [Id::NONE; 12],
+            mitre_techniques: Id::NONE,
+            severity: None,
+            status: None,
+        };
+        self.profiles.get(id).unwrap_or(&NONE)
+    }
+}
+
+/// Everything of an alert that repeats across alerts: its texts (titles, descriptions,
+/// categories, detection source, group...), severity and status. Alerts of one detector and
+/// state share one, so a tenant's alerts need a few hundred of them, not one each.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct Profile {
+    /// Assigned to, classification, determination, investigation state, detection source,
+    /// detector id, category, threat family, threat name, title, description, device group.
+    texts: [Id; 12],
+    mitre_techniques: Id,
     severity: Option<AlertSeverity>,
-    created: Option<DefenderTime>,
-    id: Option<Box<str>>,
+    status: Option<AlertStatus>,
 }
 
-impl Rank {
-    fn of(a: &Alert) -> Self {
-        Self {
-            severity: a.severity.clone(),
-            created: a.alert_creation_time.clone(),
-            id: a.id.as_deref().map(Into::into),
-        }
-    }
-
-    /// The same key as [`scoring::alert_rank`].
-    fn key(&self) -> (RiskLevel, Option<&DefenderTime>, Reverse<Option<&str>>) {
-        (
-            RiskLevel::from_alert_severity(self.severity.as_ref()),
-            self.created.as_ref(),
-            Reverse(self.id.as_deref()),
-        )
-    }
-}
-
-/// An alert as the answer shows it, its repeated texts (titles, descriptions, categories...)
-/// shared between machines as numbers into the index's [`Interner`], its times as UTC
-/// nanoseconds. Comments, evidence, the related user and the tenant id are not part of a risk
-/// answer and are dropped.
+/// An alert as the answer shows it: its per-alert values inline, the rest one shared
+/// [`Profile`]. Comments, evidence, the related user and the tenant id are not part of a risk
+/// answer and are dropped. 96 bytes (a unit test holds it there).
 #[derive(Debug)]
 struct CompactAlert {
-    rank: Rank,
-    incident_id: Option<i64>,
-    investigation_id: Option<i64>,
-    status: Option<AlertStatus>,
+    id: Option<Box<str>>,
+    computer_dns_name: Option<Box<str>>,
+    /// The creation time's [`Created`] parts, side by side with `profile` (a [`Created`]
+    /// field would pad to 16 bytes).
+    created_nanos: i64,
+    created_odd: Id,
+    profile: Id,
+    /// [`NO_NUMBER`] for none.
+    incident_id: i64,
+    /// [`NO_NUMBER`] for none.
+    investigation_id: i64,
     /// First event, last event, last update, resolved.
     times: [CompactTime; 4],
-    computer_dns_name: Option<Box<str>>,
-    texts: [TextId; 12],
-    mitre_techniques: TextId,
 }
 
+/// An absent incident or investigation id. Defender's are positive, so the one value this
+/// hides (the smallest `i64`) cannot be a real one.
+const NO_NUMBER: i64 = i64::MIN;
+
 impl CompactAlert {
-    fn new(a: Alert, interner: &mut Interner) -> Self {
-        let rank = Rank::of(&a);
-        let mut t = |s: Option<String>| interner.text(s);
+    fn new(a: Alert, shared: &mut Shared) -> Self {
+        let created = Created::of(a.alert_creation_time.as_ref(), shared);
+        let mut t = |s: Option<String>| shared.texts.opt(s);
         let texts = [
             t(a.assigned_to),
             t(a.classification),
@@ -196,32 +305,51 @@ impl CompactAlert {
             t(a.description),
             t(a.rbac_group_name),
         ];
-        Self {
-            rank,
-            incident_id: a.incident_id,
-            investigation_id: a.investigation_id,
+        let profile = Profile {
+            texts,
+            mitre_techniques: shared.lists.opt(a.mitre_techniques),
+            severity: a.severity,
             status: a.status,
+        };
+        Self {
+            id: a.id.map(Into::into),
+            computer_dns_name: a.computer_dns_name.map(Into::into),
+            created_nanos: created.nanos,
+            created_odd: created.odd,
+            profile: shared.profiles.id(profile),
+            incident_id: a.incident_id.unwrap_or(NO_NUMBER),
+            investigation_id: a.investigation_id.unwrap_or(NO_NUMBER),
             times: [
                 CompactTime::of(a.first_event_time.as_ref()),
                 CompactTime::of(a.last_event_time.as_ref()),
                 CompactTime::of(a.last_update_time.as_ref()),
                 CompactTime::of(a.resolved_time.as_ref()),
             ],
-            computer_dns_name: a.computer_dns_name.map(Into::into),
-            texts,
-            mitre_techniques: interner.list(a.mitre_techniques),
         }
     }
 
-    fn to_alert(&self, machine_id: &str, interner: &Interner) -> Alert {
-        let t = |i: usize| interner.get(self.texts[i]).map(str::to_string);
+    fn created(&self) -> Created {
+        Created {
+            nanos: self.created_nanos,
+            odd: self.created_odd,
+        }
+    }
+
+    fn level(&self, shared: &Shared) -> RiskLevel {
+        RiskLevel::from_alert_severity(shared.profile(self.profile).severity.as_ref())
+    }
+
+    fn to_alert(&self, machine_id: &str, shared: &Shared) -> Alert {
+        let p = shared.profile(self.profile);
+        let t = |i: usize| shared.texts.get(p.texts[i]).map(str::to_string);
+        let number = |n: i64| (n != NO_NUMBER).then_some(n);
         Alert {
-            id: self.rank.id.as_deref().map(str::to_string),
-            incident_id: self.incident_id,
-            investigation_id: self.investigation_id,
+            id: self.id.as_deref().map(str::to_string),
+            incident_id: number(self.incident_id),
+            investigation_id: number(self.investigation_id),
             assigned_to: t(0),
-            severity: self.rank.severity.clone(),
-            status: self.status.clone(),
+            severity: p.severity.clone(),
+            status: p.status.clone(),
             classification: t(1),
             determination: t(2),
             investigation_state: t(3),
@@ -232,7 +360,7 @@ impl CompactAlert {
             threat_name: t(8),
             title: t(9),
             description: t(10),
-            alert_creation_time: self.rank.created.clone(),
+            alert_creation_time: self.created().get(shared),
             first_event_time: self.times[0].get(),
             last_event_time: self.times[1].get(),
             last_update_time: self.times[2].get(),
@@ -241,7 +369,7 @@ impl CompactAlert {
             computer_dns_name: self.computer_dns_name.as_deref().map(str::to_string),
             rbac_group_name: t(11),
             aad_tenant_id: None,
-            mitre_techniques: interner.get_list(self.mitre_techniques),
+            mitre_techniques: shared.lists.get(p.mitre_techniques).map(<[String]>::to_vec),
             related_user: None,
             comments: None,
             evidence: None,
@@ -249,64 +377,44 @@ impl CompactAlert {
     }
 }
 
-/// A number standing for a text (or a list of texts) in an [`Interner`]; [`TextId::NONE`] for
-/// an absent one. 4 bytes instead of 16 for a shared pointer.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct TextId(u32);
-
-impl TextId {
-    const NONE: TextId = TextId(u32::MAX);
+/// An alert's creation time, exactly (it ranks alerts, rule 5): a UTC time in range as its
+/// nanoseconds; anything else (no time, text Defender sent that is not a time, another
+/// offset, a year outside 1678..2261) as a number into the shared odd times.
+#[derive(Clone, Copy, Debug)]
+struct Created {
+    nanos: i64,
+    /// [`Id::NONE`] when `nanos` is the time (or there is none, `nanos` = `i64::MIN`).
+    odd: Id,
 }
 
-/// One shared copy of each distinct text and list of texts, numbered.
-#[derive(Debug, Default)]
-struct Interner {
-    text_ids: HashMap<Arc<str>, TextId>,
-    texts: Vec<Arc<str>>,
-    list_ids: HashMap<Arc<[String]>, TextId>,
-    lists: Vec<Arc<[String]>>,
-}
-
-impl Interner {
-    fn text(&mut self, s: Option<String>) -> TextId {
-        let Some(s) = s else { return TextId::NONE };
-        if let Some(id) = self.text_ids.get(s.as_str()) {
-            return *id;
-        }
-        match u32::try_from(self.texts.len()) {
-            Ok(n) if n < u32::MAX => {
-                let shared: Arc<str> = s.into();
-                self.texts.push(shared.clone());
-                self.text_ids.insert(shared, TextId(n));
-                TextId(n)
-            }
-            // Four billion distinct texts: unreachable in practice; the text is dropped.
-            _ => TextId::NONE,
+impl Created {
+    fn of(t: Option<&DefenderTime>, shared: &mut Shared) -> Self {
+        let plain = |nanos| Self {
+            nanos,
+            odd: Id::NONE,
+        };
+        let Some(t) = t else {
+            return plain(i64::MIN);
+        };
+        let nanos = t
+            .datetime()
+            .filter(|at| at.offset().is_utc())
+            .and_then(|at| i64::try_from(at.unix_timestamp_nanos()).ok())
+            .filter(|n| *n != i64::MIN);
+        match nanos {
+            Some(nanos) => plain(nanos),
+            None => Self {
+                nanos: i64::MIN,
+                odd: shared.odd_times.id(t.clone()),
+            },
         }
     }
 
-    fn list(&mut self, v: Option<Vec<String>>) -> TextId {
-        let Some(v) = v else { return TextId::NONE };
-        if let Some(id) = self.list_ids.get(v.as_slice()) {
-            return *id;
+    fn get(self, shared: &Shared) -> Option<DefenderTime> {
+        if self.odd != Id::NONE {
+            return shared.odd_times.get(self.odd).cloned();
         }
-        match u32::try_from(self.lists.len()) {
-            Ok(n) if n < u32::MAX => {
-                let shared: Arc<[String]> = v.into();
-                self.lists.push(shared.clone());
-                self.list_ids.insert(shared, TextId(n));
-                TextId(n)
-            }
-            _ => TextId::NONE,
-        }
-    }
-
-    fn get(&self, id: TextId) -> Option<&str> {
-        self.texts.get(id.0 as usize).map(|t| &**t)
-    }
-
-    fn get_list(&self, id: TextId) -> Option<Vec<String>> {
-        self.lists.get(id.0 as usize).map(|l| l.to_vec())
+        CompactTime(self.nanos).get()
     }
 }
 
@@ -333,82 +441,5 @@ impl CompactTime {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::defender::Machine;
-    use crate::risk::scoring::{Part, score};
-
-    fn alert(id: &str, machine: &str, severity: &str, created: &str, status: &str) -> Alert {
-        Alert {
-            id: Some(id.into()),
-            machine_id: Some(machine.into()),
-            severity: Some(AlertSeverity::parse(severity)),
-            status: Some(AlertStatus::parse(status)),
-            alert_creation_time: Some(DefenderTime::parse(created)),
-            title: Some(format!("title of {severity}")),
-            description: Some("shared description".into()),
-            mitre_techniques: Some(vec!["T1".into()]),
-            ..Alert::default()
-        }
-    }
-
-    #[test]
-    fn folded_alerts_score_like_the_whole_list_in_any_order() {
-        let all = vec![
-            alert("a1", "M1", "Medium", "2024-01-02T00:00:00Z", "New"),
-            alert("a2", "m1", "High", "2024-01-01T00:00:00Z", "InProgress"),
-            alert("a3", "m1", "High", "2024-01-01T00:00:00Z", "New"),
-            alert("a4", "m1", "High", "2024-01-03T00:00:00Z", "Resolved"),
-            alert("a5", "m1", "Low", "2024-01-04T00:00:00Z", "New"),
-            alert("b1", "m2", "Low", "2024-01-04T00:00:00Z", "New"),
-            alert("b2", "m2", "Low", "2024-01-05T00:00:00Z", "New"),
-        ];
-        let machine = Machine {
-            id: Some("m1".into()),
-            ..Machine::default()
-        };
-        for rotation in 0..all.len() {
-            let mut order = all.clone();
-            order.rotate_left(rotation);
-            let mut index = AlertIndex::default();
-            for a in order.iter().cloned() {
-                index.add(a, |id| id == "m1");
-            }
-            assert_eq!(index.active_seen(), 6);
-            assert_eq!(index.len(), 1, "m2 is not kept");
-            let m1: Vec<Alert> = all
-                .iter()
-                .filter(|a| {
-                    a.machine_id
-                        .as_deref()
-                        .is_some_and(|id| id.eq_ignore_ascii_case("m1"))
-                })
-                .cloned()
-                .collect();
-            let whole = score(
-                &machine,
-                Part::Skipped("x".into()),
-                Part::Fetched(m1.into()),
-            );
-            let folded = score(
-                &machine,
-                Part::Skipped("x".into()),
-                Part::Fetched(index.for_machine("M1")),
-            );
-            assert_eq!(folded.reasons, whole.reasons, "rotation {rotation}");
-            assert_eq!(folded.active_alert_count, 4);
-            let best = folded.most_severe_alert.expect("best");
-            assert_eq!(best.id.as_deref(), Some("a2"), "same time: the lower id");
-            assert_eq!(best.title.as_deref(), Some("title of High"));
-            assert_eq!(best.mitre_techniques, Some(vec!["T1".to_string()]));
-        }
-    }
-
-    #[test]
-    fn a_machine_without_alerts_has_none() {
-        let mut index = AlertIndex::default();
-        index.mark_read("m9");
-        assert_eq!(index.for_machine("m9"), Alerts::default());
-        assert_eq!(index.for_machine("m8"), Alerts::default());
-    }
-}
+#[path = "alert_index_tests.rs"]
+mod tests;

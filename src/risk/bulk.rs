@@ -24,10 +24,9 @@ use serde::de::DeserializeOwned;
 
 use super::alert_index::AlertIndex;
 use super::level::RiskLevel;
-use super::machine_key::MachineKey;
-use super::scoring::{
-    self, ALERT_PERMISSION, Part, Score, VULNERABILITY_PERMISSION, Vulnerabilities,
-};
+use super::scoring::{self, ALERT_PERMISSION, Part, Score, VULNERABILITY_PERMISSION};
+pub use super::vulnerability_index::VulnerabilityIndex;
+use super::vulnerability_index::VulnerabilityRows;
 use crate::defender::{
     Alert, ApiFamily, BulkList, CallOptions, DefenderClient, DefenderError, Filter, Machine,
     MachineVulnerability, ODataQuery, Page, PageCursor, RepeatGuard, Vulnerability,
@@ -261,6 +260,7 @@ pub async fn active_alerts(
         },
     )
     .await;
+    index.freeze();
     Ok(optional(read, ALERT_PERMISSION)?.map(|()| index))
 }
 
@@ -302,88 +302,8 @@ pub async fn machine_alerts(
             }
         }
     }
+    index.freeze();
     Ok(Part::Fetched((index, failed)))
-}
-
-/// Machines' vulnerabilities, compact: interned CVE ids per machine and the details of the
-/// CVEs that can be a machine's most severe one.
-#[derive(Debug, Default)]
-pub struct VulnerabilityIndex {
-    cves: Vec<(String, RiskLevel)>,
-    /// Per machine (compact key), its CVEs' numbers; shrunk to fit once the rows are read.
-    by_machine: HashMap<MachineKey, Vec<u32>>,
-    details: HashMap<u32, Vulnerability>,
-}
-
-impl VulnerabilityIndex {
-    fn add_row(
-        &mut self,
-        interned: &mut HashMap<String, u32>,
-        machine: &str,
-        cve: &str,
-        level: RiskLevel,
-    ) {
-        let next = u32::try_from(self.cves.len()).unwrap_or(u32::MAX);
-        let index = *interned.entry(cve.to_string()).or_insert_with(|| {
-            self.cves.push((cve.to_string(), level));
-            next
-        });
-        self.by_machine
-            .entry(MachineKey::of(machine))
-            .or_default()
-            .push(index);
-    }
-
-    fn finish_rows(&mut self) {
-        for list in self.by_machine.values_mut() {
-            list.sort_unstable();
-            list.dedup();
-            // Rows arrive a few per machine: the doubling growth left up to half unused.
-            list.shrink_to_fit();
-        }
-    }
-
-    /// The CVEs at each machine's highest severity: the only ones whose details matter.
-    fn top_cves(&self) -> HashSet<u32> {
-        let mut top = HashSet::new();
-        for list in self.by_machine.values() {
-            let max = list.iter().map(|i| self.cves[*i as usize].1).max();
-            top.extend(
-                list.iter()
-                    .filter(|i| Some(self.cves[**i as usize].1) == max),
-            );
-        }
-        top
-    }
-
-    /// One machine's vulnerabilities as scoring needs them.
-    pub fn for_machine(&self, machine_id: &str) -> Vulnerabilities {
-        let Some(list) = self.by_machine.get(&MachineKey::of(machine_id)) else {
-            return Vulnerabilities::default();
-        };
-        let max = list.iter().map(|i| self.cves[*i as usize].1).max();
-        let candidates = list
-            .iter()
-            .filter(|i| Some(self.cves[**i as usize].1) == max)
-            .map(|i| {
-                self.details.get(i).cloned().unwrap_or_else(|| {
-                    let (id, level) = &self.cves[*i as usize];
-                    Vulnerability {
-                        id: Some(id.clone()),
-                        name: Some(id.clone()),
-                        severity: Some(crate::defender::VulnerabilitySeverity::parse(
-                            level.as_str(),
-                        )),
-                        ..Vulnerability::default()
-                    }
-                })
-            })
-            .collect();
-        Vulnerabilities {
-            count: list.len(),
-            candidates,
-        }
-    }
 }
 
 /// Vulnerabilities of the machines `ids` (40 a call), or of every machine when `ids` is `None`,
@@ -401,7 +321,7 @@ pub async fn vulnerabilities(
             .collect(),
         None => vec![None],
     };
-    let shared = Mutex::new((VulnerabilityIndex::default(), HashMap::new()));
+    let shared = Mutex::new(VulnerabilityRows::default());
     let state = &shared;
     let rows = futures::stream::iter(filters)
         .map(|filter| async move {
@@ -421,9 +341,10 @@ pub async fn vulnerabilities(
                         (row.machine_id.as_deref(), row.cve_id.as_deref())
                     {
                         let level = RiskLevel::from_vulnerability_severity(row.severity.as_ref());
-                        let mut guard = state.lock().unwrap_or_else(PoisonError::into_inner);
-                        let (index, interned) = &mut *guard;
-                        index.add_row(interned, machine, cve, level);
+                        state
+                            .lock()
+                            .unwrap_or_else(PoisonError::into_inner)
+                            .add(machine, cve, level);
                     }
                 },
             )
@@ -435,13 +356,13 @@ pub async fn vulnerabilities(
     if let Part::MissingPermission(p) = optional(rows, VULNERABILITY_PERMISSION)? {
         return Ok(Part::MissingPermission(p));
     }
-    let (mut index, interned) = shared.into_inner().unwrap_or_else(PoisonError::into_inner);
-    index.finish_rows();
+    let rows = shared.into_inner().unwrap_or_else(PoisonError::into_inner);
+    let (mut index, interned) = rows.finish();
     let wanted = index.top_cves();
     let details = cve_details(client, &index, &interned, &wanted, opts, calls).await;
     match optional(details, VULNERABILITY_PERMISSION)? {
         Part::Fetched(details) => {
-            index.details = details;
+            index.set_details(details);
             Ok(Part::Fetched(index))
         }
         _ => Ok(Part::MissingPermission(
@@ -455,7 +376,7 @@ pub async fn vulnerabilities(
 async fn cve_details(
     client: &DefenderClient,
     index: &VulnerabilityIndex,
-    interned: &HashMap<String, u32>,
+    interned: &HashMap<Box<str>, u32>,
     wanted: &HashSet<u32>,
     opts: &CallOptions,
     calls: &CallCounter,
@@ -466,7 +387,7 @@ async fn cve_details(
     let filters: Vec<Option<String>> = if wanted.len() <= CVES_BY_ID_MAX {
         let mut ids: Vec<String> = wanted
             .iter()
-            .map(|i| index.cves[*i as usize].0.clone())
+            .filter_map(|i| index.cve_id(*i).map(str::to_string))
             .collect();
         ids.sort();
         ids.chunks(IDS_PER_CALL).map(|c| any_of("id", c)).collect()
@@ -545,29 +466,6 @@ impl BulkParts {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn index_keeps_counts_and_only_top_severity_candidates() {
-        let mut index = VulnerabilityIndex::default();
-        let mut interned = HashMap::new();
-        for (m, cve, level) in [
-            ("M1", "CVE-1", RiskLevel::High),
-            ("m1", "CVE-1", RiskLevel::High), // another product, same CVE
-            ("m1", "CVE-2", RiskLevel::Low),
-            ("m1", "CVE-3", RiskLevel::High),
-            ("m2", "CVE-2", RiskLevel::Low),
-        ] {
-            index.add_row(&mut interned, m, cve, level);
-        }
-        index.finish_rows();
-        let m1 = index.for_machine("M1");
-        assert_eq!(m1.count, 3);
-        let mut ids: Vec<_> = m1.candidates.iter().filter_map(|v| v.id.clone()).collect();
-        ids.sort();
-        assert_eq!(ids, ["CVE-1", "CVE-3"]);
-        assert_eq!(index.top_cves().len(), 3);
-        assert_eq!(index.for_machine("m3"), Vulnerabilities::default());
-    }
 
     #[test]
     fn alert_reads_are_chosen_by_call_count() {

@@ -3,8 +3,9 @@
 //! their 20 bytes inline (no allocation; compared case-insensitively, as Defender does), any
 //! other id as its lower-case text.
 
-/// A machine id, compact; equal for ids that differ only in letter case.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+/// A machine id, compact; equal for ids that differ only in letter case. Ordered (by no
+/// meaningful order) so that summaries can be kept in sorted, exact-size lists.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum MachineKey {
     /// A 40-hex-character id, decoded.
     Hex([u8; 20]),

@@ -12,6 +12,7 @@ pub mod batch;
 pub mod bulk;
 pub mod engine;
 pub mod fleet;
+pub mod intern;
 pub mod level;
 pub mod lists;
 pub mod lookup;
@@ -19,6 +20,7 @@ pub mod machine_key;
 pub mod scoring;
 pub mod sweep;
 pub mod validate;
+pub mod vulnerability_index;
 
 pub use assess::{Assessment, PortalLinks};
 pub use engine::{EndpointQuery, EndpointRisk, RiskEngine};
