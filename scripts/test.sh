@@ -2,7 +2,8 @@
 # Runs every test: the proto checks (buf lint, format, breaking against the first published v1),
 # formatting and clippy (warnings are errors), the drift checks of the generated clients and of
 # the server's generated Rust code (src/proto/gen), the four client test suites and the README's
-# grpcurl examples against live demos, the Helm chart (lint, template, assertions), then the Rust
+# grpcurl examples against live demos, the Helm chart (lint, template, assertions), a short
+# libFuzzer pass over every fuzz target, then the Rust
 # unit and integration tests (real sockets,
 # the real gRPC stack, the simulator over HTTP). The last line is the summary of the whole run.
 set -euo pipefail
@@ -51,9 +52,11 @@ scripts/readme-grpcurl-test.sh 2>&1 | tee target/grpcurl-output.txt
 phase "Helm chart: lint, template, assertions"
 scripts/helm-test.sh 2>&1 | tee target/helm-output.txt
 
-# The fuzz targets' seed corpora replay on stable inside `cargo test` (tests/fuzz_corpus.rs).
-# Running libFuzzer itself (scripts/fuzz.sh, nightly, an instrumented cold build) is not part of
-# this command yet: its CI cost has not been measured (docs/fuzzing.md).
+# The fuzz targets' seed corpora also replay on stable inside `cargo test` (tests/fuzz_corpus.rs).
+# This is the smoke pass of libFuzzer itself: every target for FUZZ_SMOKE_SECONDS (default 10)
+# from its seeds, on nightly; it costs an instrumented build of its own (docs/fuzzing.md).
+phase "fuzz smoke pass"
+scripts/fuzz.sh "${FUZZ_SMOKE_SECONDS:-10}" 2>&1 | tee target/fuzz-output.txt
 
 phase "cargo test"
 # --lib --bins --tests: `--all-targets` would also run the benchmark.
@@ -61,9 +64,11 @@ cargo test --locked --lib --bins --tests 2>&1 | tee target/test-output.txt
 
 echo
 echo "== done in $((SECONDS - started))s"
-# One summary line for the whole run: cargo's tests, the client suites and the grpcurl examples.
+# One summary line for the whole run: cargo's tests, the client suites, the grpcurl examples,
+# the chart's checks and the fuzz targets.
 awk '
   /^test result:/ { p += $4; f += $6; i += $8 }
-  /^(clients|grpcurl|helm): [0-9]+ passed, [0-9]+ failed/ { p += $2; f += $4 }
+  /^(clients|grpcurl|helm|fuzz): [0-9]+ passed, [0-9]+ failed/ { p += $2; f += $4 }
   END { printf "%d passed, %d failed, %d skipped\n", p, f, i }
-' target/test-output.txt target/clients-output.txt target/grpcurl-output.txt target/helm-output.txt
+' target/test-output.txt target/clients-output.txt target/grpcurl-output.txt target/helm-output.txt \
+  target/fuzz-output.txt

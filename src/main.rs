@@ -161,7 +161,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    runtime.block_on(async move {
+    let code = runtime.block_on(async move {
         match cli.command {
             Command::Serve(args) => run_serve(args.with_secret_from_env()).await,
             Command::Demo(args) => run_demo(args).await,
@@ -169,7 +169,10 @@ fn main() -> ExitCode {
             Command::Check(args) => run_check(args).await,
             Command::Keygen(args) => run_keygen(&args),
         }
-    })
+    });
+    // Log lines still waiting in the batched writer.
+    telemetry::writer::flush();
+    code
 }
 
 async fn run_serve(args: ServeArgs) -> ExitCode {
@@ -190,6 +193,7 @@ async fn run_serve(args: ServeArgs) -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             tracing::error!(error = %err, "server failed");
+            telemetry::writer::flush();
             eprintln!("error: {err}");
             ExitCode::FAILURE
         }

@@ -88,7 +88,10 @@ impl Caller {
         Self::from_parts(
             request.metadata(),
             request.remote_addr(),
-            request.extensions().get::<crate::auth::VerifiedIdentity>(),
+            request
+                .extensions()
+                .get::<std::sync::Arc<crate::auth::VerifiedIdentity>>()
+                .map(|identity| &**identity),
         )
     }
 

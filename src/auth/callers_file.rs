@@ -79,6 +79,9 @@ pub struct ApiKeyEntry {
     pub expires: Option<OffsetDateTime>,
     /// Roles and limits.
     pub grant: Grant,
+    /// The identity a call with this key gets, built once when the file is read: a call then
+    /// only hashes and compares (the label and role set are not rebuilt per call).
+    pub identity: Arc<super::VerifiedIdentity>,
 }
 
 /// A validated callers file.
@@ -190,11 +193,17 @@ impl Callers {
                 })?),
             };
             let grant = grant(path, &at, &k.roles, k.rate_per_minute, k.max_concurrent)?;
+            let identity = Arc::new(super::VerifiedIdentity {
+                label: format!("key:{}", k.name),
+                roles: grant.roles.clone(),
+                limits: grant.limits,
+            });
             out.api_keys.push(ApiKeyEntry {
                 name: k.name,
                 digest,
                 expires,
                 grant,
+                identity,
             });
         }
         for (i, c) in file.certificate.into_iter().enumerate() {

@@ -85,7 +85,7 @@ fn check<B>(
     auth: &Authenticator,
     req: &http::Request<B>,
     path: &str,
-) -> Result<Option<(VerifiedIdentity, Admission)>, ServiceError> {
+) -> Result<Option<(Arc<VerifiedIdentity>, Admission)>, ServiceError> {
     let (access, weight) = roles::access(path);
     if access == Access::Open {
         return Ok(None);

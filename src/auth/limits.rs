@@ -127,7 +127,8 @@ impl CallerState {
 /// The slots an admitted call holds until it ends.
 #[derive(Debug)]
 pub struct Admission {
-    _slots: Vec<OwnedSemaphorePermit>,
+    _slot: OwnedSemaphorePermit,
+    _heavy_slot: Option<OwnedSemaphorePermit>,
 }
 
 /// Every caller's limits.
@@ -157,14 +158,17 @@ impl CallerLimiter {
         let limits = Effective::of(&self.settings, own);
         let state = {
             let mut callers = self.callers.lock().unwrap_or_else(PoisonError::into_inner);
-            let entry = callers
-                .entry(identity.to_string())
-                .or_insert_with(|| Arc::new(CallerState::new(limits)));
-            // Limits changed by a reload take effect at once (with fresh counters).
-            if entry.limits != limits {
-                *entry = Arc::new(CallerState::new(limits));
+            // Looked up by `&str` first: the key is only allocated for a caller's first call
+            // (this runs on every call).
+            match callers.get(identity) {
+                // Limits changed by a reload take effect at once (with fresh counters).
+                Some(state) if state.limits == limits => Arc::clone(state),
+                _ => {
+                    let state = Arc::new(CallerState::new(limits));
+                    callers.insert(identity.to_string(), Arc::clone(&state));
+                    state
+                }
             }
-            Arc::clone(entry)
         };
         let heavy = weight == Weight::Heavy;
         let refuse = |limit: &'static str, detail: String, retry_after: Duration| {
@@ -175,7 +179,6 @@ impl CallerLimiter {
                 retry_after,
             }
         };
-        let mut slots = Vec::with_capacity(2);
         let slot = Arc::clone(&state.slots).try_acquire_owned().map_err(|_| {
             refuse(
                 "max_concurrent",
@@ -183,8 +186,7 @@ impl CallerLimiter {
                 Duration::from_secs(1),
             )
         })?;
-        slots.push(slot);
-        if heavy {
+        let heavy_slot = if heavy {
             let slot = Arc::clone(&state.heavy_slots)
                 .try_acquire_owned()
                 .map_err(|_| {
@@ -197,8 +199,10 @@ impl CallerLimiter {
                         Duration::from_secs(1),
                     )
                 })?;
-            slots.push(slot);
-        }
+            Some(slot)
+        } else {
+            None
+        };
         let now = Instant::now();
         let mut buckets = state.buckets.lock().unwrap_or_else(PoisonError::into_inner);
         let (general, heavy_bucket) = &mut *buckets;
@@ -227,7 +231,10 @@ impl CallerLimiter {
             heavy_bucket.tokens -= 1.0;
         }
         general.tokens -= 1.0;
-        Ok(Admission { _slots: slots })
+        Ok(Admission {
+            _slot: slot,
+            _heavy_slot: heavy_slot,
+        })
     }
 }
 

@@ -34,7 +34,8 @@ pub use roles::{Access, Role, Weight};
 
 use crate::error::ServiceError;
 
-/// A verified caller, put in each request's extensions by [`AuthLayer`].
+/// A verified caller, put in each request's extensions (as `Arc<VerifiedIdentity>`) by
+/// [`AuthLayer`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct VerifiedIdentity {
     /// `key:NAME`, `cert:IDENTITY` or `jwt:SUB`.
@@ -80,7 +81,7 @@ impl Authenticator {
         &self,
         authorization: Option<&http::HeaderValue>,
         peer_certs: Option<&[C]>,
-    ) -> Result<VerifiedIdentity, ServiceError> {
+    ) -> Result<Arc<VerifiedIdentity>, ServiceError> {
         let callers = self.source.current();
         let denied = |m: String| ServiceError::CallerNotAuthenticated(m);
         if let Some(value) = authorization {
@@ -98,18 +99,14 @@ impl Authenticator {
             // A JWT has three dot-separated parts; a key from `keygen` has no dot.
             if token.matches('.').count() == 2 {
                 let verified = jwt::verify(&callers.issuers, token).map_err(denied)?;
-                return Ok(VerifiedIdentity {
+                return Ok(Arc::new(VerifiedIdentity {
                     label: format!("jwt:{}", verified.subject),
                     roles: verified.grant.roles,
                     limits: verified.grant.limits,
-                });
+                }));
             }
             return match api_key::find(&callers.api_keys, token, OffsetDateTime::now_utc()) {
-                Ok(entry) => Ok(VerifiedIdentity {
-                    label: format!("key:{}", entry.name),
-                    roles: entry.grant.roles.clone(),
-                    limits: entry.grant.limits,
-                }),
+                Ok(entry) => Ok(Arc::clone(&entry.identity)),
                 Err(api_key::KeyRefusal::Unknown) => {
                     Err(denied("unknown or revoked API key".into()))
                 }
@@ -125,11 +122,11 @@ impl Authenticator {
                     let grant = callers.certificates.get(&name).cloned().ok_or_else(|| {
                         denied("the client certificate's identity is not configured".into())
                     })?;
-                    Ok(VerifiedIdentity {
+                    Ok(Arc::new(VerifiedIdentity {
                         label: format!("cert:{name}"),
                         roles: grant.roles,
                         limits: grant.limits,
-                    })
+                    }))
                 }
                 None => Err(denied(
                     "the client certificate's identity (URI SAN, else DNS SAN, else CN) is not \

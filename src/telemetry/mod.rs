@@ -3,9 +3,11 @@
 //!
 //! Human logs are coloured only when stderr is a terminal (a file or a log collector gets plain
 //! text). JSON logs are one object per line written by [`json::JsonLines`]: no key twice, and an
-//! audit record is an object, not a string holding JSON.
+//! audit record is an object, not a string holding JSON. Lines are written to stderr in batches
+//! by a thread of their own ([`writer`]); [`writer::flush`] writes what waits.
 
 pub mod json;
+pub mod writer;
 
 use std::io::IsTerminal as _;
 
@@ -18,7 +20,8 @@ pub fn init(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        // Batched off the calling thread: every RPC logs an access line (writer.rs).
+        .with_writer(writer::stderr())
         .with_target(true);
     let result = match format {
         LogFormat::Human => builder
