@@ -225,6 +225,11 @@ pub struct ServeArgs {
     /// Log format: human or json. [default: human]
     #[arg(long, env = "DEFENDER_BRIDGE_LOG_FORMAT", value_name = "FORMAT")]
     pub log_format: Option<LogFormat>,
+    /// File holding the log filter in RUST_LOG syntax (e.g. `info,defender_bridge::access=warn`;
+    /// `#` comment lines allowed), re-read on SIGHUP. Without it RUST_LOG applies, fixed until a
+    /// restart. [default: RUST_LOG, else info]
+    #[arg(long, env = "DEFENDER_BRIDGE_LOG_FILTER_FILE", value_name = "FILE")]
+    pub log_filter_file: Option<PathBuf>,
     /// Client connections open at once (1 to 1,000,000); further clients wait until one
     /// closes. [default: 512]
     #[arg(long, env = "DEFENDER_BRIDGE_MAX_CONNECTIONS", value_name = "N")]
@@ -324,6 +329,7 @@ struct FileConfig {
     enabled: Option<bool>,
     listen: Option<SocketAddr>,
     log_format: Option<LogFormat>,
+    log_filter_file: Option<PathBuf>,
     audit_log: Option<PathBuf>,
     action_settle_secs: Option<u64>,
     shutdown_grace_secs: Option<u64>,
@@ -419,6 +425,11 @@ pub struct Config {
     pub listen: SocketAddr,
     /// Log format.
     pub log_format: LogFormat,
+    /// The log filter file (`--log-filter-file`), re-read on SIGHUP.
+    pub log_filter_file: Option<PathBuf>,
+    /// The file the client secret or assertion was read from, re-read on SIGHUP (`None` when
+    /// the credential came from the environment or the config file itself).
+    pub credential_file: Option<CredentialFile>,
     /// Audit log path, if any.
     pub audit_log: Option<PathBuf>,
     /// How long an ambiguous action is looked for before it is settled as not taken.
@@ -528,6 +539,7 @@ impl Config {
         )?;
         let fleet = fleet::resolve(&args.fleet, file.fleet)?;
 
+        let mut credential_file = None;
         let defender = if enabled {
             let tenant_id = required(
                 args.tenant_id.clone().or(fd.tenant_id),
@@ -537,12 +549,13 @@ impl Config {
                 args.client_id.clone().or(fd.client_id),
                 "DEFENDER_CLIENT_ID",
             )?;
-            let credential = resolve_credential(
+            let (credential, from_file) = resolve_credential(
                 args,
                 fd.client_secret,
                 fd.client_secret_file,
                 fd.client_assertion_file,
             )?;
+            credential_file = from_file;
             let mut settings = DefenderSettings::new(cloud, tenant_id, client_id, credential);
             settings.api_url = args.api_url.clone().or(fd.api_url);
             settings.login_url = args.login_url.clone().or(fd.login_url);
@@ -564,6 +577,8 @@ impl Config {
             enabled,
             listen,
             log_format: args.log_format.or(file.log_format).unwrap_or_default(),
+            log_filter_file: args.log_filter_file.clone().or(file.log_filter_file),
+            credential_file,
             audit_log: args.audit_log.clone().or(file.audit_log),
             action_settle_window: settle_window(
                 args.action_settle_secs.or(file.action_settle_secs),
@@ -672,31 +687,63 @@ fn required(value: Option<String>, setting: &'static str) -> Result<String, Conf
     }
 }
 
+/// A credential kept in a file, re-read on SIGHUP (see [`CredentialFile::read`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CredentialFile {
+    /// The file.
+    pub path: PathBuf,
+    /// It holds a client assertion (certificate credential) rather than a client secret.
+    pub assertion: bool,
+}
+
+impl CredentialFile {
+    /// Reads the credential again (first line, trimmed; an empty or oversized file is an error
+    /// that never quotes the content).
+    pub fn read(&self) -> Result<Credential, ConfigError> {
+        if self.assertion {
+            Ok(Credential::Certificate {
+                assertion: read_secret_file(&self.path, "DEFENDER_CLIENT_ASSERTION_FILE")?,
+            })
+        } else {
+            Ok(Credential::Secret(read_secret_file(
+                &self.path,
+                "DEFENDER_CLIENT_SECRET_FILE",
+            )?))
+        }
+    }
+}
+
 fn resolve_credential(
     args: &ServeArgs,
     file_secret: Option<SecretString>,
     file_secret_file: Option<PathBuf>,
     file_assertion_file: Option<PathBuf>,
-) -> Result<Credential, ConfigError> {
+) -> Result<(Credential, Option<CredentialFile>), ConfigError> {
     if let Some(secret) = &args.client_secret {
         let trimmed = secret.expose_secret().trim();
         if !trimmed.is_empty() {
-            return Ok(Credential::Secret(SecretString::from(trimmed.to_owned())));
+            return Ok((
+                Credential::Secret(SecretString::from(trimmed.to_owned())),
+                None,
+            ));
         }
     }
     if let Some(path) = args.client_secret_file.clone().or(file_secret_file) {
-        return Ok(Credential::Secret(read_secret_file(
-            &path,
-            "DEFENDER_CLIENT_SECRET_FILE",
-        )?));
+        let file = CredentialFile {
+            path,
+            assertion: false,
+        };
+        return Ok((file.read()?, Some(file)));
     }
     if let Some(secret) = file_secret {
-        return Ok(Credential::Secret(secret));
+        return Ok((Credential::Secret(secret), None));
     }
     if let Some(path) = args.client_assertion_file.clone().or(file_assertion_file) {
-        return Ok(Credential::Certificate {
-            assertion: read_secret_file(&path, "DEFENDER_CLIENT_ASSERTION_FILE")?,
-        });
+        let file = CredentialFile {
+            path,
+            assertion: true,
+        };
+        return Ok((file.read()?, Some(file)));
     }
     Err(ConfigError::Missing {
         setting: "DEFENDER_CLIENT_SECRET",

@@ -183,13 +183,20 @@ async fn run_serve(args: ServeArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    telemetry::init(config.log_format);
+    let telemetry = match telemetry::init_with(config.log_format, config.log_filter_file.as_deref())
+    {
+        Ok(t) => t,
+        Err(err) => {
+            eprintln!("error: {err}");
+            return ExitCode::from(2);
+        }
+    };
     if !config.enabled {
         tracing::warn!(
             "the Defender integration is disabled: every RPC answers INTEGRATION_DISABLED"
         );
     }
-    match server::serve(config, server::shutdown_signal()).await {
+    let code = match server::serve(config, server::shutdown_signal()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             tracing::error!(error = %err, "server failed");
@@ -197,7 +204,10 @@ async fn run_serve(args: ServeArgs) -> ExitCode {
             eprintln!("error: {err}");
             ExitCode::FAILURE
         }
-    }
+    };
+    // The traces of the last calls are still queued: export them before exiting.
+    telemetry.shutdown().await;
+    code
 }
 
 fn run_keygen(args: &KeygenArgs) -> ExitCode {
@@ -222,7 +232,7 @@ fn run_keygen(args: &KeygenArgs) -> ExitCode {
 }
 
 async fn run_demo(args: DemoArgs) -> ExitCode {
-    telemetry::init(args.log_format);
+    let telemetry = telemetry::init(args.log_format);
     let options = demo::DemoOptions {
         listen: args.listen,
         sim_listen: args.sim_listen,
@@ -244,11 +254,13 @@ async fn run_demo(args: DemoArgs) -> ExitCode {
     println!("{}", running.banner());
     signal.await;
     running.shutdown().await;
+    telemetry.shutdown().await;
     ExitCode::SUCCESS
 }
 
 async fn run_sim(args: SimArgs) -> ExitCode {
-    telemetry::init(LogFormat::Human);
+    // The simulator has no spans to export.
+    let _logs_only = telemetry::init(LogFormat::Human);
     let mut config = sim::SimConfig {
         machines: args.machines,
         seed: args.seed,

@@ -25,6 +25,7 @@ use crate::state::{AppState, StateError};
 pub mod conn;
 pub mod guard;
 pub mod tls;
+pub mod write_buffer;
 
 use tls::{TlsError, TlsReloader, TlsSetup};
 
@@ -192,6 +193,8 @@ struct Prepared {
     state: Arc<AppState>,
     tls: Option<TlsSetup>,
     grpc_web: bool,
+    /// The caller authentication, reloaded on SIGHUP.
+    callers: Option<Arc<crate::auth::Authenticator>>,
 }
 
 async fn prepare(config: Config) -> Result<Prepared, ServerError> {
@@ -210,12 +213,13 @@ async fn prepare(config: Config) -> Result<Prepared, ServerError> {
     let state = Arc::new(AppState::new(config)?);
     // The fleet table's sync task (when `--fleet-sync` is on) ends when shutdown starts.
     let _fleet_sync = crate::fleet::sync::start(&state);
-    let router = build(state.clone()).await?;
+    let (router, callers) = build(state.clone()).await?;
     Ok(Prepared {
         router,
         state,
         tls,
         grpc_web,
+        callers,
     })
 }
 
@@ -226,8 +230,19 @@ async fn run(
     signal: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
     let Prepared {
-        router, state, tls, ..
+        router,
+        state,
+        tls,
+        callers,
+        ..
     } = prepared;
+    // One SIGHUP handler for every file this server reads (admin/reload.rs).
+    let hangup = Arc::new(crate::admin::reload::Reloader::new(
+        Arc::clone(&state),
+        callers,
+        tls.as_ref().map(|t| t.reloader.clone()),
+    ))
+    .on_sighup();
     let limits = state.config.limits.clone();
     let grace = state.config.shutdown_grace;
     let stopping = state.shutdown.clone();
@@ -255,6 +270,7 @@ async fn run(
     if let Some(watcher) = watcher {
         watcher.abort();
     }
+    hangup.abort();
     result
 }
 
@@ -296,7 +312,9 @@ type Router = tonic::transport::server::Router<
     >,
 >;
 
-async fn build(state: Arc<AppState>) -> Result<Router, ServerError> {
+async fn build(
+    state: Arc<AppState>,
+) -> Result<(Router, Option<Arc<crate::auth::Authenticator>>), ServerError> {
     let (health, health_service) = tonic_health::server::health_reporter();
     set_health(&health, state.config.enabled).await;
 
@@ -311,6 +329,7 @@ async fn build(state: Arc<AppState>) -> Result<Router, ServerError> {
         )?),
         None => None,
     };
+    let callers = auth.clone();
     let limits = &state.config.limits;
     let health_service = health_service
         .accept_compressed(CompressionEncoding::Gzip)
@@ -320,7 +339,7 @@ async fn build(state: Arc<AppState>) -> Result<Router, ServerError> {
         .send_compressed(CompressionEncoding::Gzip)
         .max_decoding_message_size(limits.max_request_message_bytes)
         .max_encoding_message_size(limits.max_response_message_bytes);
-    Ok(Server::builder()
+    let router = Server::builder()
         // HTTP/1.1 only for gRPC-Web (browser) callers, and only when gRPC-Web is on.
         .accept_http1(state.config.grpc_web)
         .max_concurrent_streams(limits.max_concurrent_streams)
@@ -342,7 +361,8 @@ async fn build(state: Arc<AppState>) -> Result<Router, ServerError> {
         // `FastPathRiskServer` is the generated `RiskServiceServer` with an encoded fast path for
         // `GetEndpointRisk` cache hits (see services/risk/fast_path.rs).
         .add_service(FastPathRiskServer::new(state))
-        .add_service(actions))
+        .add_service(actions);
+    Ok((router, callers))
 }
 
 /// Overall (`""`) and per-service health: SERVING when enabled, NOT_SERVING when disabled.

@@ -361,3 +361,93 @@ async fn disabled_integration_is_not_ready_and_off_turns_the_listener_off() {
     assert_eq!(running.admin_addr(), None);
     running.shutdown().await.expect("stops");
 }
+
+/// Waits (bounded) until `/metrics` shows `name{labels}` at `want`.
+async fn wait_for_value(admin: SocketAddr, name: &str, labels: &[(&str, &str)], want: f64) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let (_, _, text) = get(admin, "/metrics").await;
+        let found = samples(&text)
+            .iter()
+            .filter(|(series, _)| series.starts_with(&format!("{name}{{")))
+            .filter(|(series, _)| {
+                labels
+                    .iter()
+                    .all(|(k, v)| series.contains(&format!("{k}=\"{v}\"")))
+            })
+            .map(|(_, v)| *v)
+            .next();
+        if found == Some(want) {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{name}{labels:?} is {found:?}, not {want}:\n{text}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn reconciliations_of_lost_answers_are_counted_by_outcome() {
+    use common::actions::{isolate, rid};
+    use defender_bridge::sim::{Fault, FaultKind};
+    const RECONCILED: &str = "defender_bridge_action_reconciliations_total";
+    // A one-second settle window: an action that never shows up settles as not taken soon.
+    let env = TestEnv::start_with(sim_config(), |args| args.action_settle_secs = Some(1)).await;
+    let admin = env.server.admin_addr().expect("admin listener");
+    let id = env.sample_machine_id();
+    let (_, _, text) = get(admin, "/metrics").await;
+    let all = samples(&text);
+    for outcome in ["found", "found_late", "not_taken", "unknown"] {
+        assert_eq!(
+            value(&all, RECONCILED, &[("outcome", outcome)]),
+            0.0,
+            "{outcome}"
+        );
+    }
+
+    // Defender acts but its answer is cut: found in its list at the first look.
+    env.sim.inject(Fault {
+        kind: FaultKind::CutBody,
+        count: 1,
+        path_contains: Some("/isolate".into()),
+    });
+    env.actions()
+        .isolate_machine(isolate(&id, "cut answer", &rid()))
+        .await
+        .expect("reconciled to the action Defender created");
+    wait_for_value(admin, RECONCILED, &[("outcome", "found")], 1.0).await;
+
+    // A 503 on the POST: Defender did not act; the caller hears UNAVAILABLE at once and the
+    // action settles as not taken when the window ends.
+    let other = env
+        .sim
+        .fleet()
+        .machines()
+        .iter()
+        .map(|m| m.id.clone())
+        .find(|m| *m != id)
+        .expect("another machine");
+    env.sim.inject(Fault {
+        kind: FaultKind::Status {
+            status: 503,
+            retry_after: None,
+        },
+        count: 1,
+        path_contains: Some("/isolate".into()),
+    });
+    let err = env
+        .actions()
+        .isolate_machine(isolate(&other, "gateway failed", &rid()))
+        .await
+        .expect_err("not confirmed");
+    assert_eq!(err.code(), tonic::Code::Unavailable, "{err:?}");
+    wait_for_value(admin, RECONCILED, &[("outcome", "not_taken")], 1.0).await;
+    let (_, _, text) = get(admin, "/metrics").await;
+    let all = samples(&text);
+    assert_eq!(value(&all, RECONCILED, &[("outcome", "found")]), 1.0);
+    assert_eq!(value(&all, RECONCILED, &[("outcome", "unknown")]), 0.0);
+    promtool_check(&text);
+    env.stop().await;
+}

@@ -54,6 +54,8 @@ pub struct ActionRuntime {
     pub settle_window: Duration,
     /// The read side's caches: an action invalidates its machine's entries.
     pub cache: Arc<RiskCache>,
+    /// Reconciliations of actions whose answer was lost, by outcome (read by `/metrics`).
+    pub reconciliations: crate::metrics::Reconciliations,
 }
 
 impl ActionRuntime {
@@ -76,6 +78,7 @@ impl ActionRuntime {
             watches: Arc::default(),
             settle_window,
             cache,
+            reconciliations: crate::metrics::Reconciliations::default(),
         })
     }
 }

@@ -31,6 +31,7 @@ use super::request::{ActionKind, ActionRequest, CancelRequest};
 use super::{ActionRuntime, reconcile};
 use crate::defender::{CallOptions, DefenderClient, DefenderError, MachineAction};
 use crate::error::{ActionTaken, ServiceError};
+use crate::metrics::Reconciled;
 
 /// Longest part of the caller's time kept back from the POST for reconciliation.
 const MAX_RESERVE: Duration = Duration::from_secs(10);
@@ -93,6 +94,11 @@ impl Context {
                 .invalidate_machine(self.tenant(), id)
                 .await;
         }
+    }
+
+    /// Counts a reconciliation of a lost answer that ended with `outcome`.
+    fn reconciled(&self, outcome: Reconciled) {
+        self.runtime.reconciliations.record(outcome);
     }
 
     fn audit(&self) -> &AuditLog {
@@ -186,6 +192,7 @@ async fn settle_late(
         {
             Ok(Some(action)) => {
                 cx.invalidate(Some(&req.machine_id)).await;
+                cx.reconciled(Reconciled::FoundLate);
                 return Ok((action, "succeeded", true));
             }
             Ok(None) => None,
@@ -197,6 +204,11 @@ async fn settle_late(
         }
     };
     let window = cx.runtime.settle_window.as_secs();
+    cx.reconciled(if last_error.is_none() {
+        Reconciled::NotTaken
+    } else {
+        Reconciled::Unknown
+    });
     Err(match last_error {
         None => not_confirmed(
             req,
@@ -378,7 +390,10 @@ async fn attempt_inner(
                 reconcile::find_by_nonce(client, &req.machine_id, &kind, nonce, sent_at, &opts)
                     .await;
             let detail = match found {
-                Ok(Some(action)) => return Ok(Attempt::Settled(Ok((action, "succeeded", true)))),
+                Ok(Some(action)) => {
+                    cx.reconciled(Reconciled::Found);
+                    return Ok(Attempt::Settled(Ok((action, "succeeded", true))));
+                }
                 Ok(None) => err.to_string(),
                 Err(lookup) => {
                     format!("{err}; listing the machine's actions then failed: {lookup}")
@@ -443,14 +458,15 @@ async fn attempt_cancel(cx: &Context, req: &CancelRequest, stamped: &str, nonce:
                     taken,
                     detail,
                 };
-            match client.get_machine_action(id, &opts).await {
+            let read = client.get_machine_action(id, &opts).await;
+            cx.reconciled(match &read {
+                Ok(action) if cancellation_is_ours(action, nonce) => Reconciled::Found,
+                Ok(_) => Reconciled::NotTaken,
+                Err(_) => Reconciled::Unknown,
+            });
+            match read {
                 Ok(action) => {
-                    let ours = action
-                        .cancellation_comment
-                        .as_deref()
-                        .and_then(Stamp::parse)
-                        .is_some_and(|s| s.nonce.as_deref() == Some(nonce));
-                    if ours {
+                    if cancellation_is_ours(&action, nonce) {
                         Ok((action, "succeeded", true))
                     } else if terminal(&action) {
                         Ok((action, "unchanged", true))
@@ -472,6 +488,15 @@ async fn attempt_cancel(cx: &Context, req: &CancelRequest, stamped: &str, nonce:
         }
         Err(err) => Err(ServiceError::from_defender(err, "machine_action", id)),
     }
+}
+
+/// Whether `action`'s cancellation comment carries our `nonce`.
+fn cancellation_is_ours(action: &MachineAction, nonce: &str) -> bool {
+    action
+        .cancellation_comment
+        .as_deref()
+        .and_then(Stamp::parse)
+        .is_some_and(|s| s.nonce.as_deref() == Some(nonce))
 }
 
 /// A failure after which Defender may have acted: no answer, a lost connection, or a 5xx (a

@@ -9,8 +9,12 @@
 //!   made yet (a token is fetched with the first call), and shutdown has not begun; else 503
 //!   with the reason in the body.
 //!
+//! SIGHUP handling lives here too ([`reload`]): it is the other half of operating the service.
+//!
 //! It exposes no secret and no caller data, but it does show call volumes: bind it to loopback
 //! or a pod network that only the scraper reaches (the Helm chart's NetworkPolicy does).
+
+pub mod reload;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

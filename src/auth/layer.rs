@@ -137,6 +137,7 @@ where
         let path = req.uri().path().to_string();
         let Some(auth) = self.auth.as_ref() else {
             let span = tracing::info_span!("rpc", method = %path, caller = "anonymous");
+            crate::telemetry::otel::adopt_remote_parent(&span, req.headers());
             return observe(&self.observer, &path, span, inner.call(req), None);
         };
         match check(auth, &req, &path) {
@@ -144,15 +145,18 @@ where
                 tracing::info!(method = %path, reason = err.reason(), "call refused: {err}");
                 let status = tonic::Status::from(err);
                 let span = tracing::info_span!("rpc", method = %path, caller = "refused");
+                crate::telemetry::otel::adopt_remote_parent(&span, req.headers());
                 let answer = async move { Ok::<_, S::Error>(status.into_http()) };
                 observe(&self.observer, &path, span, answer, None)
             }
             Ok(None) => {
                 let span = tracing::info_span!("rpc", method = %path, caller = "unauthenticated");
+                crate::telemetry::otel::adopt_remote_parent(&span, req.headers());
                 observe(&self.observer, &path, span, inner.call(req), None)
             }
             Ok(Some((identity, admission))) => {
                 let span = tracing::info_span!("rpc", method = %path, caller = %identity.label);
+                crate::telemetry::otel::adopt_remote_parent(&span, req.headers());
                 req.extensions_mut().insert(identity);
                 // The slots are held until the response body is dropped: a stream keeps them
                 // until it ends.

@@ -105,7 +105,9 @@ impl Observed {
         if let Some(metrics) = &self.metrics {
             metrics.finished(self.method, code, duration.as_secs_f64(), messages);
         }
-        let code = CODES[code.min(CODES.len() - 1)];
+        let code_index = code.min(CODES.len() - 1);
+        let code = CODES[code_index];
+        crate::telemetry::otel::record_rpc_status(&self.span, code_index, code);
         let duration_ms = duration.as_secs_f64() * 1000.0;
         let upstream_calls = self.call.upstream();
         let tenant = self.tenant.as_deref().unwrap_or("");

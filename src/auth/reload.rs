@@ -1,5 +1,5 @@
 //! Keeping the callers file current: it is re-read when it (or a JWKS file it names) changes,
-//! checked every [`POLL_INTERVAL`], and at once on SIGHUP. A file that does not load keeps the
+//! checked every [`POLL_INTERVAL`], and at once on SIGHUP (`crate::admin::reload`). A file that does not load keeps the
 //! previous one in force, and the log says why (never a key or hash value). Removing an entry
 //! revokes it for the next call.
 
@@ -123,40 +123,16 @@ fn fingerprint(path: &Path, jwks: &[PathBuf]) -> [u8; 32] {
     hasher.finalize().into()
 }
 
-/// Re-reads the files every `interval` and on SIGHUP, and fetches the `jwks_url` keys when
-/// due (the first time at once), until `source` is dropped.
+/// Re-reads the files every `interval` (SIGHUP re-reads them at once: `crate::admin::reload`),
+/// and fetches the `jwks_url` keys when due (the first time at once), until `source` is
+/// dropped.
 pub fn watch(source: Weak<CallersSource>, interval: Duration) {
     tokio::spawn(async move {
         match source.upgrade() {
             Some(source) => source.refresh_remote_keys().await,
             None => return,
         }
-        #[cfg(unix)]
-        let mut hangup = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
-        {
-            Ok(s) => Some(s),
-            Err(err) => {
-                tracing::warn!(error = %err, "cannot listen for SIGHUP; the callers file is still re-read when it changes");
-                None
-            }
-        };
         loop {
-            #[cfg(unix)]
-            {
-                let signalled = async {
-                    match hangup.as_mut() {
-                        Some(s) => {
-                            s.recv().await;
-                        }
-                        None => std::future::pending::<()>().await,
-                    }
-                };
-                tokio::select! {
-                    () = tokio::time::sleep(interval) => {}
-                    () = signalled => tracing::info!("SIGHUP: re-reading the callers file"),
-                }
-            }
-            #[cfg(not(unix))]
             tokio::time::sleep(interval).await;
             let Some(source) = source.upgrade() else {
                 return;

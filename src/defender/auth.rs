@@ -6,8 +6,8 @@
 //! never reach a log, an error or a `Debug` output.
 
 use std::fmt;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, Instant as StdInstant, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
@@ -15,6 +15,7 @@ use moka::Expiry;
 use moka::future::Cache;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
+use tracing::Instrument as _;
 use url::Url;
 
 use super::error::{DefenderError, truncate};
@@ -83,7 +84,9 @@ pub(crate) struct TokenProvider {
     token_url: Url,
     tenant_id: String,
     client_id: String,
-    credential: Credential,
+    /// Shared with the clients derived from the same one (`DefenderClient::background`), so
+    /// a reloaded secret reaches them all.
+    credential: Arc<RwLock<Credential>>,
     defender_scope: &'static str,
     graph_scope: &'static str,
     margin: Duration,
@@ -134,7 +137,7 @@ impl TokenProvider {
             token_url,
             tenant_id: settings.tenant_id.clone(),
             client_id: settings.client_id.clone(),
-            credential: settings.credential.clone(),
+            credential: Arc::new(RwLock::new(settings.credential.clone())),
             // URL overrides never change the scope: regional hosts and the simulator expect the
             // cloud's resource.
             defender_scope: settings.cloud.defender_scope(),
@@ -149,6 +152,35 @@ impl TokenProvider {
             failures: AtomicU64::new(0),
             last: AtomicU8::new(LAST_NONE),
         })
+    }
+
+    /// Shares `other`'s credential: a later [`TokenProvider::replace_credential`] on either
+    /// applies to both.
+    pub(crate) fn share_credential(&mut self, other: &TokenProvider) {
+        self.credential = Arc::clone(&other.credential);
+    }
+
+    /// Uses `credential` for the next token requests (tokens already cached stay until they
+    /// expire: they were issued and remain valid). Whether it differs from the one in use.
+    pub(crate) fn replace_credential(&self, credential: Credential) -> bool {
+        let mut current = self
+            .credential
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        let same = match (&*current, &credential) {
+            (Credential::Secret(a), Credential::Secret(b)) => {
+                a.expose_secret() == b.expose_secret()
+            }
+            (
+                Credential::Certificate { assertion: a },
+                Credential::Certificate { assertion: b },
+            ) => a.expose_secret() == b.expose_secret(),
+            _ => false,
+        };
+        if !same {
+            *current = credential;
+        }
+        !same
     }
 
     /// Token requests sent so far (for stats and tests).
@@ -207,7 +239,8 @@ impl TokenProvider {
     async fn fetch(&self, scope: TokenScope) -> Result<Arc<AccessToken>, DefenderError> {
         self.fetches.fetch_add(1, Ordering::Relaxed);
         crate::metrics::CallContext::count_upstream();
-        let result = self.request_token(scope).await;
+        let span = super::http::attempt_span("token", &reqwest::Method::POST, 0);
+        let result = self.request_token(scope).instrument(span).await;
         if result.is_ok() {
             self.last.store(LAST_OK, Ordering::Relaxed);
         } else {
@@ -227,7 +260,12 @@ impl TokenProvider {
             ("client_id", &self.client_id),
             ("scope", scope_value),
         ];
-        match &self.credential {
+        let credential = self
+            .credential
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        match &credential {
             Credential::Secret(secret) => form.push(("client_secret", secret.expose_secret())),
             Credential::Certificate { assertion } => {
                 form.push((
@@ -255,6 +293,7 @@ impl TokenProvider {
             Ok(Ok(response)) => response,
         };
         let status = response.status();
+        tracing::Span::current().record("http.response.status_code", status.as_u16());
         let retry_after = parse_retry_after(response.headers());
         let body = tokio::time::timeout(self.timeout, read_body_capped(&mut response))
             .await

@@ -154,6 +154,7 @@ impl Executor {
                     let mut permit = self.permit(call, opts).await?;
                     match self
                         .attempt(call, &token, opts, retries, open, &mut permit)
+                        .instrument(attempt_span(call.family.as_str(), &call.method, retries))
                         .await
                     {
                         Ok(answer) => return Ok(answer),
@@ -340,6 +341,7 @@ impl Executor {
         };
         self.stats
             .record(call.family, Outcome::Status(status), started.elapsed());
+        tracing::Span::current().record("http.response.status_code", status);
         let body = match answer {
             Answer::Body(body) if !(200..300).contains(&status) => body,
             answer => {
@@ -365,6 +367,19 @@ impl Executor {
             _ => Err(Failure::Fatal(error)),
         }
     }
+}
+
+/// The span of one HTTP attempt (exported as a trace span when OpenTelemetry is on,
+/// `crate::telemetry::otel`): the API family, the HTTP method, the attempt (1 for the first) and,
+/// once answered, the HTTP status. Never the URL's query, a header or a body.
+pub(crate) fn attempt_span(api: &str, method: &Method, retries: u32) -> tracing::Span {
+    tracing::debug_span!(
+        "defender_call",
+        api,
+        http.request.method = method.as_str(),
+        attempt = retries + 1,
+        http.response.status_code = tracing::field::Empty,
+    )
 }
 
 /// Turns a non-2xx answer into the matching error, keeping Defender's code and `target`.

@@ -17,12 +17,16 @@
 //! The registry belongs to one server ([`crate::state::AppState`]), so several servers in one
 //! process (the tests) each count their own calls.
 
+pub mod actions;
+pub mod reload;
 pub mod rpc;
 
 use std::sync::{Mutex, PoisonError};
 
 use prometheus::{Counter, CounterVec, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry};
 
+pub use actions::{Reconciled, Reconciliations};
+pub use reload::{ReloadMetrics, ReloadPart, ReloadResult};
 pub use rpc::{CallContext, RpcMetrics, in_current_call};
 
 use crate::cache::RiskCache;
@@ -45,6 +49,8 @@ pub struct Metrics {
     registry: Registry,
     /// Per-RPC series (the auth layer records them).
     pub rpc: std::sync::Arc<RpcMetrics>,
+    /// SIGHUP reloads (`crate::admin::reload` records them).
+    pub reload: ReloadMetrics,
     actions: IntCounterVec,
     hunting_rows: IntCounter,
     hunting_bytes: IntCounter,
@@ -72,6 +78,7 @@ struct Pulled {
     cache_entries: IntGaugeVec,
     audit_failures: IntCounter,
     fleet_sweeps: IntCounterVec,
+    reconciliations: IntCounterVec,
 }
 
 fn register<C: prometheus::core::Collector + Clone + 'static>(registry: &Registry, c: C) -> C {
@@ -123,6 +130,7 @@ impl Metrics {
         let registry = Registry::new();
         let r = &registry;
         let rpc = std::sync::Arc::new(RpcMetrics::new(r).expect("valid rpc metrics"));
+        let reload = ReloadMetrics::new(r).expect("valid reload metrics");
         if let Some(client) = defender {
             register(r, client.request_durations());
         }
@@ -246,9 +254,16 @@ impl Metrics {
                 "Bulk reads of the whole fleet by outcome (`ok`, `error`).",
                 &["outcome"],
             ),
+            reconciliations: counter_vec(
+                r,
+                "defender_bridge_action_reconciliations_total",
+                "Actions whose answer was lost, settled by reading Defender's action list, by outcome (`found`, `found_late`, `not_taken`, `unknown`).",
+                &["outcome"],
+            ),
         };
         Self {
             rpc,
+            reload,
             actions: counter_vec(
                 r,
                 "defender_bridge_actions_total",
@@ -352,6 +367,12 @@ impl Metrics {
                 .set(i64::try_from(entries).unwrap_or(i64::MAX));
         }
         sync(&p.audit_failures, state.actions.audit.write_failures());
+        for outcome in Reconciled::ALL {
+            sync(
+                &p.reconciliations.with_label_values(&[outcome.as_str()]),
+                state.actions.reconciliations.count(outcome),
+            );
+        }
         let (ok, failed) = state.cache.sweeps().stats.counts();
         sync(&p.fleet_sweeps.with_label_values(&["ok"]), ok);
         sync(&p.fleet_sweeps.with_label_values(&["error"]), failed);

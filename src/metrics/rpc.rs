@@ -222,12 +222,14 @@ impl CallContext {
 }
 
 /// `fut`, run as part of the current call (if any): for tasks spawned to produce a stream, so
-/// their upstream requests count for the call in its access line.
+/// their upstream requests count for the call in its access line, and their log lines and
+/// trace spans belong to the call's `rpc` span.
 pub fn in_current_call<F>(fut: F) -> impl std::future::Future<Output = F::Output> + Send
 where
     F: std::future::Future + Send,
     F::Output: Send,
 {
+    use tracing::Instrument as _;
     let call = CallContext::current();
     async move {
         match call {
@@ -235,6 +237,7 @@ where
             None => fut.await,
         }
     }
+    .in_current_span()
 }
 
 #[cfg(test)]

@@ -33,6 +33,7 @@ use tokio_rustls::TlsAcceptor;
 use tonic::transport::server::{Connected, TcpConnectInfo, TlsConnectInfo};
 
 use super::tls::{Transport, handshake};
+use super::write_buffer::WriteBuffer;
 
 /// First pause after a failed accept.
 pub const MIN_ACCEPT_BACKOFF: Duration = Duration::from_millis(10);
@@ -219,6 +220,8 @@ pub struct ConnInfo {
 /// call in flight) for `idle_timeout`, so the HTTP server closes it.
 pub struct LimitedIo {
     io: Transport,
+    /// Writes gathered until the HTTP layer flushes ([`super::write_buffer`]).
+    pending: WriteBuffer,
     _permit: OwnedSemaphorePermit,
     activity: Arc<Activity>,
     idle_timeout: Duration,
@@ -229,6 +232,7 @@ impl LimitedIo {
     pub(super) fn new(io: Transport, permit: OwnedSemaphorePermit, idle_timeout: Duration) -> Self {
         Self {
             io,
+            pending: WriteBuffer::default(),
             _permit: permit,
             activity: Arc::new(Activity::new()),
             idle_timeout,
@@ -292,15 +296,19 @@ impl AsyncWrite for LimitedIo {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().io).poll_write(cx, buf)
+        let this = self.get_mut();
+        this.pending
+            .poll_write_vectored(&mut this.io, cx, &[io::IoSlice::new(buf)])
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().io).poll_flush(cx)
+        let this = self.get_mut();
+        this.pending.poll_flush(&mut this.io, cx)
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().io).poll_shutdown(cx)
+        let this = self.get_mut();
+        this.pending.poll_shutdown(&mut this.io, cx)
     }
 
     fn poll_write_vectored(
@@ -308,11 +316,14 @@ impl AsyncWrite for LimitedIo {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().io).poll_write_vectored(cx, bufs)
+        let this = self.get_mut();
+        this.pending.poll_write_vectored(&mut this.io, cx, bufs)
     }
 
+    /// False, although the transport takes vectored writes: so h2 copies answers under 1 KiB
+    /// into its own buffer instead of flushing once per answer ([`super::write_buffer`]).
     fn is_write_vectored(&self) -> bool {
-        self.io.is_write_vectored()
+        false
     }
 }
 

@@ -6,6 +6,7 @@
 pub mod actions;
 pub mod callers;
 pub mod hunting;
+pub mod process;
 pub mod risk;
 pub mod tls;
 

@@ -113,7 +113,19 @@ impl DefenderClient {
     /// token cache and call counters (so the background reads are counted apart).
     pub fn background(&self, fraction: f64) -> Result<Self, DefenderError> {
         let budget = RateBudget::share_of(&self.inner.exec.budget, fraction);
-        Self::with_rate_budget(self.inner.settings.clone(), budget)
+        let mut client = Self::with_rate_budget(self.inner.settings.clone(), budget)?;
+        // A reloaded secret (SIGHUP) reaches the background client too.
+        if let Some(inner) = Arc::get_mut(&mut client.inner) {
+            inner.exec.tokens.share_credential(&self.inner.exec.tokens);
+        }
+        Ok(client)
+    }
+
+    /// Uses `credential` for the next token requests of this client and of the clients
+    /// derived from it ([`DefenderClient::background`]): what a reload of the client secret
+    /// file does. Cached tokens stay until they expire. Whether it changed.
+    pub fn replace_credential(&self, credential: super::Credential) -> bool {
+        self.inner.exec.tokens.replace_credential(credential)
     }
 
     /// The settings this client was built with.

@@ -215,7 +215,7 @@ impl TlsReloader {
     }
 
     /// [`Self::reload`], logging a failure (once per distinct broken content) instead of
-    /// returning it: what the file watch and SIGHUP run.
+    /// returning it: what the file watch runs.
     pub fn reload_logged(&self) {
         let err = match self.reload() {
             Ok(_) => return,
@@ -236,31 +236,17 @@ impl TlsReloader {
         tracing::warn!(error = %err, "TLS reload failed; still serving the previous certificate");
     }
 
-    /// Reloads every [`RELOAD_POLL`] when the files changed, and at once on SIGHUP, until
-    /// `stop` completes.
+    /// Reloads every [`RELOAD_POLL`] when the files changed, until `stop` completes (SIGHUP
+    /// reloads at once: `crate::admin::reload`).
     pub async fn watch(self, poll: Duration, stop: impl std::future::Future<Output = ()>) {
         tokio::pin!(stop);
-        #[cfg(unix)]
-        let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
-            .map_err(|err| tracing::warn!(error = %err, "cannot listen for SIGHUP"))
-            .ok();
         let mut ticks = tokio::time::interval(poll);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         ticks.tick().await;
         loop {
-            #[cfg(unix)]
-            let hup = async {
-                match hangup.as_mut() {
-                    Some(signal) => signal.recv().await,
-                    None => std::future::pending().await,
-                }
-            };
-            #[cfg(not(unix))]
-            let hup = std::future::pending::<Option<()>>();
             tokio::select! {
                 () = &mut stop => return,
                 _ = ticks.tick() => {}
-                Some(()) = hup => tracing::info!("SIGHUP received: reloading the TLS files"),
             }
             let reloader = self.clone();
             // File reads and key parsing off the async workers.
