@@ -15,18 +15,25 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use jsonwebtoken::errors::ErrorKind;
-use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, KeyAlgorithm};
-use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use ring::signature::{
+    ECDSA_P256_SHA256_FIXED, RSA_PKCS1_2048_8192_SHA256, RsaPublicKeyComponents, UnparsedPublicKey,
+};
 use serde::Deserialize;
+use serde_json::Value;
 
 use super::callers_file::Grant;
 use super::jwks_url::RemoteJwks;
+
+mod claims;
 
 /// Clock skew allowed on `exp` and `nbf`, in seconds.
 pub const LEEWAY_SECS: u64 = 60;
 /// Largest JWKS file read.
 pub const MAX_JWKS_FILE_BYTES: u64 = 1024 * 1024;
+/// Smallest RSA modulus that verifies a signature (ring's limit, and NIST's).
+const MIN_RSA_BITS: usize = 2048;
 
 /// One configured `[[issuer]]`.
 #[derive(Clone, Debug)]
@@ -67,10 +74,58 @@ impl IssuerKeys {
     }
 }
 
+/// The two signature algorithms accepted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Algorithm {
+    /// RSASSA-PKCS1-v1_5 with SHA-256.
+    Rs256,
+    /// ECDSA on P-256 with SHA-256.
+    Es256,
+}
+
+impl Algorithm {
+    /// The name a JWT header and a JWK use.
+    fn name(self) -> &'static str {
+        match self {
+            Self::Rs256 => "RS256",
+            Self::Es256 => "ES256",
+        }
+    }
+}
+
+/// The JWS algorithm names other than RS256 and ES256 that are refused by name (anything else,
+/// `none` included, is not taken for a JWT at all).
+const REFUSED_ALGORITHMS: [&str; 10] = [
+    "HS256", "HS384", "HS512", "ES384", "RS384", "RS512", "PS256", "PS384", "PS512", "EdDSA",
+];
+
+/// A public key of a JWKS, checked when a signature is verified with it (ring parses it then).
+#[derive(Clone)]
+enum PublicKey {
+    /// RSA modulus and public exponent, big-endian without leading zeros.
+    Rsa { n: Vec<u8>, e: Vec<u8> },
+    /// A P-256 point, uncompressed (`0x04 || x || y`).
+    P256 { point: Vec<u8> },
+}
+
+impl PublicKey {
+    /// Whether `signature` (the JWS signature bytes) signs `message` with this key.
+    fn verifies(&self, message: &[u8], signature: &[u8]) -> bool {
+        match self {
+            Self::Rsa { n, e } => RsaPublicKeyComponents { n, e }
+                .verify(&RSA_PKCS1_2048_8192_SHA256, message, signature)
+                .is_ok(),
+            Self::P256 { point } => UnparsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, point)
+                .verify(message, signature)
+                .is_ok(),
+        }
+    }
+}
+
 /// The usable keys of a JWKS document (RSA and P-256 EC keys with a `kid`).
 #[derive(Clone, Default)]
 pub struct Jwks {
-    keys: Vec<(String, Algorithm, DecodingKey)>,
+    keys: Vec<(String, Algorithm, PublicKey)>,
 }
 
 impl std::fmt::Debug for Jwks {
@@ -79,7 +134,7 @@ impl std::fmt::Debug for Jwks {
             .entries(
                 self.keys
                     .iter()
-                    .map(|(kid, alg, _)| format!("{kid} ({alg:?})")),
+                    .map(|(kid, alg, _)| format!("{kid} ({})", alg.name())),
             )
             .finish()
     }
@@ -97,7 +152,7 @@ impl Jwks {
     pub fn parse(text: &str) -> Result<Self, String> {
         #[derive(Deserialize)]
         struct Doc {
-            keys: Vec<serde_json::Value>,
+            keys: Vec<Value>,
         }
         let doc: Doc = serde_json::from_str(text).map_err(|e| {
             format!(
@@ -107,17 +162,27 @@ impl Jwks {
             )
         })?;
         let mut keys = Vec::new();
-        for value in doc.keys {
-            let Ok(jwk) = serde_json::from_value::<Jwk>(value) else {
+        for jwk in &doc.keys {
+            let Some(kty) = jwk.get("kty").and_then(Value::as_str) else {
                 tracing::warn!("a JWKS key of an unsupported form is ignored");
                 continue;
             };
-            let Some(kid) = jwk.common.key_id.clone() else {
+            let Some(kid) = jwk.get("kid").and_then(Value::as_str) else {
                 tracing::warn!("a JWKS key without `kid` is ignored");
                 continue;
             };
-            match usable(&jwk) {
-                Some((alg, key)) => keys.push((kid, alg, key)),
+            match usable(kty, jwk) {
+                Some((alg, key)) => {
+                    if let PublicKey::Rsa { n, .. } = &key {
+                        if bits(n) < MIN_RSA_BITS {
+                            tracing::warn!(
+                                kid = %kid,
+                                "a JWKS RSA key of fewer than {MIN_RSA_BITS} bits verifies no token"
+                            );
+                        }
+                    }
+                    keys.push((kid.to_string(), alg, key));
+                }
                 None => {
                     tracing::warn!(kid = %kid, "a JWKS key that is not RS256 or ES256 is ignored")
                 }
@@ -130,31 +195,60 @@ impl Jwks {
     }
 }
 
-/// The algorithm and key of a JWK, if it is an RS256 or ES256 key.
-fn usable(jwk: &Jwk) -> Option<(Algorithm, DecodingKey)> {
-    let declared = jwk.common.key_algorithm;
-    let alg = match &jwk.algorithm {
-        AlgorithmParameters::RSA(_) => Algorithm::RS256,
-        AlgorithmParameters::EllipticCurve(ec) if ec.curve == EllipticCurve::P256 => {
-            Algorithm::ES256
+/// The algorithm and key of a JWK, if it is an RSA key or a P-256 EC key whose `alg`, if any,
+/// is RS256 or ES256 respectively.
+fn usable(kty: &str, jwk: &Value) -> Option<(Algorithm, PublicKey)> {
+    let field = |name: &str| {
+        jwk.get(name)
+            .and_then(Value::as_str)
+            .and_then(|text| B64.decode(text).ok())
+    };
+    let (alg, key) = match kty {
+        "RSA" => {
+            let (n, e) = (field("n")?, field("e")?);
+            let key = PublicKey::Rsa {
+                n: without_leading_zeros(&n).to_vec(),
+                e: without_leading_zeros(&e).to_vec(),
+            };
+            (Algorithm::Rs256, key)
+        }
+        "EC" if jwk.get("crv").and_then(Value::as_str) == Some("P-256") => {
+            let (x, y) = (field("x")?, field("y")?);
+            let mut point = Vec::with_capacity(1 + x.len() + y.len());
+            point.push(0x04);
+            point.extend_from_slice(&x);
+            point.extend_from_slice(&y);
+            (Algorithm::Es256, PublicKey::P256 { point })
         }
         _ => return None,
     };
-    let matches = match declared {
-        None => true,
-        Some(KeyAlgorithm::RS256) => alg == Algorithm::RS256,
-        Some(KeyAlgorithm::ES256) => alg == Algorithm::ES256,
-        Some(_) => false,
-    };
-    if !matches {
-        return None;
+    match jwk.get("alg") {
+        None | Some(Value::Null) => Some((alg, key)),
+        Some(declared) if declared.as_str() == Some(alg.name()) => Some((alg, key)),
+        Some(_) => None,
     }
-    DecodingKey::from_jwk(jwk).ok().map(|key| (alg, key))
 }
 
+/// Big-endian integer bytes without their leading zero bytes (ring refuses them; JWKs may
+/// carry them).
+fn without_leading_zeros(bytes: &[u8]) -> &[u8] {
+    let first = bytes.iter().position(|&b| b != 0).unwrap_or(bytes.len());
+    &bytes[first..]
+}
+
+/// The bit length of a big-endian integer without leading zero bytes.
+fn bits(n: &[u8]) -> usize {
+    n.first().map_or(0, |&top| {
+        (n.len() - 1) * 8 + (8 - top.leading_zeros() as usize)
+    })
+}
+
+/// The JOSE header fields read; the others are ignored.
 #[derive(Deserialize)]
-struct Claims {
-    sub: String,
+struct Header {
+    alg: String,
+    #[serde(default)]
+    kid: Option<String>,
 }
 
 /// A verified token's subject and its grant.
@@ -169,36 +263,41 @@ pub struct VerifiedToken {
 /// Verifies `token` against `issuers` (see the module docs). The error says what was wrong in
 /// words safe to return to the caller; it never holds the token.
 pub fn verify(issuers: &[Issuer], token: &str) -> Result<VerifiedToken, String> {
-    let header = jsonwebtoken::decode_header(token).map_err(|_| {
+    let not_a_jwt = || {
         "the bearer token is neither a known API key nor a JWT with an RS256 or ES256 signature"
             .to_string()
-    })?;
-    if !matches!(header.alg, Algorithm::RS256 | Algorithm::ES256) {
-        return Err(format!(
-            "JWT algorithm {:?} is not accepted: only RS256 and ES256",
-            header.alg
-        ));
-    }
+    };
+    // `header.payload.signature`; the signature covers `header.payload`.
+    let (message, signature) = token.rsplit_once('.').ok_or_else(not_a_jwt)?;
+    let (header, payload) = message.rsplit_once('.').ok_or_else(not_a_jwt)?;
+    let header: Header = B64
+        .decode(header)
+        .ok()
+        .and_then(|json| serde_json::from_slice(&json).ok())
+        .ok_or_else(not_a_jwt)?;
+    let alg = match header.alg.as_str() {
+        "RS256" => Algorithm::Rs256,
+        "ES256" => Algorithm::Es256,
+        other => {
+            return Err(match REFUSED_ALGORITHMS.iter().find(|a| **a == other) {
+                Some(name) => format!("JWT algorithm {name} is not accepted: only RS256 and ES256"),
+                None => not_a_jwt(),
+            });
+        }
+    };
     let kid = header
         .kid
         .ok_or_else(|| "the JWT has no `kid` header".to_string())?;
     let mut last = None;
     for issuer in issuers {
         let jwks = issuer.keys.current();
-        for (_, alg, key) in jwks.keys.iter().filter(|(k, _, _)| *k == kid) {
-            if *alg != header.alg {
+        for (_, key_alg, key) in jwks.keys.iter().filter(|(k, _, _)| *k == kid) {
+            if *key_alg != alg {
                 last = Some("the JWT's algorithm does not match its key".to_string());
                 continue;
             }
-            let mut validation = Validation::new(*alg);
-            validation.leeway = LEEWAY_SECS;
-            validation.validate_nbf = true;
-            validation.set_issuer(&[issuer.issuer.as_str()]);
-            validation.set_audience(&[issuer.audience.as_str()]);
-            validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-            match jsonwebtoken::decode::<Claims>(token, key, &validation) {
-                Ok(data) => {
-                    let sub = data.claims.sub;
+            match check(issuer, key, message, payload, signature) {
+                Ok(sub) => {
                     return match issuer.subjects.get(&sub) {
                         Some(grant) => Ok(VerifiedToken {
                             subject: sub,
@@ -211,7 +310,7 @@ pub fn verify(issuers: &[Issuer], token: &str) -> Result<VerifiedToken, String> 
                         )),
                     };
                 }
-                Err(err) => last = Some(describe(err.kind())),
+                Err(message) => last = Some(message),
             }
         }
     }
@@ -240,17 +339,24 @@ pub fn verify(issuers: &[Issuer], token: &str) -> Result<VerifiedToken, String> 
     })
 }
 
-fn describe(kind: &ErrorKind) -> String {
-    match kind {
-        ErrorKind::ExpiredSignature => "the JWT has expired".into(),
-        ErrorKind::ImmatureSignature => "the JWT is not valid yet (nbf)".into(),
-        ErrorKind::InvalidAudience => "the JWT's audience is not this service".into(),
-        ErrorKind::InvalidIssuer => "the JWT's issuer does not match its key's issuer".into(),
-        ErrorKind::InvalidSignature => "the JWT's signature does not verify".into(),
-        ErrorKind::MissingRequiredClaim(c) => format!("the JWT has no `{c}` claim"),
-        ErrorKind::InvalidAlgorithm => "the JWT's algorithm does not match its key".into(),
-        _ => "the JWT is malformed".into(),
+/// The signature with `key`, then the claims for `issuer`; the token's `sub` if both hold.
+fn check(
+    issuer: &Issuer,
+    key: &PublicKey,
+    message: &str,
+    payload: &str,
+    signature: &str,
+) -> Result<String, String> {
+    let malformed = || "the JWT is malformed".to_string();
+    let signature = B64.decode(signature).map_err(|_| malformed())?;
+    if !key.verifies(message.as_bytes(), &signature) {
+        return Err("the JWT's signature does not verify".into());
     }
+    let payload = B64.decode(payload).map_err(|_| malformed())?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    claims::check(&payload, &issuer.issuer, &issuer.audience, now)
 }
 
 #[cfg(test)]
@@ -281,3 +387,6 @@ mod tests {
         assert!(!err.contains("abc.def.ghi"), "{err}");
     }
 }
+
+#[cfg(test)]
+mod signature_tests;
