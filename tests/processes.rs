@@ -8,6 +8,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::process::{free_port, wait_until_listening};
 use common::{connect, sim_config, start_sim};
 use defender_bridge::proto;
 use defender_bridge::proto::action_service_client::ActionServiceClient;
@@ -15,27 +16,6 @@ use defender_bridge::proto::risk_service_client::RiskServiceClient;
 use defender_bridge::sim::SimConfig;
 
 const SECRET: &str = "Zq8~unique-test-secret-value-7f3a";
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
-}
-
-async fn wait_until_listening(port: u16) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while Instant::now() < deadline {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .is_ok()
-        {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("nothing listened on port {port}");
-}
 
 fn terminate(child: &mut Child) -> i32 {
     let _ = Command::new("kill")
