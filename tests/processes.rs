@@ -8,7 +8,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::process::{free_port, wait_until_listening};
+use common::process::{free_port, terminate, wait_until_listening};
 use common::{connect, sim_config, start_sim};
 use defender_bridge::proto;
 use defender_bridge::proto::action_service_client::ActionServiceClient;
@@ -16,23 +16,6 @@ use defender_bridge::proto::risk_service_client::RiskServiceClient;
 use defender_bridge::sim::SimConfig;
 
 const SECRET: &str = "Zq8~unique-test-secret-value-7f3a";
-
-fn terminate(child: &mut Child) -> i32 {
-    let _ = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status();
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        if let Ok(Some(status)) = child.try_wait() {
-            return status.code().unwrap_or(-1);
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("process did not stop after SIGTERM");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
 
 /// Logs go to a file: a piped stderr that nobody reads fills up at trace level and blocks the
 /// child.
